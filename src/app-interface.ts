@@ -1,0 +1,45 @@
+/**
+ * Which interface an app speaks. `--interface auto` decides from the shape of the export, and the
+ * decision and its reason are logged at boot. Where the shape is ambiguous, a wrong guess shows up as
+ * an error that names the flag to pass (see the adapters in src/http/).
+ */
+
+export type AppInterface = 'fetch' | 'node';
+
+export interface InterfaceChoice {
+  readonly interface: AppInterface;
+  readonly reason: string;
+}
+
+const NODE_SECOND_PARAMS = /^(res|response|resp|reply|out|rs)$/i;
+const FETCH_SECOND_PARAMS = /^(info|ctx|context|env|c|conn|connInfo|server|meta)$/i;
+
+export function chooseInterface(app: unknown, setting: 'auto' | AppInterface): InterfaceChoice {
+  if (setting !== 'auto') return { interface: setting, reason: `--interface ${setting}` };
+  if (typeof app === 'object' && app !== null && typeof (app as { fetch?: unknown }).fetch === 'function') {
+    return { interface: 'fetch', reason: 'the app is an object with a fetch() method' };
+  }
+  if (typeof app !== 'function') return { interface: 'fetch', reason: 'the app is not a function' };
+  const fn = app as ((...args: unknown[]) => unknown) & Record<string, unknown>;
+  // Express and Connect apps are functions that also carry use()/handle().
+  if (typeof fn.handle === 'function' && typeof fn.use === 'function') {
+    return { interface: 'node', reason: 'the app looks like an Express/Connect app (has use() and handle())' };
+  }
+  if (fn.length >= 3) return { interface: 'node', reason: 'the handler takes (req, res, next)' };
+  if (fn.length <= 1) return { interface: 'fetch', reason: `the handler takes ${fn.length} argument(s): (request)` };
+  const second = secondParameterName(fn);
+  if (second !== null && FETCH_SECOND_PARAMS.test(second)) {
+    return { interface: 'fetch', reason: `the handler's second parameter is named "${second}"` };
+  }
+  if (second !== null && NODE_SECOND_PARAMS.test(second)) {
+    return { interface: 'node', reason: `the handler's second parameter is named "${second}"` };
+  }
+  return { interface: 'node', reason: 'the handler takes two arguments; assuming (req, res)' };
+}
+
+/** The name of a function's second parameter, read from its source, or null when it cannot be read. */
+function secondParameterName(fn: (...args: unknown[]) => unknown): string | null {
+  const source = Function.prototype.toString.call(fn);
+  const match = /^[^(]*\(\s*([^,)]*?)\s*,\s*([A-Za-z_$][\w$]*)/.exec(source);
+  return match?.[2] ?? null;
+}

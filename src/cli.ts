@@ -1,0 +1,175 @@
+#!/usr/bin/env node
+/**
+ * The command line. The only module that imports commander: every option is generated from the
+ * settings table, and UNICORN_TS_CMD_ARGS is parsed by the same program.
+ */
+
+import { resolve } from 'node:path';
+import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
+import { loadApp } from './app-module.js';
+import { chooseInterface } from './app-interface.js';
+import { type ConfigLayer, type ResolvedConfig, formatConfig, resolveConfig } from './config.js';
+import { findConfigFile, loadConfigFile } from './config-file.js';
+import { UnicornError, describeError, isUnicornError } from './errors.js';
+import { EXIT_CODES } from './ipc.js';
+import { Log, type LogLevelName } from './log.js';
+import { Arbiter } from './master/arbiter.js';
+import { SECTIONS, SETTINGS, type SettingSpec } from './settings.js';
+import { splitShellWords } from './shell-words.js';
+import { VERSION } from './version.js';
+
+const CMD_ARGS_ENV = 'UNICORN_TS_CMD_ARGS';
+
+interface ParsedArgs {
+  values: Record<string, unknown>;
+  appModule: string | undefined;
+}
+
+export function buildProgram(): Command {
+  const program = new Command('unicorn-ts')
+    .description('A prefork application server for Node.js: a master supervising node:cluster workers.')
+    .version(VERSION, '-v, --version')
+    .argument('[APP_MODULE]', 'PATH[:EXPORT], e.g. app.js, dist/app.js:handler, src/app.ts:createApp()')
+    .helpOption('-h, --help', 'show this help')
+    .showSuggestionAfterError(true)
+    .allowExcessArguments(false);
+  for (const spec of SETTINGS) {
+    if (spec.flags.length === 0) continue;
+    program.addOption(optionFor(spec));
+  }
+  return program;
+}
+
+function optionFor(spec: SettingSpec<unknown>): Option {
+  const flags = spec.flags.join(', ') + (spec.type === 'bool' ? '' : ` <${spec.meta ?? 'VALUE'}>`);
+  const firstSentence = /^.*?\.(\s|$)/.exec(spec.doc)?.[0].trim() ?? spec.doc;
+  const option = new Option(flags, firstSentence);
+  option.attributeName = () => spec.name;
+  option.helpGroup(`${SECTIONS.find((s) => s === spec.section)}:`);
+  if (spec.choices) option.choices(spec.choices as string[]);
+  if (spec.type !== 'bool') {
+    option.argParser((value: string, previous: unknown) => {
+      try {
+        if (spec.type === 'list') return [...((previous as string[] | undefined) ?? []), ...(spec.parse(value, spec.flags.at(-1)!) as string[])];
+        return spec.parse(value, spec.flags.at(-1)!);
+      } catch (err) {
+        throw new InvalidArgumentError(describeError(err));
+      }
+    });
+  }
+  return option;
+}
+
+function parseArgs(argv: readonly string[], from: 'node' | 'user', origin: string): ParsedArgs {
+  const program = buildProgram().exitOverride();
+  program.configureOutput({
+    writeErr: (text) => process.stderr.write(origin === 'command line' ? text : text.replace(/^error:/, `error in ${origin}:`)),
+  });
+  program.parse(argv as string[], { from });
+  return { values: program.opts(), appModule: program.args[0] };
+}
+
+export async function main(argv: readonly string[] = process.argv): Promise<number> {
+  let cli: ParsedArgs;
+  let fromEnv: ParsedArgs = { values: {}, appModule: undefined };
+  try {
+    cli = parseArgs(argv, 'node', 'command line');
+    const envArgs = process.env[CMD_ARGS_ENV];
+    if (envArgs !== undefined && envArgs.trim() !== '') {
+      fromEnv = parseArgs(splitShellWords(envArgs), 'user', `$${CMD_ARGS_ENV}`);
+    }
+  } catch (err) {
+    if (err instanceof CommanderError) return err.exitCode === 0 ? 0 : EXIT_CODES.CONFIG_ERROR;
+    return configError(err);
+  }
+
+  let config: ResolvedConfig;
+  let configFile: string | null;
+  const startDir = process.cwd();
+  try {
+    const named = (cli.values.config ?? fromEnv.values.config ?? null) as string | null;
+    configFile = findConfigFile(named, startDir);
+    const layers: ConfigLayer[] = [];
+    if (configFile !== null) {
+      layers.push({ source: 'config file', origin: configFile, values: await loadConfigFile(configFile) });
+    }
+    layers.push({ source: 'UNICORN_TS_CMD_ARGS', origin: `$${CMD_ARGS_ENV}`, values: fromEnv.values });
+    layers.push({ source: 'command line', origin: 'the command line', values: cli.values });
+    config = resolveConfig(layers);
+  } catch (err) {
+    return configError(err);
+  }
+  const s = config.settings;
+
+  if (s.printConfig) {
+    process.stdout.write(`${formatConfig(config)}\n`);
+    return EXIT_CODES.OK;
+  }
+
+  for (const assignment of s.env) {
+    const eq = assignment.indexOf('=');
+    process.env[assignment.slice(0, eq)] = assignment.slice(eq + 1);
+  }
+  if (s.chdir !== null) {
+    try {
+      process.chdir(resolve(startDir, s.chdir));
+    } catch (err) {
+      return configError(new UnicornError('UNICORN_CONFIG_INVALID_VALUE', `cannot change directory to ${s.chdir}: ${describeError(err)}`));
+    }
+  }
+  const appModule = cli.appModule ?? fromEnv.appModule;
+  if (appModule === undefined) {
+    return configError(new UnicornError('UNICORN_APP_SPEC', 'no APP_MODULE given (e.g. `unicorn-ts app.js:handler`)'));
+  }
+
+  let log: Log;
+  try {
+    log = Log.create({
+      level: s.logLevel as LogLevelName,
+      format: s.logFormat,
+      file: s.errorLogfile,
+      base: { role: 'master', pid: process.pid },
+    });
+  } catch (err) {
+    return configError(new UnicornError('UNICORN_LOGFILE', `cannot open error log ${s.errorLogfile}: ${describeError(err)}`));
+  }
+
+  if (s.checkConfig || s.preload) {
+    try {
+      const app = await loadApp(appModule, process.cwd());
+      const choice = chooseInterface(app.app, s.interface);
+      if (s.checkConfig) {
+        process.stdout.write(`OK: ${app.file} (${choice.interface} interface: ${choice.reason})\n`);
+        return EXIT_CODES.OK;
+      }
+      log.info('worker.app_loaded', `Preloaded ${app.file} in the master (${choice.interface} interface)`, {
+        file: app.file,
+        interface: choice.interface,
+      });
+    } catch (err) {
+      if (s.checkConfig) return configError(err);
+      log.critical('master.halt', `App failed to load: ${describeError(err)}`, { err, exitCode: EXIT_CODES.APP_LOAD_ERROR });
+      log.flush();
+      return EXIT_CODES.APP_LOAD_ERROR;
+    }
+  }
+
+  const arbiter = new Arbiter({ config, appModule, configFile, cwd: process.cwd(), log, version: VERSION });
+  const code = await arbiter.run();
+  log.flush();
+  return code;
+}
+
+/** One clear line on standard error, with the code and hint; exit 1. */
+function configError(err: unknown): number {
+  if (isUnicornError(err)) {
+    process.stderr.write(`unicorn-ts: error: ${err.message}\n  [${err.code}] ${err.hint}\n`);
+  } else {
+    process.stderr.write(`unicorn-ts: error: ${describeError(err)}\n`);
+  }
+  return EXIT_CODES.CONFIG_ERROR;
+}
+
+process.exitCode = await main();
+// The master's own handles (signal listeners, cluster) would keep it alive: it is done.
+process.exit();

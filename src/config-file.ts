@@ -1,0 +1,61 @@
+/**
+ * Finding and reading the config file. A config file is a module that exports settings (by their
+ * names in settings.ts) and server hooks, either as a default-exported object or as named exports.
+ */
+
+import { existsSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { UnicornError, describeError } from './errors.js';
+import { importFile } from './typescript.js';
+
+export const CONFIG_FILE_NAMES = [
+  'unicorn.config.ts',
+  'unicorn.config.mts',
+  'unicorn.config.mjs',
+  'unicorn.config.js',
+  'unicorn.config.cjs',
+] as const;
+
+/** The config file to use: the one named, or the first default name present in `dir`, or none. */
+export function findConfigFile(named: string | null, dir: string): string | null {
+  if (named !== null) {
+    const file = resolve(dir, named);
+    if (!existsSync(file)) {
+      throw new UnicornError('UNICORN_CONFIG_FILE_LOAD', `config file not found: ${file}`);
+    }
+    return file;
+  }
+  for (const name of CONFIG_FILE_NAMES) {
+    const file = resolve(dir, name);
+    if (existsSync(file)) return file;
+  }
+  return null;
+}
+
+export async function loadConfigFile(file: string): Promise<Record<string, unknown>> {
+  let mod: Record<string, unknown>;
+  try {
+    mod = await importFile(file);
+  } catch (err) {
+    throw new UnicornError('UNICORN_CONFIG_FILE_LOAD', `cannot load config file ${file}: ${describeError(err)}`, {
+      cause: err,
+    });
+  }
+  const fromDefault = mod.default;
+  if (fromDefault !== undefined) {
+    if (typeof fromDefault !== 'object' || fromDefault === null || Array.isArray(fromDefault)) {
+      throw new UnicornError(
+        'UNICORN_CONFIG_FILE_SHAPE',
+        `config file ${file}: the default export must be an object of settings`,
+      );
+    }
+    // A CommonJS module.exports object arrives as the default export, with its keys mirrored as
+    // named exports: the default is the whole config.
+    return { ...(fromDefault as Record<string, unknown>) };
+  }
+  const values: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(mod)) {
+    if (key !== 'default' && key !== '__esModule') values[key] = value;
+  }
+  return values;
+}

@@ -1,0 +1,80 @@
+/**
+ * Resolving the configuration. Layers apply in this order, each overriding the one before:
+ *
+ *   defaults < setting env vars (WEB_CONCURRENCY, PORT) < config file < UNICORN_TS_CMD_ARGS < command line
+ *
+ * Every value goes through its setting's parser, unknown names are errors that suggest the nearest
+ * name, and the result is frozen.
+ */
+
+import { UnicornError } from './errors.js';
+import { SETTINGS, SETTINGS_BY_NAME, type Settings, nearestSettingName } from './settings.js';
+
+export type ConfigSource = 'default' | 'environment' | 'config file' | 'UNICORN_TS_CMD_ARGS' | 'command line';
+
+export interface ConfigLayer {
+  readonly source: Exclude<ConfigSource, 'default' | 'environment'>;
+  /** Where the values came from, for error messages (a file path, or the layer's name). */
+  readonly origin: string;
+  readonly values: Readonly<Record<string, unknown>>;
+}
+
+export interface ResolvedConfig {
+  readonly settings: Settings;
+  readonly sources: Readonly<Record<string, ConfigSource>>;
+}
+
+export function resolveConfig(layers: readonly ConfigLayer[], env: NodeJS.ProcessEnv = process.env): ResolvedConfig {
+  const values: Record<string, unknown> = {};
+  const sources: Record<string, ConfigSource> = {};
+
+  for (const spec of SETTINGS) {
+    const fromEnv = spec.env === undefined ? undefined : env[spec.env];
+    if (fromEnv !== undefined && fromEnv !== '') {
+      values[spec.name] = spec.parse(spec.fromEnv ? spec.fromEnv(fromEnv) : fromEnv, `$${spec.env}`);
+      sources[spec.name] = 'environment';
+    } else {
+      values[spec.name] = spec.default;
+      sources[spec.name] = 'default';
+    }
+  }
+
+  for (const layer of layers) {
+    for (const [name, raw] of Object.entries(layer.values)) {
+      if (raw === undefined) continue;
+      const spec = SETTINGS_BY_NAME.get(name);
+      if (spec === undefined) throw unknownSetting(name, layer.origin);
+      values[name] = spec.parse(raw, name);
+      sources[name] = layer.source;
+    }
+  }
+
+  return { settings: Object.freeze(values) as unknown as Settings, sources: Object.freeze(sources) };
+}
+
+export function unknownSetting(name: string, origin: string): UnicornError {
+  const near = nearestSettingName(name);
+  return new UnicornError(
+    'UNICORN_CONFIG_UNKNOWN_KEY',
+    `unknown setting "${name}" in ${origin}${near === undefined ? '' : ` (did you mean "${near}"?)`}`,
+  );
+}
+
+/** `--print-config`: one setting a line, `name = value  (source)`, hooks shown by presence only. */
+export function formatConfig(config: ResolvedConfig): string {
+  const width = Math.max(...SETTINGS.map((s) => s.name.length));
+  return SETTINGS.map((spec) => {
+    const value = (config.settings as Record<string, unknown>)[spec.name];
+    const shown = typeof value === 'function' ? '<function>' : JSON.stringify(value);
+    return `${spec.name.padEnd(width)} = ${shown}  (${config.sources[spec.name]})`;
+  }).join('\n');
+}
+
+/** The settings a worker is given through its environment: JSON-safe, hooks left out. */
+export function serializableSettings(settings: Settings): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const spec of SETTINGS) {
+    if (spec.type !== 'hook') out[spec.name] = (settings as Record<string, unknown>)[spec.name];
+  }
+  return out;
+}

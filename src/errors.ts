@@ -1,0 +1,105 @@
+/**
+ * The error catalogue. Every error unicorn-ts reports to a user has a stable code, a message and a
+ * hint. `docs/errors.md` lists them and a test checks that the two agree.
+ */
+
+export interface ErrorSpec {
+  /** One sentence on when it happens, for the docs. */
+  readonly when: string;
+  /** What the user can do about it. */
+  readonly hint: string;
+}
+
+export const ERRORS = {
+  UNICORN_CONFIG_UNKNOWN_KEY: {
+    when: 'A config file, UNICORN_TS_CMD_ARGS or the command line names a setting that does not exist.',
+    hint: 'Check the spelling against docs/settings.md; the message suggests the nearest name.',
+  },
+  UNICORN_CONFIG_INVALID_VALUE: {
+    when: 'A setting was given a value of the wrong type or outside its range.',
+    hint: 'The message names the setting and what it accepts; see docs/settings.md.',
+  },
+  UNICORN_CONFIG_FILE_LOAD: {
+    when: 'The config file could not be found, imported or evaluated.',
+    hint: 'Run `unicorn-ts --check-config -c FILE APP` to see the full error.',
+  },
+  UNICORN_CONFIG_FILE_SHAPE: {
+    when: 'The config file does not export an object of settings (default export or named exports).',
+    hint: 'Export settings as `export default { workers: 4, ... }` or as named exports.',
+  },
+  UNICORN_APP_SPEC: {
+    when: 'APP_MODULE is missing or is not of the form PATH[:EXPORT] or PATH:factory().',
+    hint: 'Examples: `app.js`, `dist/app.js:handler`, `src/app.ts:createApp()`.',
+  },
+  UNICORN_APP_NOT_FOUND: {
+    when: 'No file matches the module path of APP_MODULE.',
+    hint: 'Paths are relative to --chdir (or the current directory); .js .mjs .cjs .ts and DIR/index.* are tried.',
+  },
+  UNICORN_APP_IMPORT: {
+    when: 'The app module threw or failed to compile while it was imported.',
+    hint: 'The message carries the original error; fix the module and start again.',
+  },
+  UNICORN_APP_EXPORT_MISSING: {
+    when: 'The app module has no export of the name APP_MODULE asks for.',
+    hint: 'The message lists the exports the module does have.',
+  },
+  UNICORN_APP_FACTORY: {
+    when: 'An app factory (`module:createApp()`) threw, rejected, or returned no app.',
+    hint: 'A factory must return a handler function or an object with a fetch() method.',
+  },
+  UNICORN_APP_NOT_HANDLER: {
+    when: 'The export is neither a function nor an object with a fetch() method.',
+    hint: 'Export `(request, info) => Response`, `(req, res) => void`, or `{ fetch }`.',
+  },
+  UNICORN_APP_LIFECYCLE: {
+    when: "The app module's startup() or shutdown() threw or rejected.",
+    hint: 'The worker does not serve when startup() fails; the message carries the original error.',
+  },
+  UNICORN_BIND: {
+    when: 'A --bind address is malformed, or binding it failed (in use, permission denied).',
+    hint: 'Use HOST:PORT, [IPV6]:PORT, unix:PATH or fd://N; ports below 1024 need privileges.',
+  },
+  UNICORN_PIDFILE_LOCKED: {
+    when: 'Another live master holds the pidfile.',
+    hint: 'Stop the other master first, or give this one another --pid path.',
+  },
+  UNICORN_PIDFILE: {
+    when: 'The pidfile could not be written or locked.',
+    hint: 'Check that its directory exists and is writable.',
+  },
+  UNICORN_HOOK: {
+    when: 'A server hook from the config file threw or rejected.',
+    hint: 'The message names the hook; during boot this stops the server.',
+  },
+  UNICORN_LOGFILE: {
+    when: 'A log file (--error-logfile, --access-logfile) could not be opened.',
+    hint: 'Check that its directory exists and is writable, or use "-" for standard output/error.',
+  },
+} as const satisfies Record<string, ErrorSpec>;
+
+export type ErrorCode = keyof typeof ERRORS;
+
+/** An error for a person to read: a stable code, a message that names the thing at fault, and a hint. */
+export class UnicornError extends Error {
+  readonly code: ErrorCode;
+  readonly hint: string;
+
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown; hint?: string }) {
+    super(message, options?.cause === undefined ? undefined : { cause: options.cause });
+    this.name = 'UnicornError';
+    this.code = code;
+    this.hint = options?.hint ?? ERRORS[code].hint;
+  }
+}
+
+export function isUnicornError(err: unknown): err is UnicornError {
+  return err instanceof UnicornError;
+}
+
+/** The first line of an error, for one-line log messages; stacks go to the structured `err` field. */
+export function describeError(err: unknown): string {
+  if (err instanceof Error) {
+    return err.message.split('\n')[0] ?? err.name;
+  }
+  return String(err);
+}

@@ -1,0 +1,117 @@
+/**
+ * The fetch interface: a node:http request becomes a Web `Request`, the app's `Response` is written
+ * back. Bodies stream both ways with backpressure, so a 1 GiB upload or download never sits in memory.
+ */
+
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { Readable } from 'node:stream';
+import type { RequestInfo } from './request-info.js';
+
+export type FetchHandler = (request: Request, info: RequestInfo) => Response | Promise<Response>;
+export interface FetchApp {
+  fetch: FetchHandler;
+}
+
+export class NotAResponseError extends Error {
+  constructor(value: unknown) {
+    const what = value === undefined ? 'undefined' : value === null ? 'null' : `a ${typeof value}`;
+    super(
+      `the fetch handler returned ${what}, not a Response` +
+        (value === undefined
+          ? '; if the app is a (req, res) handler, start unicorn-ts with --interface node'
+          : ''),
+    );
+    this.name = 'NotAResponseError';
+  }
+}
+
+/** Normalises the two fetch shapes (a function, or an object with fetch()) to one function. */
+export function fetchHandlerOf(app: unknown): FetchHandler {
+  if (typeof app === 'function') return app as FetchHandler;
+  const obj = app as FetchApp;
+  return (request, info) => obj.fetch(request, info);
+}
+
+const NO_BODY = new Set(['GET', 'HEAD']);
+
+export function toRequest(req: IncomingMessage, scheme: string, signal: AbortSignal): Request {
+  const host = req.headers.host ?? 'localhost';
+  const url = `${scheme}://${host}${req.url ?? '/'}`;
+  const headers = new Headers();
+  const raw = req.rawHeaders;
+  for (let i = 0; i < raw.length; i += 2) headers.append(raw[i]!, raw[i + 1]!);
+  const method = req.method ?? 'GET';
+  const init: RequestInit & { duplex?: 'half' } = { method, headers, signal };
+  if (!NO_BODY.has(method)) {
+    init.body = Readable.toWeb(req) as unknown as ReadableStream<Uint8Array>;
+    init.duplex = 'half';
+  }
+  return new Request(url, init);
+}
+
+/** Writes a Response to node:http; resolves when the body is out (or the client went away). */
+export async function writeResponse(res: ServerResponse, response: Response): Promise<void> {
+  res.statusCode = response.status;
+  if (response.statusText) res.statusMessage = response.statusText;
+  for (const [name, value] of response.headers) {
+    if (name === 'set-cookie') continue;
+    res.setHeader(name, value);
+  }
+  const cookies = response.headers.getSetCookie();
+  if (cookies.length > 0) res.setHeader('set-cookie', cookies);
+
+  const body = response.body;
+  if (body === null) {
+    res.end();
+    return;
+  }
+  const reader = body.getReader();
+  const onClose = () => {
+    reader.cancel().catch(() => {});
+  };
+  res.once('close', onClose);
+  try {
+    // A body that arrives as one chunk (a string, a buffer, JSON) is sent with Content-Length;
+    // only a body that really streams is sent chunked.
+    const first = await reader.read();
+    if (first.done) {
+      if (!res.hasHeader('content-length')) res.setHeader('content-length', 0);
+      res.end();
+      return;
+    }
+    const second = await reader.read();
+    if (second.done) {
+      if (!res.hasHeader('content-length')) res.setHeader('content-length', first.value.byteLength);
+      res.end(first.value);
+      return;
+    }
+    await write(res, first.value);
+    await write(res, second.value);
+    for (;;) {
+      const next = await reader.read();
+      if (next.done) break;
+      await write(res, next.value);
+    }
+    res.end();
+  } finally {
+    res.off('close', onClose);
+  }
+}
+
+function write(res: ServerResponse, chunk: Uint8Array): Promise<void> | void {
+  if (res.destroyed) throw new Error('client closed the connection');
+  if (res.write(chunk)) return;
+  return new Promise((resolve, reject) => {
+    const done = () => {
+      res.off('drain', done);
+      res.off('close', closed);
+      resolve();
+    };
+    const closed = () => {
+      res.off('drain', done);
+      reject(new Error('client closed the connection'));
+    };
+    res.on('drain', done);
+    res.on('close', closed);
+  });
+}

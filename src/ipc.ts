@@ -1,0 +1,56 @@
+/**
+ * The messages the master and a worker exchange over the cluster IPC channel. This is the only code
+ * the master and workers/ share. Every message carries `ns` so that messages an app sends with
+ * process.send() are never mistaken for ours.
+ */
+
+export const IPC_NS = 'unicorn-ts';
+
+export type WorkerMessage =
+  /** The worker has loaded the app and asks for the listening sockets. */
+  | { ns: typeof IPC_NS; act: 'hello'; interface: 'fetch' | 'node' }
+  /** The worker listens on every socket and accepts requests. */
+  | { ns: typeof IPC_NS; act: 'ready' }
+  /** Sent from the worker's event loop: proof the loop is not blocked. */
+  | { ns: typeof IPC_NS; act: 'heartbeat'; requests: number; inflight: number }
+  /** The worker wants to be replaced (max-requests, an uncaught error) and will drain when told. */
+  | { ns: typeof IPC_NS; act: 'retire'; reason: string }
+  /** The worker cannot boot; it exits with `code` right after this message. */
+  | { ns: typeof IPC_NS; act: 'boot-error'; code: number; message: string };
+
+export type MasterMessage =
+  /** One listening socket; its handle travels with the message. */
+  | { ns: typeof IPC_NS; act: 'listen'; index: number; count: number; backlog: number; url: string };
+
+/** What a worker is told about itself at spawn time, through its environment. */
+export interface WorkerBoot {
+  /** Settings as resolved by the master, hooks left out (workers import them from the config file). */
+  settings: Record<string, unknown>;
+  configFile: string | null;
+  appModule: string;
+  /** The directory APP_MODULE is resolved from. */
+  cwd: string;
+  /** 1, 2, 3... in spawn order over the master's life; shown in logs as the worker number. */
+  age: number;
+}
+
+export const WORKER_BOOT_ENV = 'UNICORN_TS_WORKER_BOOT';
+
+/** Gunicorn's exit codes, so that the master stops instead of respawning a worker that can never boot. */
+export const EXIT_CODES = {
+  OK: 0,
+  /** Configuration error, or --check-config found a problem. */
+  CONFIG_ERROR: 1,
+  /** A worker failed to boot for a reason other than the app (bind, hook, startup()). */
+  WORKER_BOOT_ERROR: 3,
+  /** The app could not be loaded (missing file or export, syntax error, threw at import). */
+  APP_LOAD_ERROR: 4,
+} as const;
+
+export function isWorkerMessage(msg: unknown): msg is WorkerMessage {
+  return typeof msg === 'object' && msg !== null && (msg as { ns?: unknown }).ns === IPC_NS;
+}
+
+export function isMasterMessage(msg: unknown): msg is MasterMessage {
+  return typeof msg === 'object' && msg !== null && (msg as { ns?: unknown }).ns === IPC_NS;
+}

@@ -1,0 +1,35 @@
+/**
+ * Log events are a contract. Every structured log line unicorn-ts writes carries one of these names in
+ * its `event` field; tests wait on them and operators alert on them. `docs/logging.md` is generated
+ * from this table. Add events here; never rename one without a CHANGELOG entry.
+ */
+
+export const LOG_EVENTS = {
+  'master.starting': 'The master is starting: version, pid, the resolved worker class and count.',
+  'master.listening': 'A listening socket is bound and owned by the master (`Listening at: URL`).',
+  'master.ready': 'The first full set of workers is ready; the whenReady hook has run.',
+  'master.stopping': 'The master began a graceful or quick stop (`Shutting down`).',
+  'master.stopped': 'The master is about to exit; carries the exit code.',
+  'master.halt': 'The master stops because workers cannot boot (app load error, exit 4; boot error, exit 3).',
+  'signal.received': 'The master took a signal off its queue (`Handling signal: term`).',
+  'signal.ignored': 'A signal arrived that the master does not act on in its current state.',
+  'config.error': 'The configuration could not be resolved; the process exits 1.',
+  'hook.error': 'A server hook threw or rejected; carries the hook name.',
+  'worker.booting': 'The master forked a worker (`Booting worker with pid: N`).',
+  'worker.app_loaded': 'A worker imported the app; carries the interface in use (fetch or node).',
+  'worker.ready': 'A worker is listening on every socket and accepting requests.',
+  'worker.boot_failed': 'A worker exited before it became ready; carries the exit code and reason.',
+  'worker.exiting': 'A worker began to stop; carries the reason (signal, max-requests, uncaught error...).',
+  'worker.exited': 'The master reaped a worker; carries exit code or signal, and a hint when abnormal.',
+  'worker.timeout': 'A worker stopped sending heartbeats for longer than --timeout and is being killed.',
+  'worker.backoff': 'Workers keep dying soon after boot; the next spawn waits this long.',
+  'worker.uncaught': 'An error escaped the app (uncaught exception or unhandled rejection); the worker retires.',
+  'worker.retire': 'The master asked a worker to stop after its replacement is ready.',
+  'workers.count': 'The number of workers the master keeps changed.',
+  'request.error': 'The app threw or rejected while handling a request; the client got a 500.',
+  'request.timeout': 'A request ran longer than --request-timeout.',
+  'request.bad': 'A malformed request was refused before it reached the app.',
+  'logs.reopened': 'Log files were reopened (USR1).',
+} as const;
+
+export type LogEvent = keyof typeof LOG_EVENTS;

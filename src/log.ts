@@ -1,0 +1,154 @@
+/**
+ * Logging. The only module that imports pino. The error log is one JSON object a line (or lines for
+ * people on a terminal), and every line unicorn-ts writes itself names an event from log-events.ts.
+ * The access log is plain text in Gunicorn's format, written through pino's fast file stream.
+ */
+
+import { createRequire } from 'node:module';
+import pino, { type DestinationStream, type Logger as PinoLogger } from 'pino';
+import type { LogEvent } from './log-events.js';
+
+const requireFromHere = createRequire(import.meta.url);
+
+export type LogLevelName = 'trace' | 'debug' | 'info' | 'warning' | 'error' | 'critical';
+type PinoLevel = 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal';
+
+const PINO_LEVEL: Record<LogLevelName, PinoLevel> = {
+  trace: 'trace',
+  debug: 'debug',
+  info: 'info',
+  warning: 'warn',
+  error: 'error',
+  critical: 'fatal',
+};
+
+export interface LogOptions {
+  level: LogLevelName;
+  format: 'auto' | 'json' | 'pretty';
+  /** A file path, or '-' for standard error. */
+  file: string;
+  /** Fields on every line: role, pid, worker id. */
+  base: Record<string, unknown>;
+}
+
+/** What apps get as `info.log`: the usual level methods, structured fields first. */
+export interface RequestLogger {
+  trace(obj: object | string, msg?: string): void;
+  debug(obj: object | string, msg?: string): void;
+  info(obj: object | string, msg?: string): void;
+  warn(obj: object | string, msg?: string): void;
+  error(obj: object | string, msg?: string): void;
+  child(bindings: Record<string, unknown>): RequestLogger;
+}
+
+type Destination = DestinationStream & { reopen?: () => void; flushSync?: () => void };
+
+export class Log {
+  readonly #pino: PinoLogger;
+  readonly #dest: Destination;
+
+  private constructor(logger: PinoLogger, dest: Destination) {
+    this.#pino = logger;
+    this.#dest = dest;
+  }
+
+  static create(options: LogOptions): Log {
+    const dest = openDestination(options);
+    const logger = pino(
+      {
+        level: PINO_LEVEL[options.level],
+        base: options.base,
+        timestamp: pino.stdTimeFunctions.isoTime,
+        formatters: { level: (label) => ({ level: label }) },
+      },
+      dest,
+    );
+    return new Log(logger, dest);
+  }
+
+  debug(event: LogEvent, msg: string, fields?: object): void {
+    this.#pino.debug({ event, ...fields }, msg);
+  }
+  info(event: LogEvent, msg: string, fields?: object): void {
+    this.#pino.info({ event, ...fields }, msg);
+  }
+  warn(event: LogEvent, msg: string, fields?: object): void {
+    this.#pino.warn({ event, ...fields }, msg);
+  }
+  error(event: LogEvent, msg: string, fields?: object): void {
+    this.#pino.error({ event, ...fields }, msg);
+  }
+  critical(event: LogEvent, msg: string, fields?: object): void {
+    this.#pino.fatal({ event, ...fields }, msg);
+  }
+
+  /** The logger handed to apps; it writes to the same destination without an event name. */
+  get requestLogger(): RequestLogger {
+    return this.#pino as unknown as RequestLogger;
+  }
+
+  /** For logrotate: reopen the file so writes go to the new one. */
+  reopen(): void {
+    this.#dest.reopen?.();
+  }
+
+  flush(): void {
+    try {
+      this.#dest.flushSync?.();
+    } catch {
+      // Nothing buffered, or the stream is already closed: nothing to do at exit.
+    }
+  }
+}
+
+function openDestination(options: LogOptions): Destination {
+  const toTerminal = options.file === '-' && process.stderr.isTTY === true;
+  const pretty = options.format === 'pretty' || (options.format === 'auto' && toTerminal);
+  if (pretty) {
+    // pino-pretty as a synchronous in-process stream: only used on terminals and on request, so its
+    // cost never lands on a production JSON log. Imported lazily for the same reason.
+    const pinoPretty = requireFromHere('pino-pretty') as (opts: object) => DestinationStream;
+    return pinoPretty({
+      colorize: toTerminal,
+      sync: true,
+      destination: options.file === '-' ? 2 : options.file,
+      ignore: 'hostname',
+      translateTime: 'SYS:HH:MM:ss.l',
+      messageKey: 'msg',
+    });
+  }
+  // Synchronous writes: the error log is low volume, and a line written just before an exit must not
+  // be lost in a buffer.
+  return pino.destination({ dest: options.file === '-' ? 2 : options.file, sync: true, append: true, mkdir: false });
+}
+
+
+/** A line-oriented writer for the access log: buffered, flushed at exit, reopened on USR1. */
+export interface AccessLogWriter {
+  write(line: string): void;
+  reopen(): void;
+  flush(): void;
+}
+
+export function openAccessLog(file: string): AccessLogWriter {
+  const stream = pino.destination({
+    dest: file === '-' ? 1 : file,
+    sync: false,
+    append: true,
+    // Batch small lines into larger writes; flushed at exit and when the worker goes idle.
+    minLength: file === '-' ? 0 : 4096,
+  });
+  return {
+    write: (line) => {
+      stream.write(`${line}\n`);
+    },
+    reopen: () => stream.reopen(),
+    flush: () => {
+      try {
+        stream.flushSync();
+      } catch {
+        // Not yet open or nothing buffered.
+      }
+    },
+  };
+}

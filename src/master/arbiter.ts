@@ -1,0 +1,437 @@
+/**
+ * The master process: it owns the listening sockets, forks workers with node:cluster, and keeps
+ * exactly --workers of them serving. It never runs app code.
+ *
+ * The loop is the whole specification. Signal handlers and cluster events only record what happened
+ * and wake the loop; each turn of the loop then
+ *
+ *   1. dispatches one queued signal,
+ *   2. reaps exited workers (logs why, runs hooks, decides on halting or backing off),
+ *   3. kills workers that are silent past --timeout or stopping past their grace,
+ *   4. keeps the worker count: spawns what is missing, stops retiring workers whose replacement is ready,
+ *
+ * and sleeps until the next event or deadline.
+ */
+
+import cluster from 'node:cluster';
+import { fileURLToPath } from 'node:url';
+import { serializableSettings, type ResolvedConfig } from '../config.js';
+import { describeError } from '../errors.js';
+import { EXIT_CODES, IPC_NS, WORKER_BOOT_ENV, type WorkerBoot, type WorkerMessage, isWorkerMessage } from '../ipc.js';
+import type { Log } from '../log.js';
+import type { HookName } from '../settings.js';
+import { Pidfile } from './pidfile.js';
+import { MASTER_SIGNALS, type MasterSignal } from './signals.js';
+import { type ListenSocket, bindSocket, closeSocket, parseBind } from './sockets.js';
+import { WorkerHandle } from './worker-handle.js';
+
+export interface ArbiterOptions {
+  readonly config: ResolvedConfig;
+  readonly appModule: string;
+  readonly configFile: string | null;
+  /** The directory APP_MODULE is resolved from (after --chdir). */
+  readonly cwd: string;
+  readonly log: Log;
+  readonly version: string;
+}
+
+/** What server hooks receive as `server`. */
+export interface ServerApi {
+  readonly pid: number;
+  readonly log: Log;
+  readonly settings: ResolvedConfig['settings'];
+  readonly numWorkers: number;
+  readonly workerPids: number[];
+}
+
+/** A worker that dies sooner than this after it was forked counts toward crash-loop backoff. */
+const CRASH_WINDOW_MS = 10_000;
+const BACKOFF_FIRST_MS = 100;
+const BACKOFF_MAX_MS = 30_000;
+const QUICK_STOP_GRACE_MS = 2_000;
+/** The loop never sleeps longer than this, so deadlines are checked at least this often. */
+const MAX_SLEEP_MS = 1_000;
+
+const WORKER_ENTRY = fileURLToPath(new URL('../../workers/entry.js', import.meta.url));
+
+type Exit = { worker: WorkerHandle; code: number | null; signal: NodeJS.Signals | null };
+
+export class Arbiter {
+  readonly #opts: ArbiterOptions;
+  readonly #log: Log;
+  readonly #signalQueue: MasterSignal[] = [];
+  readonly #exits: Exit[] = [];
+  readonly #workers = new Map<number, WorkerHandle>();
+  #sockets: ListenSocket[] = [];
+  #pidfile: Pidfile | null = null;
+  #target: number;
+  #age = 0;
+  #wake: (() => void) | null = null;
+  /** Set when the master is stopping; the loop ends once no worker is left. */
+  #stopping: { graceful: boolean; exitCode: number } | null = null;
+  #everReady = false;
+  #listeningLogged = false;
+  #failures = 0;
+  #nextSpawnAt = 0;
+
+  constructor(opts: ArbiterOptions) {
+    this.#opts = opts;
+    this.#log = opts.log;
+    this.#target = opts.config.settings.workers;
+  }
+
+  get settings(): ResolvedConfig['settings'] {
+    return this.#opts.config.settings;
+  }
+
+  get api(): ServerApi {
+    const workers = [...this.#workers.values()];
+    return {
+      pid: process.pid,
+      log: this.#log,
+      settings: this.settings,
+      numWorkers: this.#target,
+      workerPids: workers.map((w) => w.pid),
+    };
+  }
+
+  /** Runs the master until it stops; resolves with the process exit code. */
+  async run(): Promise<number> {
+    const code = await this.start();
+    if (code !== null) return code;
+    for (;;) {
+      const signal = this.#signalQueue.shift();
+      if (signal !== undefined) this.dispatch(signal);
+      await this.reapWorkers();
+      this.murderWorkers();
+      await this.manageWorkers();
+      if (this.#stopping !== null && this.#workers.size === 0 && this.#exits.length === 0) break;
+      if (this.#signalQueue.length === 0) await this.sleep();
+    }
+    return this.finish(this.#stopping.exitCode);
+  }
+
+  // ---- start and finish ------------------------------------------------------------------------
+
+  private async start(): Promise<number | null> {
+    const s = this.settings;
+    process.title = `unicorn-ts: master [${s.procName ?? this.#opts.appModule}]`;
+    this.#log.info('master.starting', `Starting unicorn-ts ${this.#opts.version}`, {
+      version: this.#opts.version,
+      workers: this.#target,
+      workerClass: s.workerClass,
+      node: process.version,
+    });
+    for (const spec of MASTER_SIGNALS) process.on(spec.signal, () => this.enqueue(spec.signal));
+    try {
+      if (s.pidfile !== null) {
+        this.#pidfile = new Pidfile(s.pidfile);
+        this.#pidfile.create(process.pid);
+      }
+      await this.runHook('onStarting', this.api);
+      this.#sockets = [];
+      for (const text of s.bind) this.#sockets.push(await bindSocket(parseBind(text)));
+    } catch (err) {
+      this.#log.critical('master.halt', `Cannot start: ${describeError(err)}`, { err });
+      for (const socket of this.#sockets) closeSocket(socket);
+      this.#pidfile?.remove(process.pid);
+      return EXIT_CODES.CONFIG_ERROR;
+    }
+    cluster.setupPrimary({ exec: WORKER_ENTRY, args: [] });
+    return null;
+  }
+
+  private async finish(code: number): Promise<number> {
+    for (const socket of this.#sockets) closeSocket(socket);
+    this.#sockets = [];
+    await this.runHook('onExit', this.api);
+    this.#pidfile?.remove(process.pid);
+    this.#log.info('master.stopped', `Shutting down: Master (exit code ${code})`, { exitCode: code });
+    return code;
+  }
+
+  // ---- signals ---------------------------------------------------------------------------------
+
+  enqueue(signal: MasterSignal): void {
+    this.#signalQueue.push(signal);
+    this.wakeUp();
+  }
+
+  private dispatch(signal: MasterSignal): void {
+    const name = signal.slice(3).toLowerCase();
+    if (this.#stopping !== null && signal !== 'SIGINT' && signal !== 'SIGQUIT') {
+      this.#log.info('signal.ignored', `Ignoring signal ${name} while stopping`, { signal: name });
+      return;
+    }
+    this.#log.info('signal.received', `Handling signal: ${name}`, { signal: name });
+    switch (signal) {
+      case 'SIGTERM':
+        return this.stop(true, EXIT_CODES.OK);
+      case 'SIGINT':
+      case 'SIGQUIT':
+        return this.stop(false, this.#stopping?.exitCode ?? EXIT_CODES.OK);
+      case 'SIGTTIN':
+        return this.setWorkerCount(this.#target + 1);
+      case 'SIGTTOU':
+        return this.setWorkerCount(Math.max(1, this.#target - 1));
+    }
+  }
+
+  /** Graceful: TERM and wait --graceful-timeout. Quick: QUIT and wait 2 s. Then KILL (murderWorkers). */
+  private stop(graceful: boolean, exitCode: number): void {
+    const wasGraceful = this.#stopping?.graceful ?? true;
+    this.#stopping = { graceful: graceful && wasGraceful, exitCode };
+    this.#log.info('master.stopping', graceful ? 'Shutting down gracefully' : 'Shutting down quickly', {
+      graceful,
+      workers: this.#workers.size,
+    });
+    // Closing the master's copies first: once every worker has closed its own, the port closes.
+    for (const socket of this.#sockets) closeSocket(socket);
+    this.#sockets = [];
+    const now = Date.now();
+    for (const worker of this.#workers.values()) {
+      if (graceful) {
+        worker.stop('master stopping', now, this.settings.gracefulTimeout * 1000);
+      } else {
+        worker.state = 'stopping';
+        worker.killAt = Math.min(worker.killAt ?? Number.POSITIVE_INFINITY, now + QUICK_STOP_GRACE_MS);
+        worker.signal('SIGQUIT');
+      }
+    }
+  }
+
+  private setWorkerCount(count: number): void {
+    if (count === this.#target) return;
+    const old = this.#target;
+    this.#target = count;
+    this.#log.info('workers.count', `Number of workers: ${old} -> ${count}`, { from: old, to: count });
+    void this.runHook('nworkersChanged', this.api, count, old);
+  }
+
+  // ---- reaping ---------------------------------------------------------------------------------
+
+  private async reapWorkers(): Promise<void> {
+    for (let exit = this.#exits.shift(); exit !== undefined; exit = this.#exits.shift()) {
+      const { worker, code, signal } = exit;
+      this.#workers.delete(worker.pid);
+      const wasBooting = worker.state === 'booting';
+      const expected = worker.state === 'stopping' || worker.state === 'retiring';
+      worker.state = 'exited';
+      const how = signal !== null ? `signal ${signal}` : `exit code ${code}`;
+      const fields = { workerPid: worker.pid, age: worker.age, code, signal, reason: worker.reason };
+      if (expected && (code === 0 || signal === 'SIGTERM')) {
+        this.#log.info('worker.exited', `Worker exited (pid: ${worker.pid})`, fields);
+      } else {
+        const hint = exitHint(code, signal, worker);
+        this.#log.error('worker.exited', `Worker (pid: ${worker.pid}) exited with ${how}${hint ? `: ${hint}` : ''}`, {
+          ...fields,
+          hint,
+        });
+      }
+      await this.runHook('childExit', this.api, workerInfo(worker));
+      await this.runHook('workerExit', this.api, workerInfo(worker));
+      if (expected || this.#stopping !== null) continue;
+
+      const bootCode = worker.bootError?.code ?? code;
+      if (wasBooting && !this.#everReady && (bootCode === EXIT_CODES.APP_LOAD_ERROR || bootCode === EXIT_CODES.WORKER_BOOT_ERROR)) {
+        const why = bootCode === EXIT_CODES.APP_LOAD_ERROR ? 'App failed to load' : 'Worker failed to boot';
+        const detail = worker.bootError?.message ?? how;
+        this.#log.critical('master.halt', `${why}: ${detail}`, { exitCode: bootCode, reason: detail });
+        this.stop(false, bootCode);
+        continue;
+      }
+      if (Date.now() - worker.bornAt < CRASH_WINDOW_MS) {
+        this.#failures++;
+        const delay = Math.min(BACKOFF_MAX_MS, BACKOFF_FIRST_MS * 2 ** (this.#failures - 1));
+        this.#nextSpawnAt = Date.now() + delay;
+        this.#log.warn('worker.backoff', `Worker died ${this.#failures} time(s) in a row soon after boot; next spawn in ${delay} ms`, {
+          failures: this.#failures,
+          delayMs: delay,
+        });
+      } else {
+        this.#failures = 0;
+      }
+    }
+  }
+
+  // ---- timeouts --------------------------------------------------------------------------------
+
+  private murderWorkers(): void {
+    const now = Date.now();
+    const timeoutMs = this.settings.timeout * 1000;
+    for (const worker of this.#workers.values()) {
+      if (worker.killAt !== null && now >= worker.killAt) {
+        this.#log.warn('worker.exiting', `Worker (pid: ${worker.pid}) did not stop in time; killing it`, { workerPid: worker.pid });
+        worker.killAt = null;
+        worker.signal('SIGKILL');
+      } else if (timeoutMs > 0 && worker.state === 'ready' && now - worker.lastHeartbeat > timeoutMs) {
+        const silent = Math.round((now - worker.lastHeartbeat) / 1000);
+        this.#log.critical('worker.timeout', `WORKER TIMEOUT (pid: ${worker.pid}): no heartbeat for ${silent} s; killing it`, {
+          workerPid: worker.pid,
+          silentSeconds: silent,
+        });
+        worker.state = 'stopping';
+        worker.reason = 'timeout';
+        worker.signal('SIGKILL');
+      }
+    }
+  }
+
+  // ---- keeping the count -----------------------------------------------------------------------
+
+  private async manageWorkers(): Promise<void> {
+    if (this.#stopping !== null) return;
+    const workers = [...this.#workers.values()].sort((a, b) => a.age - b.age);
+    const counted = workers.filter((w) => w.counted);
+    const ready = counted.filter((w) => w.state === 'ready').length;
+    const retiring = workers.filter((w) => w.state === 'retiring');
+
+    // A retiring worker stops only once enough replacements are ready to keep the count serving.
+    let surplus = ready + retiring.length - this.#target;
+    for (const worker of retiring) {
+      if (surplus <= 0) break;
+      this.#log.info('worker.retire', `Retiring worker (pid: ${worker.pid}): ${worker.reason}`, {
+        workerPid: worker.pid,
+        reason: worker.reason,
+      });
+      worker.stop(worker.reason ?? 'retire', Date.now(), this.settings.gracefulTimeout * 1000);
+      surplus--;
+    }
+    // Too many (TTOU): the oldest go.
+    for (const worker of counted.slice(0, Math.max(0, counted.length - this.#target))) {
+      worker.stop('worker count reduced', Date.now(), this.settings.gracefulTimeout * 1000);
+    }
+    // Too few: spawn, unless a crash loop asks us to wait.
+    if (Date.now() < this.#nextSpawnAt) return;
+    for (let missing = this.#target - counted.length; missing > 0; missing--) await this.spawnWorker();
+  }
+
+  private async spawnWorker(): Promise<void> {
+    const age = ++this.#age;
+    await this.runHook('preFork', this.api, { age });
+    const boot: WorkerBoot = {
+      settings: serializableSettings(this.settings),
+      configFile: this.#opts.configFile,
+      appModule: this.#opts.appModule,
+      cwd: this.#opts.cwd,
+      age,
+    };
+    const clusterWorker = cluster.fork({ [WORKER_BOOT_ENV]: JSON.stringify(boot) });
+    const worker = new WorkerHandle(clusterWorker, age, Date.now());
+    this.#workers.set(worker.pid, worker);
+    clusterWorker.on('message', (message: unknown) => {
+      if (isWorkerMessage(message)) this.onWorkerMessage(worker, message);
+    });
+    clusterWorker.on('exit', (code: number | null, signal: NodeJS.Signals | null) => {
+      this.#exits.push({ worker, code, signal });
+      this.wakeUp();
+    });
+    // An IPC error (the worker died mid-send) surfaces as an exit; nothing to do here.
+    clusterWorker.on('error', () => {});
+    this.#log.info('worker.booting', `Booting worker with pid: ${worker.pid}`, { workerPid: worker.pid, age });
+    await this.runHook('postFork', this.api, workerInfo(worker));
+  }
+
+  private onWorkerMessage(worker: WorkerHandle, message: WorkerMessage): void {
+    worker.lastHeartbeat = Date.now();
+    switch (message.act) {
+      case 'hello':
+        // The worker has loaded the app: hand it every listening socket.
+        this.#sockets.forEach((socket, index) => {
+          worker.send(
+            { ns: IPC_NS, act: 'listen', index, count: this.#sockets.length, backlog: this.settings.backlog, url: socket.url },
+            socket.handle,
+          );
+        });
+        return;
+      case 'ready':
+        if (worker.state === 'booting') worker.state = 'ready';
+        worker.readyAt = Date.now();
+        this.onWorkerReady();
+        this.wakeUp();
+        return;
+      case 'heartbeat':
+        worker.requests = message.requests;
+        worker.inflight = message.inflight;
+        return;
+      case 'retire':
+        if (worker.counted) {
+          worker.state = 'retiring';
+          worker.reason = message.reason;
+        }
+        this.wakeUp();
+        return;
+      case 'boot-error':
+        worker.bootError = { code: message.code, message: message.message };
+        return;
+    }
+  }
+
+  private onWorkerReady(): void {
+    if (!this.#listeningLogged) {
+      this.#listeningLogged = true;
+      for (const socket of this.#sockets) {
+        this.#log.info('master.listening', `Listening at: ${socket.url} (${process.pid})`, { url: socket.url });
+      }
+    }
+    if (this.#everReady) return;
+    const ready = [...this.#workers.values()].filter((w) => w.state === 'ready').length;
+    if (ready >= this.#target) {
+      this.#everReady = true;
+      this.#log.info('master.ready', `Ready: ${ready} worker(s) serving`, { workers: ready, workerPids: this.api.workerPids });
+      void this.runHook('whenReady', this.api);
+    }
+  }
+
+  // ---- plumbing --------------------------------------------------------------------------------
+
+  private sleep(): Promise<void> {
+    const now = Date.now();
+    let delay = MAX_SLEEP_MS;
+    for (const w of this.#workers.values()) if (w.killAt !== null) delay = Math.min(delay, w.killAt - now);
+    if (this.#nextSpawnAt > now) delay = Math.min(delay, this.#nextSpawnAt - now);
+    return new Promise((resolve) => {
+      const timer = setTimeout(done, Math.max(0, delay));
+      function done() {
+        clearTimeout(timer);
+        resolve();
+      }
+      this.#wake = done;
+    });
+  }
+
+  private wakeUp(): void {
+    const wake = this.#wake;
+    this.#wake = null;
+    wake?.();
+  }
+
+  private async runHook(name: HookName, ...args: unknown[]): Promise<void> {
+    const hook = this.settings[name];
+    if (hook === null) return;
+    try {
+      await hook(...args);
+    } catch (err) {
+      this.#log.error('hook.error', `Error in ${name} hook: ${describeError(err)}`, { hook: name, err });
+      if (name === 'onStarting') throw err;
+    }
+  }
+}
+
+function workerInfo(worker: WorkerHandle): { pid: number; age: number; state: string } {
+  return { pid: worker.pid, age: worker.age, state: worker.state };
+}
+
+/** A hint for an abnormal exit, in the operator's terms. */
+export function exitHint(code: number | null, signal: NodeJS.Signals | null, worker: WorkerHandle): string | undefined {
+  if (worker.reason === 'timeout') return 'killed after --timeout without a heartbeat; see the worker.timeout line';
+  if (signal === 'SIGKILL') return 'SIGKILL: perhaps out of memory? (check dmesg for the OOM killer)';
+  if (signal === 'SIGSEGV' || signal === 'SIGBUS') return `${signal}: a native addon or Node itself crashed`;
+  if (signal === 'SIGABRT') return 'SIGABRT: Node aborted (out of heap memory, or a failed assertion)';
+  if (code === EXIT_CODES.APP_LOAD_ERROR) return 'the app could not be loaded; see the worker.boot_failed line';
+  if (code === EXIT_CODES.WORKER_BOOT_ERROR) return 'the worker could not boot; see the worker.boot_failed line';
+  if (code === 134) return 'aborted: perhaps out of heap memory (--max-old-space-size)?';
+  if (code !== null && code !== 0) return 'see the error logged by the worker just before';
+  if (code === 0) return 'the worker exited on its own (process.exit() in the app?)';
+  return undefined;
+}

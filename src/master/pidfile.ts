@@ -1,0 +1,86 @@
+/**
+ * The pidfile. proper-lockfile holds a lock beside it for the master's life, so a second master on
+ * the same path refuses to start. A lock left by a master killed with -9 is recognised by the pid in
+ * the file no longer running, and taken over. The file is written atomically (temp file + rename) and
+ * removed at exit only if it still holds our pid (a new master may have taken the path over).
+ */
+
+import { readFileSync, renameSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
+import lockfile from 'proper-lockfile';
+import { UnicornError, describeError } from '../errors.js';
+
+export class Pidfile {
+  readonly path: string;
+  #release: (() => void) | null = null;
+
+  constructor(path: string) {
+    this.path = path;
+  }
+
+  create(pid: number): void {
+    try {
+      writeFileSync(this.path, '', { flag: 'a' });
+    } catch (err) {
+      throw new UnicornError('UNICORN_PIDFILE', `cannot create pidfile ${this.path}: ${describeError(err)}`);
+    }
+    this.lock();
+    const tmp = `${this.path}.${pid}.tmp`;
+    writeFileSync(tmp, `${pid}\n`);
+    renameSync(tmp, this.path);
+  }
+
+  private lock(): void {
+    const options = { realpath: false, stale: 10_000, onCompromised: () => {} };
+    try {
+      this.#release = lockfile.lockSync(this.path, options);
+      return;
+    } catch (err) {
+      if ((err as { code?: string }).code !== 'ELOCKED') {
+        throw new UnicornError('UNICORN_PIDFILE', `cannot lock pidfile ${this.path}: ${describeError(err)}`);
+      }
+    }
+    const holder = readPid(this.path);
+    if (holder !== null && holder !== process.pid && isRunning(holder)) {
+      throw new UnicornError(
+        'UNICORN_PIDFILE_LOCKED',
+        `pidfile ${this.path} is held by a running master (pid ${holder}); not starting a second one`,
+      );
+    }
+    // The holder is gone (killed with -9): its lock is stale whatever its age says.
+    rmSync(`${this.path}.lock`, { recursive: true, force: true });
+    this.#release = lockfile.lockSync(this.path, options);
+  }
+
+  /** Removes the file if it still holds `pid`, and releases the lock. */
+  remove(pid: number): void {
+    try {
+      if (readPid(this.path) === pid) unlinkSync(this.path);
+    } catch {
+      // Already gone.
+    }
+    try {
+      this.#release?.();
+    } catch {
+      // The lock was already removed.
+    }
+    this.#release = null;
+  }
+}
+
+export function readPid(path: string): number | null {
+  try {
+    const pid = Number.parseInt(readFileSync(path, 'utf8').trim(), 10);
+    return Number.isInteger(pid) && pid > 0 ? pid : null;
+  } catch {
+    return null;
+  }
+}
+
+function isRunning(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as { code?: string }).code === 'EPERM';
+  }
+}

@@ -1,0 +1,68 @@
+/**
+ * The master's record of one worker: what the master knows and decides about it, kept apart from the
+ * code that runs inside the worker (workers/). States:
+ *
+ *   booting -> ready -> retiring (a replacement is on its way) -> stopping -> exited
+ *
+ * Only `booting` and `ready` workers count toward --workers; a retiring worker keeps serving until
+ * its replacement is ready, then it is told to stop.
+ */
+
+import type { Worker as ClusterWorker } from 'node:cluster';
+import type { MasterMessage } from '../ipc.js';
+
+export type WorkerState = 'booting' | 'ready' | 'retiring' | 'stopping' | 'exited';
+
+export class WorkerHandle {
+  readonly cluster: ClusterWorker;
+  readonly pid: number;
+  /** 1, 2, 3... in spawn order over the master's life. */
+  readonly age: number;
+  readonly bornAt: number;
+  state: WorkerState = 'booting';
+  readyAt: number | null = null;
+  lastHeartbeat: number;
+  requests = 0;
+  inflight = 0;
+  /** Why it is retiring or stopping, for the logs. */
+  reason: string | null = null;
+  /** When a stopping worker is killed if it has not exited. */
+  killAt: number | null = null;
+  /** The message a worker sent just before failing to boot. */
+  bootError: { code: number; message: string } | null = null;
+
+  constructor(worker: ClusterWorker, age: number, now: number) {
+    this.cluster = worker;
+    this.pid = worker.process.pid ?? 0;
+    this.age = age;
+    this.bornAt = now;
+    this.lastHeartbeat = now;
+  }
+
+  get counted(): boolean {
+    return this.state === 'booting' || this.state === 'ready';
+  }
+
+  send(message: MasterMessage, handle?: object): void {
+    if (!this.cluster.isConnected()) return;
+    // biome-ignore lint/suspicious/noExplicitAny: node:cluster types sendHandle narrowly; it accepts TCP and Pipe wraps.
+    this.cluster.send(message, handle as any);
+  }
+
+  /** Graceful stop: SIGTERM now, SIGKILL at `now + graceMs` if still alive. */
+  stop(reason: string, now: number, graceMs: number): void {
+    if (this.state === 'stopping' || this.state === 'exited') return;
+    this.state = 'stopping';
+    this.reason ??= reason;
+    this.killAt = now + graceMs;
+    this.signal('SIGTERM');
+  }
+
+  signal(signal: NodeJS.Signals): void {
+    try {
+      process.kill(this.pid, signal);
+    } catch {
+      // Already exited; the exit event will tell.
+    }
+  }
+}

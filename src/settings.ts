@@ -1,0 +1,468 @@
+/**
+ * The settings table. Every setting is declared here once; the command line (src/cli.ts), the config
+ * file and UNICORN_TS_CMD_ARGS (src/config.ts), `--print-config` and docs/settings.md
+ * (src/tools/gen-docs.ts) are all derived from it. Names and defaults follow Gunicorn's where the
+ * setting carries over, in camelCase (`max_requests` -> `maxRequests`).
+ */
+
+import { availableWorkerCount } from './cpus.js';
+import { UnicornError } from './errors.js';
+
+export const SECTIONS = [
+  'Config File',
+  'Server Socket',
+  'Worker Processes',
+  'Server Mechanics',
+  'Logging',
+  'Process Naming',
+  'Server Hooks',
+] as const;
+export type Section = (typeof SECTIONS)[number];
+
+export type SettingType = 'int' | 'float' | 'string' | 'bool' | 'list' | 'enum' | 'hook';
+
+export interface SettingSpec<T, N extends string = string> {
+  /** The config-file key and the name used everywhere in code and docs. */
+  readonly name: N;
+  readonly section: Section;
+  readonly type: SettingType;
+  /** Command-line flags, short first. Empty for settings only a config file can set (hooks). */
+  readonly flags: readonly string[];
+  /** The placeholder shown in --help and the docs, e.g. `INT`. */
+  readonly meta?: string;
+  /** An environment variable that supplies this setting's default (Gunicorn's WEB_CONCURRENCY, PORT). */
+  readonly env?: string;
+  /** Turns that environment variable's value into a raw value for `parse` (default: the value itself). */
+  readonly fromEnv?: (value: string) => unknown;
+  readonly choices?: readonly string[];
+  readonly default: T;
+  /** How the default reads in the docs when it is computed (e.g. from the environment). */
+  readonly defaultDoc?: string;
+  /** Turns a raw value (a string from argv/env, or any value from a config file) into T, or throws. */
+  readonly parse: (raw: unknown, name: string) => T;
+  /** One paragraph for --help (first sentence) and docs/settings.md (all of it). */
+  readonly doc: string;
+}
+
+// ---- value parsers: each names the setting in its error --------------------------------------
+
+function invalid(name: string, raw: unknown, expected: string): never {
+  throw new UnicornError(
+    'UNICORN_CONFIG_INVALID_VALUE',
+    `invalid value for ${name}: ${JSON.stringify(raw)} (expected ${expected})`,
+  );
+}
+
+function parseInt_(min: number, max = Number.MAX_SAFE_INTEGER) {
+  return (raw: unknown, name: string): number => {
+    const n = typeof raw === 'number' ? raw : typeof raw === 'string' && /^-?\d+$/.test(raw.trim()) ? Number(raw) : Number.NaN;
+    if (!Number.isInteger(n) || n < min || n > max) {
+      invalid(name, raw, max === Number.MAX_SAFE_INTEGER ? `an integer >= ${min}` : `an integer from ${min} to ${max}`);
+    }
+    return n;
+  };
+}
+
+function parseFloat_(min: number) {
+  return (raw: unknown, name: string): number => {
+    const n = typeof raw === 'number' ? raw : typeof raw === 'string' && raw.trim() !== '' ? Number(raw) : Number.NaN;
+    if (!Number.isFinite(n) || n < min) invalid(name, raw, `a number >= ${min}`);
+    return n;
+  };
+}
+
+function parseString(raw: unknown, name: string): string {
+  if (typeof raw !== 'string') invalid(name, raw, 'a string');
+  return raw;
+}
+
+function parseOptionalString(raw: unknown, name: string): string | null {
+  if (raw === null || raw === undefined) return null;
+  return parseString(raw, name);
+}
+
+function parseBool(raw: unknown, name: string): boolean {
+  if (typeof raw === 'boolean') return raw;
+  if (typeof raw === 'string') {
+    const v = raw.trim().toLowerCase();
+    if (['1', 'true', 'yes', 'on'].includes(v)) return true;
+    if (['0', 'false', 'no', 'off'].includes(v)) return false;
+  }
+  return invalid(name, raw, 'true or false');
+}
+
+function parseList(raw: unknown, name: string): string[] {
+  const items = Array.isArray(raw) ? raw : [raw];
+  return items.map((item) => parseString(item, name));
+}
+
+function parseEnum<C extends string>(choices: readonly C[]) {
+  return (raw: unknown, name: string): C => {
+    if (typeof raw === 'string' && (choices as readonly string[]).includes(raw)) return raw as C;
+    return invalid(name, raw, `one of ${choices.join(', ')}`);
+  };
+}
+
+function parseHook(raw: unknown, name: string): HookFn | null {
+  if (raw === null || raw === undefined) return null;
+  if (typeof raw !== 'function') invalid(name, raw, 'a function');
+  return raw as HookFn;
+}
+
+/** `-w auto` or an integer. `auto` is resolved here, so the rest of the code only sees numbers. */
+function parseWorkers(raw: unknown, name: string): number {
+  if (raw === 'auto') return availableWorkerCount();
+  return parseInt_(1, 1024)(raw, name);
+}
+
+/** `--env KEY=VALUE`: validated as a list of assignments. */
+function parseEnvList(raw: unknown, name: string): string[] {
+  const list = parseList(raw, name);
+  for (const item of list) {
+    if (!/^[A-Za-z_][A-Za-z0-9_]*=/.test(item)) invalid(name, item, 'KEY=VALUE');
+  }
+  return list;
+}
+
+// ---- the table -------------------------------------------------------------------------------
+
+// biome-ignore lint/suspicious/noExplicitAny: hooks receive documented, hook-specific arguments.
+export type HookFn = (...args: any[]) => unknown;
+
+const WORKER_CLASSES = ['async', 'sync'] as const;
+const INTERFACES = ['auto', 'fetch', 'node'] as const;
+const LOG_LEVELS = ['trace', 'debug', 'info', 'warning', 'error', 'critical'] as const;
+const LOG_FORMATS = ['auto', 'json', 'pretty'] as const;
+
+export const DEFAULT_ACCESS_LOG_FORMAT = '%(h)s %(l)s %(u)s %(t)s "%(r)s" %(s)s %(b)s "%(f)s" "%(a)s"';
+
+function setting<const N extends string, T>(spec: SettingSpec<T, N>): SettingSpec<T, N> {
+  return spec;
+}
+
+/** Hook names and where they run; the settings entries below are generated from this list. */
+export const HOOKS = {
+  onStarting: 'Called in the master just before it binds sockets and forks workers. Receives the server API.',
+  whenReady: 'Called in the master once the first full set of workers is ready to serve.',
+  preFork: 'Called in the master just before a worker is forked. Receives (server, worker).',
+  postFork: 'Called in the master just after a worker is forked. Receives (server, worker).',
+  postWorkerInit: 'Called in the worker after it has loaded the app, before it accepts. Receives (worker).',
+  workerInt: 'Called in the worker when it takes SIGINT or SIGQUIT (a quick stop). Receives (worker).',
+  workerAbort: 'Called in the worker when it takes SIGABRT (the master gave up on it). Receives (worker).',
+  preRequest: 'Called in the worker before the app handles a request. Receives (worker, req).',
+  postRequest: 'Called in the worker after a response has been sent. Receives (worker, req, res).',
+  childExit: 'Called in the master when a worker has exited, before it is replaced. Receives (server, worker).',
+  workerExit: 'Called in the master after a worker has been reaped. Receives (server, worker).',
+  nworkersChanged: 'Called in the master when the worker count changes. Receives (server, new, old).',
+  onExit: 'Called in the master just before it exits. Receives (server).',
+} as const;
+export type HookName = keyof typeof HOOKS;
+
+const BASE_SETTINGS = [
+  // -- Config File
+  setting({
+    name: 'config',
+    section: 'Config File',
+    type: 'string',
+    flags: ['-c', '--config'],
+    meta: 'FILE',
+    default: null,
+    defaultDoc: './unicorn.config.{ts,mts,mjs,js,cjs} when present',
+    parse: parseOptionalString,
+    doc: 'The config file to load. It exports settings by these names (camelCase) and server hooks, as a default export object or as named exports. When not given, the first of unicorn.config.ts, .mts, .mjs, .js and .cjs found in the working directory is used.',
+  }),
+  // -- Server Socket
+  setting({
+    name: 'bind',
+    section: 'Server Socket',
+    type: 'list',
+    flags: ['-b', '--bind'],
+    meta: 'ADDRESS',
+    env: 'PORT',
+    fromEnv: (port) => [`0.0.0.0:${port}`],
+    default: ['127.0.0.1:8000'],
+    defaultDoc: "['127.0.0.1:8000'], or ['0.0.0.0:$PORT'] when PORT is set",
+    parse: parseList,
+    doc: 'The sockets to bind: HOST:PORT, HOST (port 8000), [IPV6]:PORT or unix:PATH. Repeat the flag to bind several. The master owns every listening socket for its whole life, so a port never closes while workers restart.',
+  }),
+  setting({
+    name: 'backlog',
+    section: 'Server Socket',
+    type: 'int',
+    flags: ['--backlog'],
+    meta: 'INT',
+    default: 2048,
+    parse: parseInt_(1, 65535),
+    doc: 'The most connections the kernel queues for a listening socket before refusing new ones (capped by net.core.somaxconn).',
+  }),
+  // -- Worker Processes
+  setting({
+    name: 'workers',
+    section: 'Worker Processes',
+    type: 'int',
+    flags: ['-w', '--workers'],
+    meta: 'INT|auto',
+    env: 'WEB_CONCURRENCY',
+    default: 1,
+    defaultDoc: '1, or $WEB_CONCURRENCY when set',
+    parse: parseWorkers,
+    doc: 'The number of worker processes. `auto` uses the CPUs this process may run on, respecting affinity masks and cgroup CPU quotas (containers). A common choice for CPU-bound apps is one per core; I/O-bound apps on the async worker rarely need more.',
+  }),
+  setting({
+    name: 'workerClass',
+    section: 'Worker Processes',
+    type: 'enum',
+    flags: ['-k', '--worker-class'],
+    meta: 'CLASS',
+    choices: WORKER_CLASSES,
+    default: 'async' as const,
+    parse: parseEnum(WORKER_CLASSES),
+    doc: '`async` serves many requests at once in each worker, up to --worker-connections. `sync` serves exactly one request at a time per worker, like Gunicorn\'s sync worker: use it for CPU-bound handlers, where concurrency inside one process only adds latency.',
+  }),
+  setting({
+    name: 'interface',
+    section: 'Worker Processes',
+    type: 'enum',
+    flags: ['--interface'],
+    meta: 'NAME',
+    choices: INTERFACES,
+    default: 'auto' as const,
+    parse: parseEnum(INTERFACES),
+    doc: 'How the app is called. `fetch`: `(request: Request, info) => Response`, or an object with a fetch() method (Hono, `export default { fetch }`). `node`: `(req, res)` from node:http (Express, Connect, Koa\'s callback()). `auto` decides from the export\'s shape and logs its choice; see docs/contract.md.',
+  }),
+  setting({
+    name: 'workerConnections',
+    section: 'Worker Processes',
+    type: 'int',
+    flags: ['--worker-connections'],
+    meta: 'INT',
+    default: 1000,
+    parse: parseInt_(1),
+    doc: 'The most requests an async worker handles at once. A request beyond it is answered 503 at once rather than queued, so an overloaded worker sheds load instead of growing latency for everyone.',
+  }),
+  setting({
+    name: 'maxRequests',
+    section: 'Worker Processes',
+    type: 'int',
+    flags: ['--max-requests'],
+    meta: 'INT',
+    default: 0,
+    parse: parseInt_(0),
+    doc: 'Recycle a worker after it has served this many requests (0 disables). Its replacement is started and ready before it stops accepting, so recycling drops nothing. A simple guard against slow memory leaks.',
+  }),
+  setting({
+    name: 'maxRequestsJitter',
+    section: 'Worker Processes',
+    type: 'int',
+    flags: ['--max-requests-jitter'],
+    meta: 'INT',
+    default: 0,
+    parse: parseInt_(0),
+    doc: 'Add a random number from 0 to this to each worker\'s --max-requests, so workers do not all recycle at the same moment.',
+  }),
+  setting({
+    name: 'timeout',
+    section: 'Worker Processes',
+    type: 'int',
+    flags: ['-t', '--timeout'],
+    meta: 'INT',
+    default: 30,
+    parse: parseInt_(0),
+    doc: 'Seconds a worker may go without a heartbeat before the master kills and replaces it (0 disables). Workers heartbeat from their event loop, so this catches a loop blocked by synchronous code, not a slow asynchronous request.',
+  }),
+  setting({
+    name: 'gracefulTimeout',
+    section: 'Worker Processes',
+    type: 'int',
+    flags: ['--graceful-timeout'],
+    meta: 'INT',
+    default: 30,
+    parse: parseInt_(0),
+    doc: 'Seconds a worker has to finish its in-flight requests after it is asked to stop; what is still running then is killed.',
+  }),
+  setting({
+    name: 'keepAlive',
+    section: 'Worker Processes',
+    type: 'float',
+    flags: ['--keep-alive'],
+    meta: 'SECONDS',
+    default: 75,
+    parse: parseFloat_(0),
+    doc: 'Seconds an idle keep-alive connection stays open (0 closes every connection after its response). The default is longer than the idle timeout of nginx upstream keep-alive (60 s) and common cloud load balancers (60 s), so the proxy, not unicorn-ts, closes idle connections and never reuses one being closed; see docs/deploy.md.',
+  }),
+  // -- Server Mechanics
+  setting({
+    name: 'preload',
+    section: 'Server Mechanics',
+    type: 'bool',
+    flags: ['--preload'],
+    default: false,
+    parse: parseBool,
+    doc: 'Import the app in the master before forking, so a broken app fails once, before any worker starts. Node forks fresh processes rather than copying memory, so each worker still imports the app itself; see docs/design.md.',
+  }),
+  setting({
+    name: 'chdir',
+    section: 'Server Mechanics',
+    type: 'string',
+    flags: ['--chdir'],
+    meta: 'DIR',
+    default: null,
+    parse: parseOptionalString,
+    doc: 'Change to this directory before loading the app; APP_MODULE is resolved from it.',
+  }),
+  setting({
+    name: 'env',
+    section: 'Server Mechanics',
+    type: 'list',
+    flags: ['-e', '--env'],
+    meta: 'KEY=VALUE',
+    default: [],
+    parse: parseEnvList,
+    doc: 'Set an environment variable in the master and the workers. Repeat the flag for several.',
+  }),
+  setting({
+    name: 'pidfile',
+    section: 'Server Mechanics',
+    type: 'string',
+    flags: ['-p', '--pid'],
+    meta: 'FILE',
+    default: null,
+    parse: parseOptionalString,
+    doc: 'Write the master pid to this file. The file is locked while the master runs, so a second master on the same file refuses to start; it is removed on exit.',
+  }),
+  setting({
+    name: 'checkConfig',
+    section: 'Server Mechanics',
+    type: 'bool',
+    flags: ['--check-config'],
+    default: false,
+    parse: parseBool,
+    doc: 'Load the configuration and the app, then exit: 0 when both load, 1 with the reason when not.',
+  }),
+  setting({
+    name: 'printConfig',
+    section: 'Server Mechanics',
+    type: 'bool',
+    flags: ['--print-config'],
+    default: false,
+    parse: parseBool,
+    doc: 'Print the resolved configuration, one setting a line with where its value came from, and exit.',
+  }),
+  // -- Logging
+  setting({
+    name: 'logLevel',
+    section: 'Logging',
+    type: 'enum',
+    flags: ['--log-level'],
+    meta: 'LEVEL',
+    choices: LOG_LEVELS,
+    default: 'info' as const,
+    parse: parseEnum(LOG_LEVELS),
+    doc: 'The least severe error-log level written.',
+  }),
+  setting({
+    name: 'logFormat',
+    section: 'Logging',
+    type: 'enum',
+    flags: ['--log-format'],
+    meta: 'FORMAT',
+    choices: LOG_FORMATS,
+    default: 'auto' as const,
+    parse: parseEnum(LOG_FORMATS),
+    doc: 'The error log\'s format: one JSON object a line (`json`), or lines for people (`pretty`). `auto` is pretty on a terminal and JSON otherwise.',
+  }),
+  setting({
+    name: 'errorLogfile',
+    section: 'Logging',
+    type: 'string',
+    flags: ['--error-logfile', '--log-file'],
+    meta: 'FILE',
+    default: '-',
+    parse: parseString,
+    doc: 'Where the error log goes: a file path, or `-` for standard error. Files are opened for appending by the master and every worker.',
+  }),
+  setting({
+    name: 'accessLogfile',
+    section: 'Logging',
+    type: 'string',
+    flags: ['--access-logfile'],
+    meta: 'FILE',
+    default: null,
+    parse: parseOptionalString,
+    doc: 'Where the access log goes: a file path, or `-` for standard output. Off by default, as behind nginx the proxy keeps one.',
+  }),
+  setting({
+    name: 'accessLogformat',
+    section: 'Logging',
+    type: 'string',
+    flags: ['--access-logformat'],
+    meta: 'FORMAT',
+    default: DEFAULT_ACCESS_LOG_FORMAT,
+    parse: parseString,
+    doc: 'The access log line, in Gunicorn\'s atoms: h remote address, l "-", u user, t time, r request line, m method, U path, q query, H protocol, s status, B body bytes, b body bytes or "-", f referer, a user agent, T seconds, M milliseconds, D microseconds, L decimal seconds, p pid, {name}i request header, {name}o response header, {name}e environment variable.',
+  }),
+  // -- Process Naming
+  setting({
+    name: 'procName',
+    section: 'Process Naming',
+    type: 'string',
+    flags: ['-n', '--name'],
+    meta: 'NAME',
+    default: null,
+    defaultDoc: 'the app module',
+    parse: parseOptionalString,
+    doc: 'The name shown in process titles (`unicorn-ts: master [NAME]`) and logs.',
+  }),
+] as const;
+
+const HOOK_SETTINGS = (Object.keys(HOOKS) as HookName[]).map((name) =>
+  setting({
+    name,
+    section: 'Server Hooks',
+    type: 'hook',
+    flags: [],
+    default: null,
+    parse: parseHook,
+    doc: HOOKS[name],
+  }),
+);
+
+export const SETTINGS: readonly SettingSpec<unknown>[] = [...BASE_SETTINGS, ...HOOK_SETTINGS];
+
+type BaseSettingValues = {
+  [S in (typeof BASE_SETTINGS)[number] as S['name']]: S extends SettingSpec<infer T, string> ? T : never;
+};
+
+/** The resolved configuration: every setting, with its value. Frozen once resolved. */
+export type Settings = Readonly<BaseSettingValues & { [H in HookName]: HookFn | null }>;
+
+export const SETTINGS_BY_NAME: ReadonlyMap<string, SettingSpec<unknown>> = new Map(SETTINGS.map((s) => [s.name, s]));
+
+/** The nearest setting name to a misspelt one, for "did you mean" hints. */
+export function nearestSettingName(name: string): string | undefined {
+  let best: string | undefined;
+  let bestDistance = Number.POSITIVE_INFINITY;
+  const wanted = name.toLowerCase().replace(/[-_]/g, '');
+  for (const candidate of SETTINGS_BY_NAME.keys()) {
+    const d = editDistance(wanted, candidate.toLowerCase());
+    if (d < bestDistance) {
+      bestDistance = d;
+      best = candidate;
+    }
+  }
+  return bestDistance <= Math.max(2, Math.floor(wanted.length / 3)) ? best : undefined;
+}
+
+function editDistance(a: string, b: string): number {
+  const row = Array.from({ length: b.length + 1 }, (_, i) => i);
+  for (let i = 1; i <= a.length; i++) {
+    let prev = row[0]!;
+    row[0] = i;
+    for (let j = 1; j <= b.length; j++) {
+      const tmp = row[j]!;
+      row[j] = Math.min(row[j]! + 1, row[j - 1]! + 1, prev + (a[i - 1] === b[j - 1] ? 0 : 1));
+      prev = tmp;
+    }
+  }
+  return row[b.length]!;
+}

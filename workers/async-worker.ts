@@ -1,0 +1,17 @@
+import type { ServerResponse } from 'node:http';
+import { Worker } from './base.js';
+
+/**
+ * The default worker: many requests in flight at once, up to --worker-connections. Beyond that a
+ * request is answered 503 at once: shedding load keeps latency bounded for the requests admitted.
+ */
+export class AsyncWorker extends Worker {
+  protected override admit(run: () => void, res: ServerResponse): void {
+    if (this.inflight >= (this.settings.workerConnections as number)) {
+      res.writeHead(503, { 'content-type': 'text/plain', 'retry-after': '1', connection: 'close' });
+      res.end('Service Unavailable\n');
+      return;
+    }
+    run();
+  }
+}

@@ -1,0 +1,440 @@
+/**
+ * The worker lifecycle, shared by every worker class:
+ *
+ *   constructor (no side effects) -> init process -> load app -> startup() -> postWorkerInit
+ *     -> ask the master for sockets -> listen -> report ready -> serve -> drain -> shutdown() -> exit
+ *
+ * A worker class overrides only how requests are admitted (`admit`) and what a server looks like.
+ * Signals, as in Gunicorn: TERM = graceful stop, INT/QUIT = quick stop, ABRT = the master gave up.
+ */
+
+import cluster from 'node:cluster';
+import http, { type IncomingMessage, type ServerResponse } from 'node:http';
+import type { Server } from 'node:net';
+import { type AppInterface, chooseInterface } from '../src/app-interface.js';
+import { type LoadedApp, loadApp } from '../src/app-module.js';
+import { loadConfigFile } from '../src/config-file.js';
+import { UnicornError, describeError, isUnicornError } from '../src/errors.js';
+import { type AccessLogEntry, compileAccessLogFormat } from '../src/http/access-log.js';
+import { failResponse, interfaceHint } from '../src/http/errors.js';
+import { NotAResponseError, fetchHandlerOf, toRequest, writeResponse } from '../src/http/fetch-adapter.js';
+import type { RequestInfo } from '../src/http/request-info.js';
+import { EXIT_CODES, IPC_NS, type MasterMessage, type WorkerBoot, type WorkerMessage, isMasterMessage } from '../src/ipc.js';
+import { type AccessLogWriter, Log, type LogLevelName, openAccessLog } from '../src/log.js';
+import { HOOKS, type HookFn, type HookName } from '../src/settings.js';
+import { listenOnInheritedHandle } from './listen.js';
+
+export type RequestListener = (req: IncomingMessage, res: ServerResponse) => void;
+
+/** What hooks receive as `worker`. */
+export interface WorkerApi {
+  readonly pid: number;
+  readonly id: number;
+  readonly age: number;
+  readonly log: Log;
+}
+
+export abstract class Worker {
+  protected readonly boot: WorkerBoot;
+  protected readonly settings: Record<string, unknown>;
+  protected log!: Log;
+  protected servers: http.Server[] = [];
+  protected draining = false;
+  protected inflight = 0;
+  protected served = 0;
+  #hooks: Partial<Record<HookName, HookFn>> = {};
+  #app!: LoadedApp;
+  #interface!: AppInterface;
+  #maxRequests = 0;
+  #retireRequested = false;
+  #accessLog: AccessLogWriter | null = null;
+  #formatAccessLog: ((e: AccessLogEntry) => string) | null = null;
+  readonly #active = new Set<ServerResponse>();
+
+  constructor(boot: WorkerBoot) {
+    this.boot = boot;
+    this.settings = boot.settings;
+  }
+
+  get api(): WorkerApi {
+    return { pid: process.pid, id: cluster.worker?.id ?? 0, age: this.boot.age, log: this.log };
+  }
+
+  /** Runs the whole lifecycle; never returns (the process exits). */
+  async main(): Promise<void> {
+    try {
+      this.initProcess();
+      await this.loadApp();
+      await this.#app.startup?.();
+      await this.runHook('postWorkerInit', this.api);
+    } catch (err) {
+      return this.bootFailed(err);
+    }
+    const sockets = await this.requestSockets();
+    this.servers = sockets.map(({ handle, message }) => {
+      const server = this.createServer(this.requestListener());
+      listenOnInheritedHandle(server, handle, message.backlog);
+      return server;
+    });
+    await Promise.all(this.servers.map((s) => (s.listening ? undefined : onceListening(s))));
+    this.send({ ns: IPC_NS, act: 'ready' });
+    this.log.info('worker.ready', `Worker ready (pid: ${process.pid})`, { age: this.boot.age });
+    this.startHeartbeat();
+  }
+
+  // ---- lifecycle steps ------------------------------------------------------------------------
+
+  protected initProcess(): void {
+    const s = this.settings;
+    this.log = Log.create({
+      level: s.logLevel as LogLevelName,
+      format: s.logFormat as 'auto' | 'json' | 'pretty',
+      file: s.errorLogfile as string,
+      base: { role: 'worker', pid: process.pid, worker: this.boot.age },
+    });
+    process.title = `unicorn-ts: worker [${(s.procName as string | null) ?? this.boot.appModule}]`;
+    const max = s.maxRequests as number;
+    const jitter = s.maxRequestsJitter as number;
+    this.#maxRequests = max > 0 ? max + Math.floor(Math.random() * (jitter + 1)) : 0;
+    if (s.accessLogfile !== null) {
+      this.#accessLog = openAccessLog(s.accessLogfile as string);
+      this.#formatAccessLog = compileAccessLogFormat(s.accessLogformat as string);
+    }
+    process.on('SIGTERM', () => this.stop('SIGTERM'));
+    process.on('SIGINT', () => this.quickExit('SIGINT'));
+    process.on('SIGQUIT', () => this.quickExit('SIGQUIT'));
+    process.on('SIGABRT', () => {
+      void this.runHook('workerAbort', this.api).finally(() => this.exit(1));
+    });
+    // The terminal's Ctrl-C and logrotate's HUP/USR1 are the master's business.
+    process.on('SIGHUP', () => {});
+    process.on('SIGUSR1', () => {
+      this.log.reopen();
+      this.#accessLog?.reopen();
+    });
+    process.on('uncaughtException', (err) => this.uncaught(err, 'uncaught exception'));
+    process.on('unhandledRejection', (err) => this.uncaught(err, 'unhandled rejection'));
+    // If the master goes away, nobody will ever stop us: drain and leave.
+    process.on('disconnect', () => this.stop('master disconnected'));
+  }
+
+  protected async loadApp(): Promise<void> {
+    if (this.boot.configFile !== null) {
+      const values = await loadConfigFile(this.boot.configFile);
+      for (const name of Object.keys(HOOKS) as HookName[]) {
+        if (typeof values[name] === 'function') this.#hooks[name] = values[name] as HookFn;
+      }
+    }
+    this.#app = await loadApp(this.boot.appModule, this.boot.cwd);
+    const choice = chooseInterface(this.#app.app, this.settings.interface as 'auto' | AppInterface);
+    this.#interface = choice.interface;
+    this.log.info('worker.app_loaded', `Loaded ${this.#app.file} with the ${choice.interface} interface (${choice.reason})`, {
+      file: this.#app.file,
+      interface: choice.interface,
+      reason: choice.reason,
+    });
+  }
+
+  /** Says hello, then collects one `listen` message (with its handle) per socket the master owns. */
+  protected requestSockets(): Promise<Array<{ handle: unknown; message: MasterMessage }>> {
+    return new Promise((resolve) => {
+      const got: Array<{ handle: unknown; message: MasterMessage }> = [];
+      const onMessage = (message: unknown, handle: unknown) => {
+        if (!isMasterMessage(message) || message.act !== 'listen') return;
+        got[message.index] = { handle, message };
+        if (got.filter(Boolean).length === message.count) {
+          process.off('message', onMessage);
+          resolve(got);
+        }
+      };
+      process.on('message', onMessage);
+      this.send({ ns: IPC_NS, act: 'hello', interface: this.#interface });
+    });
+  }
+
+  protected startHeartbeat(): void {
+    const timeout = (this.settings.timeout as number) * 1000;
+    // Four beats per timeout, at most one a second: cheap, and a missed beat or two is never fatal.
+    const every = timeout > 0 ? Math.max(100, Math.min(1000, timeout / 4)) : 1000;
+    const beat = () => this.send({ ns: IPC_NS, act: 'heartbeat', requests: this.served, inflight: this.inflight });
+    setInterval(beat, every).unref();
+    beat();
+  }
+
+  // ---- serving ---------------------------------------------------------------------------------
+
+  /** The server for one listening socket; worker classes set their own limits. */
+  protected createServer(listener: RequestListener): http.Server {
+    const keepAlive = (this.settings.keepAlive as number) * 1000;
+    const server = http.createServer({ keepAliveTimeout: keepAlive, requestTimeout: 0 }, listener);
+    // Node rejects a request whose headers take longer than headersTimeout; it must exceed the
+    // keep-alive timeout or an idle connection's next request can be cut mid-header.
+    server.headersTimeout = Math.max(60_000, keepAlive + 1000);
+    server.on('clientError', (err, socket) => this.clientError(err, socket));
+    return server;
+  }
+
+  /** Whether a request may run now; the async worker sheds load, the sync worker queues. */
+  protected abstract admit(run: () => void, res: ServerResponse): void;
+  /** Called when a request has finished, so the worker class can admit the next. */
+  protected released(): void {}
+
+  protected requestListener(): RequestListener {
+    const handle = this.#interface === 'fetch' ? this.fetchListener() : this.nodeListener();
+    const hooks = this.#hooks;
+    const accessLog = this.#accessLog;
+    const format = this.#formatAccessLog;
+    return (req, res) => {
+      const startedAt = accessLog ? process.hrtime.bigint() : 0n;
+      let bodyBytes = 0;
+      if (accessLog) bodyBytes = countBody(res, (n) => (bodyBytes += n));
+      if (this.draining) res.shouldKeepAlive = false;
+      this.admit(() => {
+        this.inflight++;
+        this.#active.add(res);
+        res.once('close', () => {
+          this.inflight--;
+          this.served++;
+          this.#active.delete(res);
+          if (accessLog && format) {
+            const entry: AccessLogEntry = {
+              req,
+              res,
+              remoteAddress: req.socket.remoteAddress ?? '-',
+              startedAt,
+              finishedAt: process.hrtime.bigint(),
+              bodyBytes,
+              date: new Date(),
+            };
+            accessLog.write(format(entry));
+          }
+          if (hooks.postRequest) void this.runHook('postRequest', this.api, req, res);
+          this.released();
+          this.afterRequest();
+        });
+        if (hooks.preRequest) void this.runHook('preRequest', this.api, req);
+        handle(req, res);
+      }, res);
+    };
+  }
+
+  private fetchListener(): RequestListener {
+    const fetchHandler = fetchHandlerOf(this.#app.app);
+    const worker = { id: cluster.worker?.id ?? 0, pid: process.pid };
+    return (req, res) => {
+      const controller = new AbortController();
+      res.once('close', () => {
+        if (!res.writableFinished) controller.abort();
+      });
+      const info = this.requestInfo(req, controller.signal, worker);
+      let result: Response | Promise<Response>;
+      try {
+        result = fetchHandler(toRequest(req, info.scheme, controller.signal), info);
+      } catch (err) {
+        this.requestFailed(req, res, err);
+        return;
+      }
+      Promise.resolve(result).then(
+        (response) => {
+          if (!(response instanceof Response)) throw new NotAResponseError(response);
+          return writeResponse(res, response);
+        },
+      ).catch((err: unknown) => {
+        if (controller.signal.aborted) return; // the client left; nothing to answer
+        this.requestFailed(req, res, err);
+      });
+    };
+  }
+
+  private nodeListener(): RequestListener {
+    const app = this.#app.app as (req: IncomingMessage, res: ServerResponse) => unknown;
+    const worker = { id: cluster.worker?.id ?? 0, pid: process.pid };
+    return (req, res) => {
+      const controller = new AbortController();
+      res.once('close', () => {
+        if (!res.writableFinished) controller.abort();
+      });
+      (req as IncomingMessage & { unicorn?: RequestInfo }).unicorn = this.requestInfo(req, controller.signal, worker);
+      let result: unknown;
+      try {
+        result = app(req, res);
+      } catch (err) {
+        this.requestFailed(req, res, err);
+        return;
+      }
+      if (result instanceof Response) {
+        this.requestFailed(
+          req,
+          res,
+          new Error('the node handler returned a Response; if the app is a fetch handler, start unicorn-ts with --interface fetch'),
+        );
+      } else if (result instanceof Promise) {
+        result.then(
+          (value) => {
+            if (value instanceof Response) {
+              this.requestFailed(
+                req,
+                res,
+                new Error('the node handler returned a Response; if the app is a fetch handler, start unicorn-ts with --interface fetch'),
+              );
+            }
+          },
+          (err: unknown) => this.requestFailed(req, res, err),
+        );
+      }
+    };
+  }
+
+  protected requestInfo(req: IncomingMessage, signal: AbortSignal, worker: { id: number; pid: number }): RequestInfo {
+    const log = this.log;
+    let child: RequestInfo['log'] | null = null;
+    return {
+      remoteAddress: req.socket.remoteAddress ?? '',
+      remotePort: req.socket.remotePort ?? 0,
+      scheme: (req.socket as { encrypted?: boolean }).encrypted ? 'https' : 'http',
+      worker,
+      signal,
+      // Built on first use: most requests never log.
+      get log() {
+        child ??= log.requestLogger.child({ method: req.method, url: req.url });
+        return child;
+      },
+    };
+  }
+
+  protected requestFailed(req: IncomingMessage, res: ServerResponse, err: unknown): void {
+    const hint = interfaceHint(err, this.#interface);
+    this.log.error('request.error', `Error handling request ${req.method} ${req.url}: ${describeError(err)}`, {
+      err,
+      method: req.method,
+      url: req.url,
+      ...(hint === undefined ? {} : { hint }),
+    });
+    failResponse(res);
+  }
+
+  private clientError(err: Error & { code?: string }, socket: import('node:stream').Duplex): void {
+    // A malformed request never reaches the app and never hurts the worker: answer 400 when we can.
+    if (err.code !== 'ECONNRESET' && socket.writable) {
+      this.log.debug('request.bad', `Bad request: ${err.message}`, { code: err.code });
+      socket.end('HTTP/1.1 400 Bad Request\r\nconnection: close\r\ncontent-length: 0\r\n\r\n');
+    } else {
+      socket.destroy();
+    }
+  }
+
+  private afterRequest(): void {
+    if (this.#maxRequests > 0 && this.served >= this.#maxRequests && !this.#retireRequested) {
+      this.#retireRequested = true;
+      this.log.info('worker.exiting', `Max requests reached (${this.#maxRequests}); asking to be replaced`, {
+        reason: 'max-requests',
+      });
+      this.send({ ns: IPC_NS, act: 'retire', reason: 'max-requests' });
+    }
+    if (this.draining && this.inflight === 0) void this.finish();
+  }
+
+  // ---- stopping --------------------------------------------------------------------------------
+
+  /** Graceful stop: stop accepting, close idle connections, let in-flight requests finish, exit. */
+  stop(reason: string): void {
+    if (this.draining) return;
+    this.draining = true;
+    this.log.info('worker.exiting', `Worker exiting (pid: ${process.pid})`, { reason, inflight: this.inflight });
+    for (const server of this.servers) {
+      server.close();
+      server.closeIdleConnections();
+    }
+    // Responses not yet started announce the close; those already under way close after they end.
+    for (const res of this.#active) {
+      if (!res.headersSent) res.shouldKeepAlive = false;
+      else res.once('finish', () => res.socket?.end());
+    }
+    if (this.inflight === 0) void this.finish();
+  }
+
+  private async finish(): Promise<void> {
+    if (this.#finishing) return;
+    this.#finishing = true;
+    try {
+      await this.#app?.shutdown?.();
+    } catch (err) {
+      this.log.error('worker.exiting', `shutdown() failed: ${describeError(err)}`, { err });
+    }
+    this.exit(0);
+  }
+  #finishing = false;
+
+  private quickExit(signal: string): void {
+    void this.runHook('workerInt', this.api).finally(() => {
+      this.log.info('worker.exiting', `Worker exiting (pid: ${process.pid})`, { reason: signal, quick: true });
+      this.exit(0);
+    });
+  }
+
+  private uncaught(err: unknown, kind: string): void {
+    this.log.error('worker.uncaught', `${kind} in the app: ${describeError(err)}; retiring this worker`, { err });
+    if (!this.#retireRequested) {
+      this.#retireRequested = true;
+      this.send({ ns: IPC_NS, act: 'retire', reason: kind });
+    }
+    this.stop(kind);
+  }
+
+  private bootFailed(err: unknown): void {
+    const appError = isUnicornError(err) && err.code.startsWith('UNICORN_APP_') && err.code !== 'UNICORN_APP_LIFECYCLE';
+    const code = appError ? EXIT_CODES.APP_LOAD_ERROR : EXIT_CODES.WORKER_BOOT_ERROR;
+    const message = describeError(err);
+    this.log?.error('worker.boot_failed', `Worker failed to boot: ${message}`, {
+      err: isUnicornError(err) && err.cause !== undefined ? err.cause : err,
+      ...(isUnicornError(err) ? { code: err.code, hint: err.hint } : {}),
+    });
+    this.send({ ns: IPC_NS, act: 'boot-error', code, message });
+    this.exit(code);
+  }
+
+  protected async runHook(name: HookName, ...args: unknown[]): Promise<void> {
+    const hook = this.#hooks[name];
+    if (!hook) return;
+    try {
+      await hook(...args);
+    } catch (err) {
+      this.log.error('hook.error', `Error in ${name} hook: ${describeError(err)}`, { hook: name, err });
+      if (name === 'postWorkerInit') throw new UnicornError('UNICORN_HOOK', `${name} hook failed: ${describeError(err)}`, { cause: err });
+    }
+  }
+
+  protected send(message: WorkerMessage): void {
+    if (process.connected) process.send?.(message);
+  }
+
+  protected exit(code: number): void {
+    this.log?.flush();
+    this.#accessLog?.flush();
+    process.exit(code);
+  }
+}
+
+function onceListening(server: Server): Promise<void> {
+  return new Promise((resolve, reject) => {
+    server.once('listening', resolve);
+    server.once('error', reject);
+  });
+}
+
+/** Counts body bytes as they are written (for the access log's %(b)s); returns the starting count. */
+function countBody(res: ServerResponse, add: (n: number) => void): number {
+  const write = res.write;
+  const end = res.end;
+  const size = (chunk: unknown) =>
+    typeof chunk === 'string' ? Buffer.byteLength(chunk) : chunk instanceof Uint8Array ? chunk.byteLength : 0;
+  res.write = function (this: ServerResponse, chunk: unknown, ...rest: unknown[]) {
+    add(size(chunk));
+    return (write as (...a: unknown[]) => boolean).call(this, chunk, ...rest);
+  } as ServerResponse['write'];
+  res.end = function (this: ServerResponse, chunk?: unknown, ...rest: unknown[]) {
+    if (typeof chunk !== 'function') add(size(chunk));
+    return (end as (...a: unknown[]) => ServerResponse).call(this, chunk, ...rest);
+  } as ServerResponse['end'];
+  return 0;
+}

@@ -1,0 +1,24 @@
+/**
+ * The program every worker process runs (node:cluster's `exec`). It reads what the master told it
+ * through the environment and hands over to the worker class.
+ */
+
+import { WORKER_BOOT_ENV, type WorkerBoot } from '../src/ipc.js';
+import { AsyncWorker } from './async-worker.js';
+import type { Worker } from './base.js';
+import { SyncWorker } from './sync-worker.js';
+
+const WORKER_CLASSES: Record<string, new (boot: WorkerBoot) => Worker> = {
+  async: AsyncWorker,
+  sync: SyncWorker,
+};
+
+const raw = process.env[WORKER_BOOT_ENV];
+if (raw === undefined) {
+  console.error('unicorn-ts: this file is started by the unicorn-ts master, not by hand');
+  process.exit(1);
+}
+const boot = JSON.parse(raw) as WorkerBoot;
+delete process.env[WORKER_BOOT_ENV];
+const WorkerClass = WORKER_CLASSES[boot.settings.workerClass as string] ?? AsyncWorker;
+await new WorkerClass(boot).main();

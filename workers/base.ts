@@ -24,6 +24,9 @@ import { type AccessLogWriter, Log, type LogLevelName, openAccessLog } from '../
 import { HOOKS, type HookFn, type HookName } from '../src/settings.js';
 import { listenOnInheritedHandle } from './listen.js';
 
+/** Sent on every response unless the app sets its own. */
+const SERVER_HEADER = 'unicorn-ts';
+
 export type RequestListener = (req: IncomingMessage, res: ServerResponse) => void;
 
 /** What hooks receive as `worker`. */
@@ -188,6 +191,7 @@ export abstract class Worker {
       const startedAt = accessLog ? process.hrtime.bigint() : 0n;
       let bodyBytes = 0;
       if (accessLog) bodyBytes = countBody(res, (n) => (bodyBytes += n));
+      res.setHeader('server', SERVER_HEADER);
       if (this.draining) res.shouldKeepAlive = false;
       this.admit(() => {
         this.inflight++;

@@ -1,0 +1,70 @@
+/** A small HTTP client over real sockets, with no connection pooling unless an agent is passed. */
+import http from 'node:http';
+import net from 'node:net';
+
+export interface Reply {
+  status: number;
+  headers: http.IncomingHttpHeaders;
+  body: string;
+}
+
+export function request(
+  url: string,
+  { method = 'GET', headers = {}, body, agent = false, timeoutMs = 30_000 }: {
+    method?: string;
+    headers?: Record<string, string>;
+    body?: string | Buffer;
+    agent?: http.Agent | false;
+    timeoutMs?: number;
+  } = {},
+): Promise<Reply> {
+  return new Promise((resolve, reject) => {
+    const req = http.request(url, { method, headers, agent, timeout: timeoutMs }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks).toString() }));
+      res.on('error', reject);
+    });
+    req.on('timeout', () => req.destroy(new Error(`request to ${url} timed out`)));
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+/** Sends raw bytes and collects everything the server writes until it closes or goes quiet. */
+export function rawExchange(
+  port: number,
+  bytes: Buffer,
+  { host = '127.0.0.1', idleMs = 1500, timeoutMs = 10_000 } = {},
+): Promise<{ data: Buffer; closed: boolean }> {
+  return new Promise((resolve, reject) => {
+    const socket = net.connect(port, host);
+    const chunks: Buffer[] = [];
+    let idle: NodeJS.Timeout | undefined;
+    const finish = (closed: boolean) => {
+      clearTimeout(idle);
+      clearTimeout(overall);
+      socket.destroy();
+      resolve({ data: Buffer.concat(chunks), closed });
+    };
+    const overall = setTimeout(() => finish(false), timeoutMs);
+    const armIdle = () => {
+      clearTimeout(idle);
+      idle = setTimeout(() => finish(false), idleMs);
+    };
+    socket.on('connect', () => {
+      socket.write(bytes);
+      armIdle();
+    });
+    socket.on('data', (c: Buffer) => {
+      chunks.push(c);
+      armIdle();
+    });
+    socket.on('end', () => finish(true));
+    socket.on('close', () => finish(true));
+    socket.on('error', (err: NodeJS.ErrnoException) => {
+      if (err.code === 'ECONNRESET') finish(true);
+      else reject(err);
+    });
+  });
+}

@@ -1,0 +1,174 @@
+/**
+ * Starting the real CLI. Each server runs in its own process group (so cleanup reaches the workers
+ * too), logs JSON to stderr, and is bound to 127.0.0.1:0 unless a test binds elsewhere; the real
+ * port is read from the `master.listening` event.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { killGroup, track } from './processes.js';
+import { waitFor } from './wait.js';
+
+export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+export const CLI = fileURLToPath(new URL('../../dist/src/cli.js', import.meta.url));
+export const FIXTURES = fileURLToPath(new URL('../fixtures/apps/', import.meta.url));
+export const fixture = (name: string) => FIXTURES + name;
+
+export interface LogLine {
+  event?: string;
+  msg?: string;
+  level?: string;
+  role?: string;
+  pid?: number;
+  [key: string]: unknown;
+}
+
+export interface StartOptions {
+  env?: Record<string, string | undefined>;
+  cwd?: string;
+  /** Wait for this event before resolving; null to resolve at once. Default `master.ready`. */
+  waitFor?: string | null;
+  /** Add `-b 127.0.0.1:0` unless the args bind already. Default true. */
+  bind?: boolean;
+  timeoutMs?: number;
+}
+
+export class Server {
+  readonly child: ChildProcess;
+  readonly pid: number;
+  readonly logs: LogLine[] = [];
+  stdout = '';
+  stderrText = '';
+  #waiters: Array<() => void> = [];
+  exit: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+
+  constructor(args: string[], opts: StartOptions = {}) {
+    this.child = spawn(process.execPath, [CLI, ...args], {
+      cwd: opts.cwd ?? ROOT,
+      env: { ...process.env, ...opts.env, FORCE_COLOR: '0' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+      detached: true,
+    });
+    track(this.child);
+    this.pid = this.child.pid!;
+    let pending = '';
+    this.child.stderr!.setEncoding('utf8').on('data', (chunk: string) => {
+      this.stderrText += chunk;
+      pending += chunk;
+      const lines = pending.split('\n');
+      pending = lines.pop()!;
+      for (const line of lines) {
+        if (line.startsWith('{')) {
+          try {
+            this.logs.push(JSON.parse(line) as LogLine);
+          } catch {
+            // A partial or non-JSON line: kept in stderrText only.
+          }
+        }
+      }
+      for (const wake of this.#waiters.splice(0)) wake();
+    });
+    this.child.stdout!.setEncoding('utf8').on('data', (chunk: string) => {
+      this.stdout += chunk;
+      for (const wake of this.#waiters.splice(0)) wake();
+    });
+    this.exit = new Promise((resolve) => {
+      this.child.once('exit', (code, signal) => {
+        for (const wake of this.#waiters.splice(0)) wake();
+        resolve({ code, signal });
+      });
+    });
+  }
+
+  get exited(): boolean {
+    return this.child.exitCode !== null || this.child.signalCode !== null;
+  }
+
+  events(name: string): LogLine[] {
+    return this.logs.filter((l) => l.event === name);
+  }
+
+  /** Resolves with the first log line (from index `after`) matching the event and predicate. */
+  async waitForEvent(name: string, predicate: (l: LogLine) => boolean = () => true, { timeoutMs = 30_000, after = 0 } = {}): Promise<LogLine> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const found = this.logs.slice(after).find((l) => l.event === name && predicate(l));
+      if (found) return found;
+      if (this.exited) throw new Error(`server exited before logging ${name}\n${this.stderrText.slice(-3000)}`);
+      const left = deadline - Date.now();
+      if (left <= 0) throw new Error(`timed out waiting for ${name}\n${this.stderrText.slice(-3000)}`);
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, Math.min(left, 500));
+        this.#waiters.push(() => {
+          clearTimeout(timer);
+          resolve();
+        });
+      });
+    }
+  }
+
+  /** The first bound URL (from `master.listening`). */
+  get url(): string {
+    const line = this.logs.find((l) => l.event === 'master.listening');
+    if (!line) throw new Error('server is not listening yet');
+    return line.url as string;
+  }
+
+  get port(): number {
+    return Number(new URL(this.url).port);
+  }
+
+  /** Pids of workers that logged `worker.ready` and have not been reaped. */
+  liveWorkerPids(): number[] {
+    const exited = new Set(this.events('worker.exited').map((l) => l.workerPid as number));
+    return [...new Set(this.events('worker.ready').map((l) => l.pid as number))].filter((p) => !exited.has(p));
+  }
+
+  signal(signal: NodeJS.Signals): void {
+    process.kill(this.pid, signal);
+  }
+
+  async waitForExit(timeoutMs = 30_000): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
+    return waitFor('server exit', () => (this.exited ? this.exit : undefined), { timeoutMs });
+  }
+
+  /** Graceful stop, then the whole group is killed whatever happened. */
+  async stop(timeoutMs = 15_000): Promise<void> {
+    if (!this.exited) {
+      try {
+        this.signal('SIGTERM');
+        await this.waitForExit(timeoutMs);
+      } catch {
+        // Fall through to the kill.
+      }
+    }
+    killGroup(this.pid);
+  }
+}
+
+const started = new Set<Server>();
+
+export async function startServer(args: string[], opts: StartOptions = {}): Promise<Server> {
+  const bind = opts.bind ?? true;
+  const hasBind = args.some((a) => a === '-b' || a === '--bind' || a.startsWith('--bind='));
+  const full = [...args, '--log-format', 'json', ...(bind && !hasBind ? ['-b', '127.0.0.1:0'] : [])];
+  const server = new Server(full, opts);
+  started.add(server);
+  const event = opts.waitFor === undefined ? 'master.ready' : opts.waitFor;
+  if (event !== null) await server.waitForEvent(event, () => true, { timeoutMs: opts.timeoutMs ?? 60_000 });
+  return server;
+}
+
+/** For `after()`: stops every server this file started. */
+export async function stopAll(): Promise<void> {
+  await Promise.all([...started].map((s) => s.stop()));
+  started.clear();
+}
+
+/** Runs the CLI to completion (for --check-config, --print-config, errors). */
+export async function runCli(args: string[], opts: StartOptions = {}): Promise<{ code: number | null; stdout: string; stderr: string; logs: LogLine[] }> {
+  const server = new Server(args, opts);
+  started.add(server);
+  const { code } = await server.waitForExit(opts.timeoutMs ?? 60_000);
+  await server.stop();
+  return { code, stdout: server.stdout, stderr: server.stderrText, logs: server.logs };
+}

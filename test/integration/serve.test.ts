@@ -1,0 +1,149 @@
+import assert from 'node:assert/strict';
+import http from 'node:http';
+import { after, describe, test } from 'node:test';
+import { request } from '../helpers/http.js';
+import { fixture, startServer, stopAll } from '../helpers/server.js';
+
+after(stopAll);
+
+describe('serving an app', () => {
+  test('a fetch handler is served, with Date and Server headers', async () => {
+    const server = await startServer([fixture('pid.mjs')]);
+    const reply = await request(`${server.url}/`);
+    assert.equal(reply.status, 200);
+    assert.equal(reply.body, String(server.liveWorkerPids()[0]));
+    assert.ok(reply.headers.date, 'Date header');
+    assert.equal(reply.headers.server, 'unicorn-ts');
+    assert.equal(reply.headers['content-length'], String(reply.body.length));
+    const loaded = server.events('worker.app_loaded')[0]!;
+    assert.equal(loaded.interface, 'fetch');
+  });
+
+  test('a node (req, res) handler is served', async () => {
+    const server = await startServer([fixture('two-args-node.mjs')]);
+    const reply = await request(`${server.url}/`);
+    assert.equal(reply.body, 'hi');
+    assert.equal(server.events('worker.app_loaded')[0]!.interface, 'node');
+  });
+
+  test('an Express-shaped app (use/handle, three parameters) is served with the node interface', async () => {
+    const server = await startServer([fixture('express-like.cjs')]);
+    assert.equal((await request(`${server.url}/`)).body, 'express-like');
+    assert.equal(server.events('worker.app_loaded')[0]!.interface, 'node');
+  });
+
+  test('`export default { fetch }` is served with the fetch interface', async () => {
+    const server = await startServer([fixture('object-fetch.mjs')]);
+    assert.equal((await request(`${server.url}/abc`)).body, 'object fetch /abc');
+  });
+
+  test('a factory `module:createApp()` is called once in each worker', async () => {
+    const server = await startServer([`${fixture('factory.mjs')}:createApp()`, '-w', '2']);
+    const body = (await request(`${server.url}/`)).body;
+    assert.match(body, /^made in \d+, factory calls 1$/);
+  });
+
+  test('a TypeScript app loads (`app.ts:handler`)', async () => {
+    const server = await startServer([`${fixture('app.ts')}:handler`]);
+    const body = JSON.parse((await request(`${server.url}/ts`)).body);
+    assert.equal(body.text, 'hello from typescript');
+    assert.equal(body.path, '/ts');
+  });
+
+  test('the module path resolves without an extension', async () => {
+    const server = await startServer([fixture('object-fetch')]);
+    assert.equal((await request(`${server.url}/x`)).status, 200);
+  });
+
+  test('info carries the client address, scheme, worker, an AbortSignal and a logger', async () => {
+    const server = await startServer([`${fixture('echo.mjs')}:handler`]);
+    const body = JSON.parse((await request(`${server.url}/p?q=1`, { method: 'POST', body: 'x'.repeat(1000) })).body);
+    assert.equal(body.method, 'POST');
+    assert.equal(new URL(body.url).pathname, '/p');
+    assert.equal(body.bodyBytes, 1000);
+    assert.equal(body.remoteAddress, '127.0.0.1');
+    assert.equal(body.scheme, 'http');
+    assert.equal(body.worker.pid, server.liveWorkerPids()[0]);
+    assert.equal(body.hasSignal, true);
+    assert.equal(body.hasLog, true);
+  });
+
+  test('requests spread over several worker pids', async () => {
+    const server = await startServer([fixture('pid.mjs'), '-w', '3']);
+    const pids = new Set<string>();
+    // Concurrent slow requests on separate connections cannot all land on one idle-looking worker.
+    for (let round = 0; round < 10 && pids.size < 2; round++) {
+      const replies = await Promise.all(Array.from({ length: 6 }, () => request(`${server.url}/?ms=150`)));
+      for (const r of replies) pids.add(r.body);
+    }
+    assert.ok(pids.size >= 2, `expected several worker pids, got ${[...pids].join(', ')}`);
+    for (const pid of pids) assert.ok(server.liveWorkerPids().includes(Number(pid)));
+  });
+
+  test('keep-alive: several requests on one connection', async () => {
+    const server = await startServer([fixture('pid.mjs')]);
+    const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+    try {
+      for (let i = 0; i < 3; i++) {
+        const reply = await request(`${server.url}/`, { agent });
+        assert.equal(reply.status, 200);
+        assert.match(String(reply.headers.connection), /keep-alive/i);
+      }
+      // One socket was created for all three requests.
+      assert.equal(Object.values(agent.freeSockets).flat().length, 1);
+    } finally {
+      agent.destroy();
+    }
+  });
+
+  test('the sync worker serves one request at a time and closes each connection', async () => {
+    const server = await startServer([fixture('node-pid.mjs'), '-k', 'sync']);
+    const started = Date.now();
+    const replies = await Promise.all([request(`${server.url}/?ms=300`), request(`${server.url}/?ms=300`)]);
+    const elapsed = Date.now() - started;
+    for (const r of replies) {
+      assert.equal(r.status, 200);
+      assert.equal(r.headers.connection, 'close');
+    }
+    // Two 300 ms requests on one sync worker run one after the other.
+    assert.ok(elapsed >= 600, `two requests overlapped on a sync worker (${elapsed} ms)`);
+  });
+
+  test('the async worker runs requests concurrently, and sheds load past --worker-connections', async () => {
+    const server = await startServer([fixture('pid.mjs'), '--worker-connections', '2']);
+    const replies = await Promise.all(Array.from({ length: 4 }, () => request(`${server.url}/?ms=500`)));
+    const statuses = replies.map((r) => r.status).sort();
+    assert.deepEqual(statuses, [200, 200, 503, 503]);
+  });
+
+  test('a streamed download and upload pass through', async () => {
+    const server = await startServer([fixture('stream.mjs')]);
+    const down = await new Promise<number>((resolve, reject) => {
+      http.get(`${server.url}/download?mb=8`, (res) => {
+        let n = 0;
+        res.on('data', (c: Buffer) => (n += c.length));
+        res.on('end', () => resolve(n));
+      }).on('error', reject);
+    });
+    assert.equal(down, 8 * 1024 * 1024);
+    const up = await new Promise<string>((resolve, reject) => {
+      const req = http.request(`${server.url}/upload`, { method: 'POST' }, (res) => {
+        let body = '';
+        res.on('data', (c) => (body += c));
+        res.on('end', () => resolve(body));
+      });
+      req.on('error', reject);
+      const chunk = Buffer.alloc(1024 * 1024, 98);
+      let left = 8;
+      const pump = () => {
+        while (left > 0) {
+          left--;
+          if (!req.write(chunk)) return void req.once('drain', pump);
+        }
+        req.end();
+      };
+      pump();
+    });
+    assert.equal(up, String(8 * 1024 * 1024));
+  });
+});

@@ -74,12 +74,22 @@ export abstract class Worker {
       return this.bootFailed(err);
     }
     const sockets = await this.requestSockets();
-    this.servers = sockets.map(({ handle, message }) => {
-      const server = this.createServer(this.requestListener());
-      listenOnInheritedHandle(server, handle, message.backlog);
-      return server;
-    });
-    await Promise.all(this.servers.map((s) => (s.listening ? undefined : onceListening(s))));
+    try {
+      this.servers = sockets.map(({ handle, message }) => {
+        const server = this.createServer(this.requestListener());
+        listenOnInheritedHandle(server, handle, message.backlog);
+        return server;
+      });
+      await Promise.all(
+        this.servers.map((server, i) =>
+          onceListening(server).catch((err: unknown) => {
+            throw new UnicornError('UNICORN_BIND', `cannot listen on ${sockets[i]!.message.url}: ${describeError(err)}`);
+          }),
+        ),
+      );
+    } catch (err) {
+      return this.bootFailed(err);
+    }
     this.send({ ns: IPC_NS, act: 'ready' });
     this.log.info('worker.ready', `Worker ready (pid: ${process.pid})`, { age: this.boot.age });
     this.startHeartbeat();
@@ -420,6 +430,7 @@ export abstract class Worker {
 }
 
 function onceListening(server: Server): Promise<void> {
+  if (server.listening) return Promise.resolve();
   return new Promise((resolve, reject) => {
     server.once('listening', resolve);
     server.once('error', reject);

@@ -67,12 +67,29 @@ export async function bindSocket(bind: BindAddress): Promise<ListenSocket> {
   }
   const address = net.isIP(bind.host) ? bind.host : (await lookup(bind.host)).address;
   const family = net.isIPv6(address) ? 6 : 4;
+  if (bind.port !== 0) await probePort(address, bind.port);
   const handle = internals._createServerHandle(address, bind.port, family);
   if (typeof handle === 'number') throw bindFailed(`${bind.host}:${bind.port}`, handle);
   const out: { port?: number } = {};
   (handle as { getsockname(out: object): number }).getsockname(out);
   const shownHost = family === 6 ? `[${address}]` : address;
   return { bind, handle, url: `http://${shownHost}:${out.port ?? bind.port}` };
+}
+
+/**
+ * libuv reports EADDRINUSE from listen(), not bind(), and the master never listens (workers do). A
+ * short listen-and-close on the same address first turns a port in use into an error at start,
+ * naming the address, instead of a failure in every worker.
+ */
+function probePort(address: string, port: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const probe = net.createServer();
+    probe.once('error', (err: NodeJS.ErrnoException) => {
+      const why = err.code === 'EADDRINUSE' ? 'address already in use' : err.code === 'EACCES' ? 'permission denied' : err.message;
+      reject(new UnicornError('UNICORN_BIND', `cannot bind ${address}:${port}: ${why}`));
+    });
+    probe.listen({ host: address, port, exclusive: true }, () => probe.close(() => resolve()));
+  });
 }
 
 function bindFailed(address: string, errno: number): UnicornError {

@@ -154,7 +154,14 @@ export async function startServer(args: string[], opts: StartOptions = {}): Prom
   const server = new Server(full, opts);
   started.add(server);
   const event = opts.waitFor === undefined ? 'master.ready' : opts.waitFor;
-  if (event !== null) await server.waitForEvent(event, () => true, { timeoutMs: opts.timeoutMs ?? 60_000 });
+  if (event !== null) {
+    const line = await server.waitForEvent(event, () => true, { timeoutMs: opts.timeoutMs ?? 60_000 });
+    // The master's and the workers' lines share a pipe in no fixed order: wait for every worker's own
+    // ready line too, so liveWorkerPids() is complete when this resolves.
+    for (const pid of (line.workerPids as number[] | undefined) ?? []) {
+      await server.waitForEvent('worker.ready', (l) => l.pid === pid, { timeoutMs: opts.timeoutMs ?? 60_000 });
+    }
+  }
   return server;
 }
 

@@ -23,10 +23,14 @@ export function chooseInterface(app: unknown, setting: 'auto' | AppInterface): I
   const fn = app as ((...args: unknown[]) => unknown) & Record<string, unknown>;
   // Express and Connect apps are functions that also carry use()/handle().
   if (typeof fn.handle === 'function' && typeof fn.use === 'function') {
-    return { interface: 'node', reason: 'the app looks like an Express/Connect app (has use() and handle())' };
+    return {
+      interface: 'node',
+      reason: 'the app looks like an Express/Connect app (has use() and handle())',
+    };
   }
   if (fn.length >= 3) return { interface: 'node', reason: 'the handler takes (req, res, next)' };
-  if (fn.length <= 1) return { interface: 'fetch', reason: `the handler takes ${fn.length} argument(s): (request)` };
+  if (fn.length <= 1)
+    return { interface: 'fetch', reason: `the handler takes ${fn.length} argument(s): (request)` };
   const second = secondParameterName(fn);
   if (second !== null && FETCH_SECOND_PARAMS.test(second)) {
     return { interface: 'fetch', reason: `the handler's second parameter is named "${second}"` };

@@ -6,7 +6,7 @@
 
 import { existsSync, statSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { UnicornError, describeError } from './errors.js';
+import { describeError, UnicornError } from './errors.js';
 import { importFile } from './typescript.js';
 
 export interface AppSpec {
@@ -40,7 +40,10 @@ export function parseAppSpec(spec: string): AppSpec {
 export function resolveAppFile(path: string, cwd: string): string {
   const base = resolve(cwd, path);
   const tried: string[] = [];
-  for (const candidate of [...EXTENSIONS.map((ext) => base + ext), ...EXTENSIONS.slice(1).map((ext) => `${base}/index${ext}`)]) {
+  for (const candidate of [
+    ...EXTENSIONS.map((ext) => base + ext),
+    ...EXTENSIONS.slice(1).map((ext) => `${base}/index${ext}`),
+  ]) {
     tried.push(candidate);
     if (existsSync(candidate) && statSync(candidate).isFile()) return candidate;
   }
@@ -65,9 +68,13 @@ export async function loadApp(specText: string, cwd: string): Promise<LoadedApp>
   try {
     mod = await importFile(file);
   } catch (err) {
-    throw new UnicornError('UNICORN_APP_IMPORT', `failed to import app module ${file}: ${describeError(err)}`, {
-      cause: err,
-    });
+    throw new UnicornError(
+      'UNICORN_APP_IMPORT',
+      `failed to import app module ${file}: ${describeError(err)}`,
+      {
+        cause: err,
+      },
+    );
   }
   const name = spec.exportName ?? 'default';
   let exported = mod[name];
@@ -85,20 +92,33 @@ export async function loadApp(specText: string, cwd: string): Promise<LoadedApp>
   let app: unknown = exported;
   if (spec.factory) {
     if (typeof exported !== 'function') {
-      throw new UnicornError('UNICORN_APP_FACTORY', `${file}: "${name}" is not a function, so "${name}()" cannot be called`);
+      throw new UnicornError(
+        'UNICORN_APP_FACTORY',
+        `${file}: "${name}" is not a function, so "${name}()" cannot be called`,
+      );
     }
     try {
       app = (await (exported as () => unknown)()) as unknown;
     } catch (err) {
-      throw new UnicornError('UNICORN_APP_FACTORY', `app factory ${name}() in ${file} failed: ${describeError(err)}`, {
-        cause: err,
-      });
+      throw new UnicornError(
+        'UNICORN_APP_FACTORY',
+        `app factory ${name}() in ${file} failed: ${describeError(err)}`,
+        {
+          cause: err,
+        },
+      );
     }
     if (app === undefined || app === null) {
-      throw new UnicornError('UNICORN_APP_FACTORY', `app factory ${name}() in ${file} returned ${String(app)}`);
+      throw new UnicornError(
+        'UNICORN_APP_FACTORY',
+        `app factory ${name}() in ${file} returned ${String(app)}`,
+      );
     }
   }
-  if (typeof app !== 'function' && !(isObject(app) && typeof (app as { fetch?: unknown }).fetch === 'function')) {
+  if (
+    typeof app !== 'function' &&
+    !(isObject(app) && typeof (app as { fetch?: unknown }).fetch === 'function')
+  ) {
     throw new UnicornError(
       'UNICORN_APP_NOT_HANDLER',
       `${file}: "${name}${spec.factory ? '()' : ''}" is ${describeType(app)}, not a handler function or an object with fetch()`,
@@ -113,7 +133,8 @@ export async function loadApp(specText: string, cwd: string): Promise<LoadedApp>
 }
 
 function lifecycleHook(mod: Record<string, unknown>, name: 'startup' | 'shutdown'): (() => unknown) | null {
-  const fn = mod[name] ?? (isObject(mod.default) ? (mod.default as Record<string, unknown>)[name] : undefined);
+  const fn =
+    mod[name] ?? (isObject(mod.default) ? (mod.default as Record<string, unknown>)[name] : undefined);
   return typeof fn === 'function' ? (fn as () => unknown) : null;
 }
 

@@ -6,11 +6,11 @@
 
 import { resolve } from 'node:path';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
-import { loadApp } from './app-module.js';
 import { chooseInterface } from './app-interface.js';
-import { type ConfigLayer, type ResolvedConfig, formatConfig, resolveConfig } from './config.js';
+import { loadApp } from './app-module.js';
+import { type ConfigLayer, formatConfig, type ResolvedConfig, resolveConfig } from './config.js';
 import { findConfigFile, loadConfigFile } from './config-file.js';
-import { UnicornError, describeError, isUnicornError } from './errors.js';
+import { describeError, isUnicornError, UnicornError } from './errors.js';
 import { EXIT_CODES } from './ipc.js';
 import { Log, type LogLevelName } from './log.js';
 import { Arbiter } from './master/arbiter.js';
@@ -50,7 +50,11 @@ function optionFor(spec: SettingSpec<unknown>): Option {
   if (spec.type !== 'bool') {
     option.argParser((value: string, previous: unknown) => {
       try {
-        if (spec.type === 'list') return [...((previous as string[] | undefined) ?? []), ...(spec.parse(value, spec.flags.at(-1)!) as string[])];
+        if (spec.type === 'list')
+          return [
+            ...((previous as string[] | undefined) ?? []),
+            ...(spec.parse(value, spec.flags.at(-1)!) as string[]),
+          ];
         return spec.parse(value, spec.flags.at(-1)!);
       } catch (err) {
         throw new InvalidArgumentError(describeError(err));
@@ -63,7 +67,8 @@ function optionFor(spec: SettingSpec<unknown>): Option {
 function parseArgs(argv: readonly string[], from: 'node' | 'user', origin: string): ParsedArgs {
   const program = buildProgram().exitOverride();
   program.configureOutput({
-    writeErr: (text) => process.stderr.write(origin === 'command line' ? text : text.replace(/^error:/, `error in ${origin}:`)),
+    writeErr: (text) =>
+      process.stderr.write(origin === 'command line' ? text : text.replace(/^error:/, `error in ${origin}:`)),
   });
   program.parse(argv as string[], { from });
   return { values: program.opts(), appModule: program.args[0] };
@@ -114,12 +119,19 @@ export async function main(argv: readonly string[] = process.argv): Promise<numb
     try {
       process.chdir(resolve(startDir, s.chdir));
     } catch (err) {
-      return configError(new UnicornError('UNICORN_CONFIG_INVALID_VALUE', `cannot change directory to ${s.chdir}: ${describeError(err)}`));
+      return configError(
+        new UnicornError(
+          'UNICORN_CONFIG_INVALID_VALUE',
+          `cannot change directory to ${s.chdir}: ${describeError(err)}`,
+        ),
+      );
     }
   }
   const appModule = cli.appModule ?? fromEnv.appModule;
   if (appModule === undefined) {
-    return configError(new UnicornError('UNICORN_APP_SPEC', 'no APP_MODULE given (e.g. `unicorn-ts app.js:handler`)'));
+    return configError(
+      new UnicornError('UNICORN_APP_SPEC', 'no APP_MODULE given (e.g. `unicorn-ts app.js:handler`)'),
+    );
   }
 
   let log: Log;
@@ -131,7 +143,9 @@ export async function main(argv: readonly string[] = process.argv): Promise<numb
       base: { role: 'master', pid: process.pid },
     });
   } catch (err) {
-    return configError(new UnicornError('UNICORN_LOGFILE', `cannot open error log ${s.errorLogfile}: ${describeError(err)}`));
+    return configError(
+      new UnicornError('UNICORN_LOGFILE', `cannot open error log ${s.errorLogfile}: ${describeError(err)}`),
+    );
   }
 
   if (s.checkConfig || s.preload) {
@@ -148,7 +162,10 @@ export async function main(argv: readonly string[] = process.argv): Promise<numb
       });
     } catch (err) {
       if (s.checkConfig) return configError(err);
-      log.critical('master.halt', `App failed to load: ${describeError(err)}`, { err, exitCode: EXIT_CODES.APP_LOAD_ERROR });
+      log.critical('master.halt', `App failed to load: ${describeError(err)}`, {
+        err,
+        exitCode: EXIT_CODES.APP_LOAD_ERROR,
+      });
       log.flush();
       return EXIT_CODES.APP_LOAD_ERROR;
     }

@@ -5,7 +5,7 @@
 
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { UnicornError, describeError } from './errors.js';
+import { describeError, UnicornError } from './errors.js';
 import { importFile } from './typescript.js';
 
 export const CONFIG_FILE_NAMES = [
@@ -37,9 +37,13 @@ export async function loadConfigFile(file: string): Promise<Record<string, unkno
   try {
     mod = await importFile(file);
   } catch (err) {
-    throw new UnicornError('UNICORN_CONFIG_FILE_LOAD', `cannot load config file ${file}: ${describeError(err)}`, {
-      cause: err,
-    });
+    throw new UnicornError(
+      'UNICORN_CONFIG_FILE_LOAD',
+      `cannot load config file ${file}: ${describeError(err)}`,
+      {
+        cause: err,
+      },
+    );
   }
   const fromDefault = mod.default;
   if (fromDefault !== undefined) {

@@ -8,7 +8,7 @@
  */
 
 import { UnicornError } from './errors.js';
-import { SETTINGS, SETTINGS_BY_NAME, type Settings, nearestSettingName } from './settings.js';
+import { nearestSettingName, SETTINGS, SETTINGS_BY_NAME, type Settings } from './settings.js';
 
 export type ConfigSource = 'default' | 'environment' | 'config file' | 'UNICORN_TS_CMD_ARGS' | 'command line';
 
@@ -24,7 +24,10 @@ export interface ResolvedConfig {
   readonly sources: Readonly<Record<string, ConfigSource>>;
 }
 
-export function resolveConfig(layers: readonly ConfigLayer[], env: NodeJS.ProcessEnv = process.env): ResolvedConfig {
+export function resolveConfig(
+  layers: readonly ConfigLayer[],
+  env: NodeJS.ProcessEnv = process.env,
+): ResolvedConfig {
   const values: Record<string, unknown> = {};
   const sources: Record<string, ConfigSource> = {};
 

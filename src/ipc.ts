@@ -20,7 +20,7 @@ export type WorkerMessage =
 
 export type MasterMessage =
   /** One listening socket; its handle travels with the message. */
-  | { ns: typeof IPC_NS; act: 'listen'; index: number; count: number; backlog: number; url: string };
+  { ns: typeof IPC_NS; act: 'listen'; index: number; count: number; backlog: number; url: string };
 
 /** What a worker is told about itself at spawn time, through its environment. */
 export interface WorkerBoot {

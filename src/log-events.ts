@@ -23,7 +23,8 @@ export const LOG_EVENTS = {
   'worker.exited': 'The master reaped a worker; carries exit code or signal, and a hint when abnormal.',
   'worker.timeout': 'A worker stopped sending heartbeats for longer than --timeout and is being killed.',
   'worker.backoff': 'Workers keep dying soon after boot; the next spawn waits this long.',
-  'worker.uncaught': 'An error escaped the app (uncaught exception or unhandled rejection); the worker retires.',
+  'worker.uncaught':
+    'An error escaped the app (uncaught exception or unhandled rejection); the worker retires.',
   'worker.retire': 'The master asked a worker to stop after its replacement is ready.',
   'workers.count': 'The number of workers the master keeps changed.',
   'request.error': 'The app threw or rejected while handling a request; the client got a 500.',

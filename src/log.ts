@@ -119,9 +119,13 @@ function openDestination(options: LogOptions): Destination {
   }
   // Synchronous writes: the error log is low volume, and a line written just before an exit must not
   // be lost in a buffer.
-  return pino.destination({ dest: options.file === '-' ? 2 : options.file, sync: true, append: true, mkdir: false });
+  return pino.destination({
+    dest: options.file === '-' ? 2 : options.file,
+    sync: true,
+    append: true,
+    mkdir: false,
+  });
 }
-
 
 /** A line-oriented writer for the access log: buffered, flushed at exit, reopened on USR1. */
 export interface AccessLogWriter {

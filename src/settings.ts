@@ -55,9 +55,18 @@ function invalid(name: string, raw: unknown, expected: string): never {
 
 function parseInt_(min: number, max = Number.MAX_SAFE_INTEGER) {
   return (raw: unknown, name: string): number => {
-    const n = typeof raw === 'number' ? raw : typeof raw === 'string' && /^-?\d+$/.test(raw.trim()) ? Number(raw) : Number.NaN;
+    const n =
+      typeof raw === 'number'
+        ? raw
+        : typeof raw === 'string' && /^-?\d+$/.test(raw.trim())
+          ? Number(raw)
+          : Number.NaN;
     if (!Number.isInteger(n) || n < min || n > max) {
-      invalid(name, raw, max === Number.MAX_SAFE_INTEGER ? `an integer >= ${min}` : `an integer from ${min} to ${max}`);
+      invalid(
+        name,
+        raw,
+        max === Number.MAX_SAFE_INTEGER ? `an integer >= ${min}` : `an integer from ${min} to ${max}`,
+      );
     }
     return n;
   };
@@ -65,7 +74,8 @@ function parseInt_(min: number, max = Number.MAX_SAFE_INTEGER) {
 
 function parseFloat_(min: number) {
   return (raw: unknown, name: string): number => {
-    const n = typeof raw === 'number' ? raw : typeof raw === 'string' && raw.trim() !== '' ? Number(raw) : Number.NaN;
+    const n =
+      typeof raw === 'number' ? raw : typeof raw === 'string' && raw.trim() !== '' ? Number(raw) : Number.NaN;
     if (!Number.isFinite(n) || n < min) invalid(name, raw, `a number >= ${min}`);
     return n;
   };
@@ -151,7 +161,8 @@ export const HOOKS = {
   workerAbort: 'Called in the worker when it takes SIGABRT (the master gave up on it). Receives (worker).',
   preRequest: 'Called in the worker before the app handles a request. Receives (worker, req).',
   postRequest: 'Called in the worker after a response has been sent. Receives (worker, req, res).',
-  childExit: 'Called in the master when a worker has exited, before it is replaced. Receives (server, worker).',
+  childExit:
+    'Called in the master when a worker has exited, before it is replaced. Receives (server, worker).',
   workerExit: 'Called in the master after a worker has been reaped. Receives (server, worker).',
   nworkersChanged: 'Called in the master when the worker count changes. Receives (server, new, old).',
   onExit: 'Called in the master just before it exits. Receives (server).',
@@ -217,7 +228,7 @@ const BASE_SETTINGS = [
     choices: WORKER_CLASSES,
     default: 'async' as const,
     parse: parseEnum(WORKER_CLASSES),
-    doc: '`async` serves many requests at once in each worker, up to --worker-connections. `sync` serves exactly one request at a time per worker, like Gunicorn\'s sync worker: use it for CPU-bound handlers, where concurrency inside one process only adds latency.',
+    doc: "`async` serves many requests at once in each worker, up to --worker-connections. `sync` serves exactly one request at a time per worker, like Gunicorn's sync worker: use it for CPU-bound handlers, where concurrency inside one process only adds latency.",
   }),
   setting({
     name: 'interface',
@@ -228,7 +239,7 @@ const BASE_SETTINGS = [
     choices: INTERFACES,
     default: 'auto' as const,
     parse: parseEnum(INTERFACES),
-    doc: 'How the app is called. `fetch`: `(request: Request, info) => Response`, or an object with a fetch() method (Hono, `export default { fetch }`). `node`: `(req, res)` from node:http (Express, Connect, Koa\'s callback()). `auto` decides from the export\'s shape and logs its choice; see docs/contract.md.',
+    doc: "How the app is called. `fetch`: `(request: Request, info) => Response`, or an object with a fetch() method (Hono, `export default { fetch }`). `node`: `(req, res)` from node:http (Express, Connect, Koa's callback()). `auto` decides from the export's shape and logs its choice; see docs/contract.md.",
   }),
   setting({
     name: 'workerConnections',
@@ -258,7 +269,7 @@ const BASE_SETTINGS = [
     meta: 'INT',
     default: 0,
     parse: parseInt_(0),
-    doc: 'Add a random number from 0 to this to each worker\'s --max-requests, so workers do not all recycle at the same moment.',
+    doc: "Add a random number from 0 to this to each worker's --max-requests, so workers do not all recycle at the same moment.",
   }),
   setting({
     name: 'timeout',
@@ -369,7 +380,7 @@ const BASE_SETTINGS = [
     choices: LOG_FORMATS,
     default: 'auto' as const,
     parse: parseEnum(LOG_FORMATS),
-    doc: 'The error log\'s format: one JSON object a line (`json`), or lines for people (`pretty`). `auto` is pretty on a terminal and JSON otherwise.',
+    doc: "The error log's format: one JSON object a line (`json`), or lines for people (`pretty`). `auto` is pretty on a terminal and JSON otherwise.",
   }),
   setting({
     name: 'errorLogfile',
@@ -436,7 +447,9 @@ type BaseSettingValues = {
 /** The resolved configuration: every setting, with its value. Frozen once resolved. */
 export type Settings = Readonly<BaseSettingValues & { [H in HookName]: HookFn | null }>;
 
-export const SETTINGS_BY_NAME: ReadonlyMap<string, SettingSpec<unknown>> = new Map(SETTINGS.map((s) => [s.name, s]));
+export const SETTINGS_BY_NAME: ReadonlyMap<string, SettingSpec<unknown>> = new Map(
+  SETTINGS.map((s) => [s.name, s]),
+);
 
 /** The nearest setting name to a misspelt one, for "did you mean" hints. */
 export function nearestSettingName(name: string): string | undefined {

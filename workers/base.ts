@@ -14,12 +14,19 @@ import type { Server } from 'node:net';
 import { type AppInterface, chooseInterface } from '../src/app-interface.js';
 import { type LoadedApp, loadApp } from '../src/app-module.js';
 import { loadConfigFile } from '../src/config-file.js';
-import { UnicornError, describeError, isUnicornError } from '../src/errors.js';
+import { describeError, isUnicornError, UnicornError } from '../src/errors.js';
 import { type AccessLogEntry, compileAccessLogFormat } from '../src/http/access-log.js';
 import { failResponse, interfaceHint } from '../src/http/errors.js';
-import { NotAResponseError, fetchHandlerOf, toRequest, writeResponse } from '../src/http/fetch-adapter.js';
+import { fetchHandlerOf, NotAResponseError, toRequest, writeResponse } from '../src/http/fetch-adapter.js';
 import type { RequestInfo } from '../src/http/request-info.js';
-import { EXIT_CODES, IPC_NS, type MasterMessage, type WorkerBoot, type WorkerMessage, isMasterMessage } from '../src/ipc.js';
+import {
+  EXIT_CODES,
+  IPC_NS,
+  isMasterMessage,
+  type MasterMessage,
+  type WorkerBoot,
+  type WorkerMessage,
+} from '../src/ipc.js';
 import { type AccessLogWriter, Log, type LogLevelName, openAccessLog } from '../src/log.js';
 import { HOOKS, type HookFn, type HookName } from '../src/settings.js';
 import { listenOnInheritedHandle } from './listen.js';
@@ -83,7 +90,10 @@ export abstract class Worker {
       await Promise.all(
         this.servers.map((server, i) =>
           onceListening(server).catch((err: unknown) => {
-            throw new UnicornError('UNICORN_BIND', `cannot listen on ${sockets[i]!.message.url}: ${describeError(err)}`);
+            throw new UnicornError(
+              'UNICORN_BIND',
+              `cannot listen on ${sockets[i]!.message.url}: ${describeError(err)}`,
+            );
           }),
         ),
       );
@@ -141,11 +151,15 @@ export abstract class Worker {
     this.#app = await loadApp(this.boot.appModule, this.boot.cwd);
     const choice = chooseInterface(this.#app.app, this.settings.interface as 'auto' | AppInterface);
     this.#interface = choice.interface;
-    this.log.info('worker.app_loaded', `Loaded ${this.#app.file} with the ${choice.interface} interface (${choice.reason})`, {
-      file: this.#app.file,
-      interface: choice.interface,
-      reason: choice.reason,
-    });
+    this.log.info(
+      'worker.app_loaded',
+      `Loaded ${this.#app.file} with the ${choice.interface} interface (${choice.reason})`,
+      {
+        file: this.#app.file,
+        interface: choice.interface,
+        reason: choice.reason,
+      },
+    );
   }
 
   /** Says hello, then collects one `listen` message (with its handle) per socket the master owns. */
@@ -169,7 +183,8 @@ export abstract class Worker {
     const timeout = (this.settings.timeout as number) * 1000;
     // Four beats per timeout, at most one a second: cheap, and a missed beat or two is never fatal.
     const every = timeout > 0 ? Math.max(100, Math.min(1000, timeout / 4)) : 1000;
-    const beat = () => this.send({ ns: IPC_NS, act: 'heartbeat', requests: this.served, inflight: this.inflight });
+    const beat = () =>
+      this.send({ ns: IPC_NS, act: 'heartbeat', requests: this.served, inflight: this.inflight });
     setInterval(beat, every).unref();
     beat();
   }
@@ -248,15 +263,15 @@ export abstract class Worker {
         this.requestFailed(req, res, err);
         return;
       }
-      Promise.resolve(result).then(
-        (response) => {
+      Promise.resolve(result)
+        .then((response) => {
           if (!(response instanceof Response)) throw new NotAResponseError(response);
           return writeResponse(res, response);
-        },
-      ).catch((err: unknown) => {
-        if (controller.signal.aborted) return; // the client left; nothing to answer
-        this.requestFailed(req, res, err);
-      });
+        })
+        .catch((err: unknown) => {
+          if (controller.signal.aborted) return; // the client left; nothing to answer
+          this.requestFailed(req, res, err);
+        });
     };
   }
 
@@ -268,7 +283,11 @@ export abstract class Worker {
       res.once('close', () => {
         if (!res.writableFinished) controller.abort();
       });
-      (req as IncomingMessage & { unicorn?: RequestInfo }).unicorn = this.requestInfo(req, controller.signal, worker);
+      (req as IncomingMessage & { unicorn?: RequestInfo }).unicorn = this.requestInfo(
+        req,
+        controller.signal,
+        worker,
+      );
       let result: unknown;
       try {
         result = app(req, res);
@@ -280,7 +299,9 @@ export abstract class Worker {
         this.requestFailed(
           req,
           res,
-          new Error('the node handler returned a Response; if the app is a fetch handler, start unicorn-ts with --interface fetch'),
+          new Error(
+            'the node handler returned a Response; if the app is a fetch handler, start unicorn-ts with --interface fetch',
+          ),
         );
       } else if (result instanceof Promise) {
         result.then(
@@ -289,7 +310,9 @@ export abstract class Worker {
               this.requestFailed(
                 req,
                 res,
-                new Error('the node handler returned a Response; if the app is a fetch handler, start unicorn-ts with --interface fetch'),
+                new Error(
+                  'the node handler returned a Response; if the app is a fetch handler, start unicorn-ts with --interface fetch',
+                ),
               );
             }
           },
@@ -299,7 +322,11 @@ export abstract class Worker {
     };
   }
 
-  protected requestInfo(req: IncomingMessage, signal: AbortSignal, worker: { id: number; pid: number }): RequestInfo {
+  protected requestInfo(
+    req: IncomingMessage,
+    signal: AbortSignal,
+    worker: { id: number; pid: number },
+  ): RequestInfo {
     const log = this.log;
     let child: RequestInfo['log'] | null = null;
     return {
@@ -318,12 +345,16 @@ export abstract class Worker {
 
   protected requestFailed(req: IncomingMessage, res: ServerResponse, err: unknown): void {
     const hint = interfaceHint(err, this.#interface);
-    this.log.error('request.error', `Error handling request ${req.method} ${req.url}: ${describeError(err)}`, {
-      err,
-      method: req.method,
-      url: req.url,
-      ...(hint === undefined ? {} : { hint }),
-    });
+    this.log.error(
+      'request.error',
+      `Error handling request ${req.method} ${req.url}: ${describeError(err)}`,
+      {
+        err,
+        method: req.method,
+        url: req.url,
+        ...(hint === undefined ? {} : { hint }),
+      },
+    );
     failResponse(res);
   }
 
@@ -354,7 +385,10 @@ export abstract class Worker {
   stop(reason: string): void {
     if (this.draining) return;
     this.draining = true;
-    this.log.info('worker.exiting', `Worker exiting (pid: ${process.pid})`, { reason, inflight: this.inflight });
+    this.log.info('worker.exiting', `Worker exiting (pid: ${process.pid})`, {
+      reason,
+      inflight: this.inflight,
+    });
     for (const server of this.servers) {
       server.close();
       server.closeIdleConnections();
@@ -381,13 +415,18 @@ export abstract class Worker {
 
   private quickExit(signal: string): void {
     void this.runHook('workerInt', this.api).finally(() => {
-      this.log.info('worker.exiting', `Worker exiting (pid: ${process.pid})`, { reason: signal, quick: true });
+      this.log.info('worker.exiting', `Worker exiting (pid: ${process.pid})`, {
+        reason: signal,
+        quick: true,
+      });
       this.exit(0);
     });
   }
 
   private uncaught(err: unknown, kind: string): void {
-    this.log.error('worker.uncaught', `${kind} in the app: ${describeError(err)}; retiring this worker`, { err });
+    this.log.error('worker.uncaught', `${kind} in the app: ${describeError(err)}; retiring this worker`, {
+      err,
+    });
     if (!this.#retireRequested) {
       this.#retireRequested = true;
       this.send({ ns: IPC_NS, act: 'retire', reason: kind });
@@ -396,7 +435,8 @@ export abstract class Worker {
   }
 
   private bootFailed(err: unknown): void {
-    const appError = isUnicornError(err) && err.code.startsWith('UNICORN_APP_') && err.code !== 'UNICORN_APP_LIFECYCLE';
+    const appError =
+      isUnicornError(err) && err.code.startsWith('UNICORN_APP_') && err.code !== 'UNICORN_APP_LIFECYCLE';
     const code = appError ? EXIT_CODES.APP_LOAD_ERROR : EXIT_CODES.WORKER_BOOT_ERROR;
     const message = describeError(err);
     this.log?.error('worker.boot_failed', `Worker failed to boot: ${message}`, {
@@ -414,7 +454,8 @@ export abstract class Worker {
       await hook(...args);
     } catch (err) {
       this.log.error('hook.error', `Error in ${name} hook: ${describeError(err)}`, { hook: name, err });
-      if (name === 'postWorkerInit') throw new UnicornError('UNICORN_HOOK', `${name} hook failed: ${describeError(err)}`, { cause: err });
+      if (name === 'postWorkerInit')
+        throw new UnicornError('UNICORN_HOOK', `${name} hook failed: ${describeError(err)}`, { cause: err });
     }
   }
 

@@ -29,7 +29,8 @@ export function clfDate(d: Date): string {
 }
 
 const dash = (v: string | undefined | null) => (v === undefined || v === null || v === '' ? '-' : v);
-const header = (v: string | string[] | number | undefined) => dash(Array.isArray(v) ? v.join(', ') : v?.toString());
+const header = (v: string | string[] | number | undefined) =>
+  dash(Array.isArray(v) ? v.join(', ') : v?.toString());
 const micros = (e: AccessLogEntry) => Number((e.finishedAt - e.startedAt) / 1000n);
 
 function path(e: AccessLogEntry): string {

@@ -15,14 +15,21 @@
 
 import cluster from 'node:cluster';
 import { fileURLToPath } from 'node:url';
-import { serializableSettings, type ResolvedConfig } from '../config.js';
+import { type ResolvedConfig, serializableSettings } from '../config.js';
 import { describeError } from '../errors.js';
-import { EXIT_CODES, IPC_NS, WORKER_BOOT_ENV, type WorkerBoot, type WorkerMessage, isWorkerMessage } from '../ipc.js';
+import {
+  EXIT_CODES,
+  IPC_NS,
+  isWorkerMessage,
+  WORKER_BOOT_ENV,
+  type WorkerBoot,
+  type WorkerMessage,
+} from '../ipc.js';
 import type { Log } from '../log.js';
 import type { HookName } from '../settings.js';
 import { Pidfile } from './pidfile.js';
 import { MASTER_SIGNALS, type MasterSignal } from './signals.js';
-import { type ListenSocket, bindSocket, closeSocket, parseBind } from './sockets.js';
+import { bindSocket, closeSocket, type ListenSocket, parseBind } from './sockets.js';
 import { WorkerHandle } from './worker-handle.js';
 
 export interface ArbiterOptions {
@@ -166,14 +173,18 @@ export class Arbiter {
     this.#log.info('signal.received', `Handling signal: ${name}`, { signal: name });
     switch (signal) {
       case 'SIGTERM':
-        return this.stop(true, EXIT_CODES.OK);
+        this.stop(true, EXIT_CODES.OK);
+        break;
       case 'SIGINT':
       case 'SIGQUIT':
-        return this.stop(false, this.#stopping?.exitCode ?? EXIT_CODES.OK);
+        this.stop(false, this.#stopping?.exitCode ?? EXIT_CODES.OK);
+        break;
       case 'SIGTTIN':
-        return this.setWorkerCount(this.#target + 1);
+        this.setWorkerCount(this.#target + 1);
+        break;
       case 'SIGTTOU':
-        return this.setWorkerCount(Math.max(1, this.#target - 1));
+        this.setWorkerCount(Math.max(1, this.#target - 1));
+        break;
     }
   }
 
@@ -223,17 +234,25 @@ export class Arbiter {
         this.#log.info('worker.exited', `Worker exited (pid: ${worker.pid})`, fields);
       } else {
         const hint = exitHint(code, signal, worker);
-        this.#log.error('worker.exited', `Worker (pid: ${worker.pid}) exited with ${how}${hint ? `: ${hint}` : ''}`, {
-          ...fields,
-          hint,
-        });
+        this.#log.error(
+          'worker.exited',
+          `Worker (pid: ${worker.pid}) exited with ${how}${hint ? `: ${hint}` : ''}`,
+          {
+            ...fields,
+            hint,
+          },
+        );
       }
       await this.runHook('childExit', this.api, workerInfo(worker));
       await this.runHook('workerExit', this.api, workerInfo(worker));
       if (expected || this.#stopping !== null) continue;
 
       const bootCode = worker.bootError?.code ?? code;
-      if (wasBooting && !this.#everReady && (bootCode === EXIT_CODES.APP_LOAD_ERROR || bootCode === EXIT_CODES.WORKER_BOOT_ERROR)) {
+      if (
+        wasBooting &&
+        !this.#everReady &&
+        (bootCode === EXIT_CODES.APP_LOAD_ERROR || bootCode === EXIT_CODES.WORKER_BOOT_ERROR)
+      ) {
         const why = bootCode === EXIT_CODES.APP_LOAD_ERROR ? 'App failed to load' : 'Worker failed to boot';
         const detail = worker.bootError?.message ?? how;
         this.#log.critical('master.halt', `${why}: ${detail}`, { exitCode: bootCode, reason: detail });
@@ -244,10 +263,14 @@ export class Arbiter {
         this.#failures++;
         const delay = Math.min(BACKOFF_MAX_MS, BACKOFF_FIRST_MS * 2 ** (this.#failures - 1));
         this.#nextSpawnAt = Date.now() + delay;
-        this.#log.warn('worker.backoff', `Worker died ${this.#failures} time(s) in a row soon after boot; next spawn in ${delay} ms`, {
-          failures: this.#failures,
-          delayMs: delay,
-        });
+        this.#log.warn(
+          'worker.backoff',
+          `Worker died ${this.#failures} time(s) in a row soon after boot; next spawn in ${delay} ms`,
+          {
+            failures: this.#failures,
+            delayMs: delay,
+          },
+        );
       } else {
         this.#failures = 0;
       }
@@ -261,15 +284,21 @@ export class Arbiter {
     const timeoutMs = this.settings.timeout * 1000;
     for (const worker of this.#workers.values()) {
       if (worker.killAt !== null && now >= worker.killAt) {
-        this.#log.warn('worker.exiting', `Worker (pid: ${worker.pid}) did not stop in time; killing it`, { workerPid: worker.pid });
+        this.#log.warn('worker.exiting', `Worker (pid: ${worker.pid}) did not stop in time; killing it`, {
+          workerPid: worker.pid,
+        });
         worker.killAt = null;
         worker.signal('SIGKILL');
       } else if (timeoutMs > 0 && worker.state === 'ready' && now - worker.lastHeartbeat > timeoutMs) {
         const silent = Math.round((now - worker.lastHeartbeat) / 1000);
-        this.#log.critical('worker.timeout', `WORKER TIMEOUT (pid: ${worker.pid}): no heartbeat for ${silent} s; killing it`, {
-          workerPid: worker.pid,
-          silentSeconds: silent,
-        });
+        this.#log.critical(
+          'worker.timeout',
+          `WORKER TIMEOUT (pid: ${worker.pid}): no heartbeat for ${silent} s; killing it`,
+          {
+            workerPid: worker.pid,
+            silentSeconds: silent,
+          },
+        );
         worker.state = 'stopping';
         worker.reason = 'timeout';
         worker.signal('SIGKILL');
@@ -328,7 +357,10 @@ export class Arbiter {
     });
     // An IPC error (the worker died mid-send) surfaces as an exit; nothing to do here.
     clusterWorker.on('error', () => {});
-    this.#log.info('worker.booting', `Booting worker with pid: ${worker.pid}`, { workerPid: worker.pid, age });
+    this.#log.info('worker.booting', `Booting worker with pid: ${worker.pid}`, {
+      workerPid: worker.pid,
+      age,
+    });
     await this.runHook('postFork', this.api, workerInfo(worker));
   }
 
@@ -339,7 +371,14 @@ export class Arbiter {
         // The worker has loaded the app: hand it every listening socket.
         this.#sockets.forEach((socket, index) => {
           worker.send(
-            { ns: IPC_NS, act: 'listen', index, count: this.#sockets.length, backlog: this.settings.backlog, url: socket.url },
+            {
+              ns: IPC_NS,
+              act: 'listen',
+              index,
+              count: this.#sockets.length,
+              backlog: this.settings.backlog,
+              url: socket.url,
+            },
             socket.handle,
           );
         });
@@ -371,14 +410,19 @@ export class Arbiter {
     if (!this.#listeningLogged) {
       this.#listeningLogged = true;
       for (const socket of this.#sockets) {
-        this.#log.info('master.listening', `Listening at: ${socket.url} (${process.pid})`, { url: socket.url });
+        this.#log.info('master.listening', `Listening at: ${socket.url} (${process.pid})`, {
+          url: socket.url,
+        });
       }
     }
     if (this.#everReady) return;
     const ready = [...this.#workers.values()].filter((w) => w.state === 'ready').length;
     if (ready >= this.#target) {
       this.#everReady = true;
-      this.#log.info('master.ready', `Ready: ${ready} worker(s) serving`, { workers: ready, workerPids: this.api.workerPids });
+      this.#log.info('master.ready', `Ready: ${ready} worker(s) serving`, {
+        workers: ready,
+        workerPids: this.api.workerPids,
+      });
       void this.runHook('whenReady', this.api);
     }
   }
@@ -423,13 +467,20 @@ function workerInfo(worker: WorkerHandle): { pid: number; age: number; state: st
 }
 
 /** A hint for an abnormal exit, in the operator's terms. */
-export function exitHint(code: number | null, signal: NodeJS.Signals | null, worker: WorkerHandle): string | undefined {
-  if (worker.reason === 'timeout') return 'killed after --timeout without a heartbeat; see the worker.timeout line';
+export function exitHint(
+  code: number | null,
+  signal: NodeJS.Signals | null,
+  worker: WorkerHandle,
+): string | undefined {
+  if (worker.reason === 'timeout')
+    return 'killed after --timeout without a heartbeat; see the worker.timeout line';
   if (signal === 'SIGKILL') return 'SIGKILL: perhaps out of memory? (check dmesg for the OOM killer)';
   if (signal === 'SIGSEGV' || signal === 'SIGBUS') return `${signal}: a native addon or Node itself crashed`;
   if (signal === 'SIGABRT') return 'SIGABRT: Node aborted (out of heap memory, or a failed assertion)';
-  if (code === EXIT_CODES.APP_LOAD_ERROR) return 'the app could not be loaded; see the worker.boot_failed line';
-  if (code === EXIT_CODES.WORKER_BOOT_ERROR) return 'the worker could not boot; see the worker.boot_failed line';
+  if (code === EXIT_CODES.APP_LOAD_ERROR)
+    return 'the app could not be loaded; see the worker.boot_failed line';
+  if (code === EXIT_CODES.WORKER_BOOT_ERROR)
+    return 'the worker could not boot; see the worker.boot_failed line';
   if (code === 134) return 'aborted: perhaps out of heap memory (--max-old-space-size)?';
   if (code !== null && code !== 0) return 'see the error logged by the worker just before';
   if (code === 0) return 'the worker exited on its own (process.exit() in the app?)';

@@ -7,7 +7,7 @@
 
 import { readFileSync, renameSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
 import lockfile from 'proper-lockfile';
-import { UnicornError, describeError } from '../errors.js';
+import { describeError, UnicornError } from '../errors.js';
 
 export class Pidfile {
   readonly path: string;

@@ -25,7 +25,13 @@ export interface ListenSocket {
 }
 
 interface NetInternals {
-  _createServerHandle(address: string | null, port: number, addressType: number, fd?: number, flags?: number): object | number;
+  _createServerHandle(
+    address: string | null,
+    port: number,
+    addressType: number,
+    fd?: number,
+    flags?: number,
+  ): object | number;
 }
 
 export function parseBind(text: string): BindAddress {
@@ -43,13 +49,15 @@ export function parseBind(text: string): BindAddress {
     if (net.isIPv6(host) === false) throw badBind(text, `"${host}" is not an IPv6 address`);
   } else {
     const colon = text.lastIndexOf(':');
-    if (colon !== -1 && text.indexOf(':') !== colon) throw badBind(text, 'IPv6 addresses go in brackets: [::1]:8000');
+    if (colon !== -1 && text.indexOf(':') !== colon)
+      throw badBind(text, 'IPv6 addresses go in brackets: [::1]:8000');
     host = colon === -1 ? text : text.slice(0, colon);
     portText = colon === -1 ? undefined : text.slice(colon + 1);
   }
   if (host === '') host = '0.0.0.0';
   if (portText === undefined || portText === '') portText = '8000';
-  if (!/^\d+$/.test(portText) || Number(portText) > 65535) throw badBind(text, `"${portText}" is not a port number`);
+  if (!/^\d+$/.test(portText) || Number(portText) > 65535)
+    throw badBind(text, `"${portText}" is not a port number`);
   return { kind: 'tcp', host, port: Number(portText) };
 }
 
@@ -85,7 +93,12 @@ function probePort(address: string, port: number): Promise<void> {
   return new Promise((resolve, reject) => {
     const probe = net.createServer();
     probe.once('error', (err: NodeJS.ErrnoException) => {
-      const why = err.code === 'EADDRINUSE' ? 'address already in use' : err.code === 'EACCES' ? 'permission denied' : err.message;
+      const why =
+        err.code === 'EADDRINUSE'
+          ? 'address already in use'
+          : err.code === 'EACCES'
+            ? 'permission denied'
+            : err.message;
       reject(new UnicornError('UNICORN_BIND', `cannot bind ${address}:${port}: ${why}`));
     });
     probe.listen({ host: address, port, exclusive: true }, () => probe.close(() => resolve()));
@@ -94,7 +107,8 @@ function probePort(address: string, port: number): Promise<void> {
 
 function bindFailed(address: string, errno: number): UnicornError {
   const name = getSystemErrorName(errno);
-  const why = name === 'EADDRINUSE' ? 'address already in use' : name === 'EACCES' ? 'permission denied' : name;
+  const why =
+    name === 'EADDRINUSE' ? 'address already in use' : name === 'EACCES' ? 'permission denied' : name;
   return new UnicornError('UNICORN_BIND', `cannot bind ${address}: ${why}`);
 }
 

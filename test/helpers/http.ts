@@ -10,7 +10,13 @@ export interface Reply {
 
 export function request(
   url: string,
-  { method = 'GET', headers = {}, body, agent = false, timeoutMs = 30_000 }: {
+  {
+    method = 'GET',
+    headers = {},
+    body,
+    agent = false,
+    timeoutMs = 30_000,
+  }: {
     method?: string;
     headers?: Record<string, string>;
     body?: string | Buffer;
@@ -22,7 +28,13 @@ export function request(
     const req = http.request(url, { method, headers, agent, timeout: timeoutMs }, (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks).toString() }));
+      res.on('end', () =>
+        resolve({
+          status: res.statusCode ?? 0,
+          headers: res.headers,
+          body: Buffer.concat(chunks).toString(),
+        }),
+      );
       res.on('error', reject);
     });
     req.on('timeout', () => req.destroy(new Error(`request to ${url} timed out`)));

@@ -88,12 +88,17 @@ export class Server {
   }
 
   /** Resolves with the first log line (from index `after`) matching the event and predicate. */
-  async waitForEvent(name: string, predicate: (l: LogLine) => boolean = () => true, { timeoutMs = 30_000, after = 0 } = {}): Promise<LogLine> {
+  async waitForEvent(
+    name: string,
+    predicate: (l: LogLine) => boolean = () => true,
+    { timeoutMs = 30_000, after = 0 } = {},
+  ): Promise<LogLine> {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
       const found = this.logs.slice(after).find((l) => l.event === name && predicate(l));
       if (found) return found;
-      if (this.exited) throw new Error(`server exited before logging ${name}\n${this.stderrText.slice(-3000)}`);
+      if (this.exited)
+        throw new Error(`server exited before logging ${name}\n${this.stderrText.slice(-3000)}`);
       const left = deadline - Date.now();
       if (left <= 0) throw new Error(`timed out waiting for ${name}\n${this.stderrText.slice(-3000)}`);
       await new Promise<void>((resolve) => {
@@ -120,7 +125,9 @@ export class Server {
   /** Pids of workers that logged `worker.ready` and have not been reaped. */
   liveWorkerPids(): number[] {
     const exited = new Set(this.events('worker.exited').map((l) => l.workerPid as number));
-    return [...new Set(this.events('worker.ready').map((l) => l.pid as number))].filter((p) => !exited.has(p));
+    return [...new Set(this.events('worker.ready').map((l) => l.pid as number))].filter(
+      (p) => !exited.has(p),
+    );
   }
 
   signal(signal: NodeJS.Signals): void {
@@ -159,7 +166,9 @@ export async function startServer(args: string[], opts: StartOptions = {}): Prom
     // The master's and the workers' lines share a pipe in no fixed order: wait for every worker's own
     // ready line too, so liveWorkerPids() is complete when this resolves.
     for (const pid of (line.workerPids as number[] | undefined) ?? []) {
-      await server.waitForEvent('worker.ready', (l) => l.pid === pid, { timeoutMs: opts.timeoutMs ?? 60_000 });
+      await server.waitForEvent('worker.ready', (l) => l.pid === pid, {
+        timeoutMs: opts.timeoutMs ?? 60_000,
+      });
     }
   }
   return server;
@@ -172,7 +181,10 @@ export async function stopAll(): Promise<void> {
 }
 
 /** Runs the CLI to completion (for --check-config, --print-config, errors). */
-export async function runCli(args: string[], opts: StartOptions = {}): Promise<{ code: number | null; stdout: string; stderr: string; logs: LogLine[] }> {
+export async function runCli(
+  args: string[],
+  opts: StartOptions = {},
+): Promise<{ code: number | null; stdout: string; stderr: string; logs: LogLine[] }> {
   const server = new Server(args, opts);
   started.add(server);
   const { code } = await server.waitForExit(opts.timeoutMs ?? 60_000);

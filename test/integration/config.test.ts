@@ -11,12 +11,15 @@ after(stopAll);
 
 const dir = mkdtempSync(join(tmpdir(), 'unicorn-config-'));
 const configFile = join(dir, 'unicorn.config.mjs');
-writeFileSync(configFile, 'export default { workers: 3, timeout: 11, maxRequests: 7, gracefulTimeout: 9 };\n');
+writeFileSync(
+  configFile,
+  'export default { workers: 3, timeout: 11, maxRequests: 7, gracefulTimeout: 9 };\n',
+);
 
 function printed(stdout: string): Record<string, { value: unknown; source: string }> {
   const out: Record<string, { value: unknown; source: string }> = {};
   for (const line of stdout.trim().split('\n')) {
-    const m = /^(\w+)\s+= (.*)  \((.+)\)$/.exec(line);
+    const m = /^(\w+)\s+= (.*) {2}\((.+)\)$/.exec(line);
     if (m) out[m[1]!] = { value: m[2] === '<function>' ? '<function>' : JSON.parse(m[2]!), source: m[3]! };
   }
   return out;
@@ -26,7 +29,10 @@ describe('configuration precedence: defaults < env < config file < UNICORN_TS_CM
   const app = fixture('pid.mjs');
 
   test('defaults', async () => {
-    const { code, stdout } = await runCli([app, '--print-config'], { cwd: tmpdir(), env: { WEB_CONCURRENCY: undefined, PORT: undefined } });
+    const { code, stdout } = await runCli([app, '--print-config'], {
+      cwd: tmpdir(),
+      env: { WEB_CONCURRENCY: undefined, PORT: undefined },
+    });
     assert.equal(code, 0);
     const c = printed(stdout);
     assert.deepEqual(c.workers, { value: 1, source: 'default' });
@@ -35,14 +41,19 @@ describe('configuration precedence: defaults < env < config file < UNICORN_TS_CM
   });
 
   test('environment: WEB_CONCURRENCY and PORT', async () => {
-    const { stdout } = await runCli([app, '--print-config'], { cwd: tmpdir(), env: { WEB_CONCURRENCY: '5', PORT: '9123' } });
+    const { stdout } = await runCli([app, '--print-config'], {
+      cwd: tmpdir(),
+      env: { WEB_CONCURRENCY: '5', PORT: '9123' },
+    });
     const c = printed(stdout);
     assert.deepEqual(c.workers, { value: 5, source: 'environment' });
     assert.deepEqual(c.bind, { value: ['0.0.0.0:9123'], source: 'environment' });
   });
 
   test('config file over environment', async () => {
-    const { stdout } = await runCli([app, '-c', configFile, '--print-config'], { env: { WEB_CONCURRENCY: '5' } });
+    const { stdout } = await runCli([app, '-c', configFile, '--print-config'], {
+      env: { WEB_CONCURRENCY: '5' },
+    });
     const c = printed(stdout);
     assert.deepEqual(c.workers, { value: 3, source: 'config file' });
     assert.deepEqual(c.timeout, { value: 11, source: 'config file' });
@@ -127,7 +138,9 @@ describe('bad configuration is a clear error naming what is wrong', () => {
   });
 
   test('an unknown flag in UNICORN_TS_CMD_ARGS says where it came from', async () => {
-    const { code, stderr } = await runCli([app, '--print-config'], { env: { UNICORN_TS_CMD_ARGS: '--bogus' } });
+    const { code, stderr } = await runCli([app, '--print-config'], {
+      env: { UNICORN_TS_CMD_ARGS: '--bogus' },
+    });
     assert.equal(code, 1);
     assert.match(stderr, /UNICORN_TS_CMD_ARGS/);
     assert.match(stderr, /--bogus/);
@@ -155,7 +168,8 @@ describe('bad configuration is a clear error naming what is wrong', () => {
   test('--help groups options by section', async () => {
     const { code, stdout } = await runCli(['--help']);
     assert.equal(code, 0);
-    for (const section of ['Server Socket:', 'Worker Processes:', 'Logging:']) assert.ok(stdout.includes(section), section);
+    for (const section of ['Server Socket:', 'Worker Processes:', 'Logging:'])
+      assert.ok(stdout.includes(section), section);
     assert.match(stdout, /-w, --workers <INT\|auto>/);
   });
 
@@ -171,7 +185,9 @@ describe('the access log', () => {
   test("is off by default, and in Gunicorn's default format with --access-logfile", async () => {
     const logFile = join(dir, 'access.log');
     const server = await startServer([fixture('pid.mjs'), '--access-logfile', logFile]);
-    await request(`${server.url}/path?x=1`, { headers: { 'user-agent': 'test-agent/1.0', referer: 'http://ref/' } });
+    await request(`${server.url}/path?x=1`, {
+      headers: { 'user-agent': 'test-agent/1.0', referer: 'http://ref/' },
+    });
     await server.stop();
     const line = await waitFor('access log line', () => readFileSync(logFile, 'utf8').trim() || undefined);
     assert.match(
@@ -189,7 +205,12 @@ describe('the access log', () => {
       '%(m)s %(U)s %(q)s %(s)s %(D)s %(L)s %({x-trace}i)s %({content-type}o)s %(B)s',
     ]);
     await request(`${server.url}/a/b?k=v`, { headers: { 'x-trace': 'abc123' } });
-    const line = await waitFor('access log on stdout', () => server.stdout.trim().split('\n').find((l) => l.startsWith('GET')));
+    const line = await waitFor('access log on stdout', () =>
+      server.stdout
+        .trim()
+        .split('\n')
+        .find((l) => l.startsWith('GET')),
+    );
     const [m, U, q, s, D, L, trace, ctype, B] = line.split(' ');
     assert.deepEqual([m, U, q, s, trace, ctype], ['GET', '/a/b', 'k=v', '200', 'abc123', 'text/plain']);
     assert.match(D!, /^\d+$/);

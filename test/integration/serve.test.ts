@@ -57,7 +57,9 @@ describe('serving an app', () => {
 
   test('info carries the client address, scheme, worker, an AbortSignal and a logger', async () => {
     const server = await startServer([`${fixture('echo.mjs')}:handler`]);
-    const body = JSON.parse((await request(`${server.url}/p?q=1`, { method: 'POST', body: 'x'.repeat(1000) })).body);
+    const body = JSON.parse(
+      (await request(`${server.url}/p?q=1`, { method: 'POST', body: 'x'.repeat(1000) })).body,
+    );
     assert.equal(body.method, 'POST');
     assert.equal(new URL(body.url).pathname, '/p');
     assert.equal(body.bodyBytes, 1000);
@@ -119,11 +121,13 @@ describe('serving an app', () => {
   test('a streamed download and upload pass through', async () => {
     const server = await startServer([fixture('stream.mjs')]);
     const down = await new Promise<number>((resolve, reject) => {
-      http.get(`${server.url}/download?mb=8`, (res) => {
-        let n = 0;
-        res.on('data', (c: Buffer) => (n += c.length));
-        res.on('end', () => resolve(n));
-      }).on('error', reject);
+      http
+        .get(`${server.url}/download?mb=8`, (res) => {
+          let n = 0;
+          res.on('data', (c: Buffer) => (n += c.length));
+          res.on('end', () => resolve(n));
+        })
+        .on('error', reject);
     });
     assert.equal(down, 8 * 1024 * 1024);
     const up = await new Promise<string>((resolve, reject) => {

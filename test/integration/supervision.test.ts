@@ -22,7 +22,15 @@ describe('supervision', () => {
     const exited = await server.waitForEvent('worker.exited', (l) => l.workerPid === victim);
     assert.equal(exited.signal, 'SIGKILL');
     assert.match(String(exited.hint), /out of memory/);
-    const replacement = await server.waitForEvent('worker.ready', (l) => l.pid !== victim && !server.events('worker.ready').slice(0, 2).some((r) => r.pid === l.pid));
+    const replacement = await server.waitForEvent(
+      'worker.ready',
+      (l) =>
+        l.pid !== victim &&
+        !server
+          .events('worker.ready')
+          .slice(0, 2)
+          .some((r) => r.pid === l.pid),
+    );
     assert.ok(isAlive(replacement.pid as number));
     assert.equal(server.liveWorkerPids().length, 2);
     assert.equal((await request(`${server.url}/`)).status, 200);
@@ -98,7 +106,9 @@ describe('supervision', () => {
       assert.equal(reply.status, 500);
       assert.doesNotMatch(reply.body, /boom|at /);
     }
-    const logged = await server.waitForEvent('request.error', (l) => /thrown by the handler/.test(String(l.msg)));
+    const logged = await server.waitForEvent('request.error', (l) =>
+      /thrown by the handler/.test(String(l.msg)),
+    );
     assert.match(JSON.stringify(logged.err), /throws\.mjs/);
     assert.equal((await request(`${server.url}/ok`)).body, `ok ${pid}`);
     assert.deepEqual(server.liveWorkerPids(), [pid]);
@@ -125,7 +135,13 @@ describe('supervision', () => {
     const server = await startServer([fixture('lifecycle.mjs'), '-w', '2'], { env: { LIFECYCLE_LOG: file } });
     assert.equal((await request(`${server.url}/`)).body, 'lifecycle');
     const pids = server.liveWorkerPids();
-    assert.deepEqual(readFileSync(file, 'utf8').trim().split('\n').map((l) => l.split(' ')[0]), ['startup', 'startup']);
+    assert.deepEqual(
+      readFileSync(file, 'utf8')
+        .trim()
+        .split('\n')
+        .map((l) => l.split(' ')[0]),
+      ['startup', 'startup'],
+    );
     await server.stop();
     const lines = readFileSync(file, 'utf8').trim().split('\n');
     for (const pid of pids) {

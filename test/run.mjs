@@ -3,14 +3,15 @@
 // TypeScript tests load through tsx. Integration files run two at a time: each spends most of its
 // time waiting on child processes, and the machines this runs on have two cores.
 import { spawnSync } from 'node:child_process';
-import { readdirSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 
 const here = new URL('.', import.meta.url).pathname;
 const [tier, filter] = process.argv.slice(2);
-const tiers = tier ? [tier] : ['unit', 'integration'];
+const tiers = tier ? [tier] : ['unit', 'integration', 'corpus'];
 
 function files(dir) {
+  if (!existsSync(dir)) return [];
   return readdirSync(dir)
     .flatMap((name) => {
       const full = join(dir, name);
@@ -25,5 +26,8 @@ if (list.length === 0) {
   process.exit(1);
 }
 const args = ['--import', 'tsx', '--test', '--test-concurrency=2', '--test-reporter=spec', ...list];
-const result = spawnSync(process.execPath, args, { stdio: 'inherit', env: { ...process.env, FORCE_COLOR: '0' } });
+const result = spawnSync(process.execPath, args, {
+  stdio: 'inherit',
+  env: { ...process.env, FORCE_COLOR: '0' },
+});
 process.exit(result.status ?? 1);

@@ -7,7 +7,7 @@
 export const LOG_EVENTS = {
   'master.starting': 'The master is starting: version, pid, the resolved worker class and count.',
   'master.listening': 'A listening socket is bound and owned by the master (`Listening at: URL`).',
-  'master.ready': 'The first full set of workers is ready; the whenReady hook has run.',
+  'master.ready': 'The first full set of workers is ready; the whenReady hook runs next.',
   'master.stopping': 'The master began a graceful or quick stop (`Shutting down`).',
   'master.stopped': 'The master is about to exit; carries the exit code.',
   'master.halt': 'The master stops because workers cannot boot (app load error, exit 4; boot error, exit 3).',

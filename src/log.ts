@@ -31,14 +31,14 @@ export interface LogOptions {
   base: Record<string, unknown>;
 }
 
-/** What apps get as `info.log`: the usual level methods, structured fields first. */
-export interface RequestLogger {
+/** What apps get as `info.log` and hooks as `server.log`/`worker.log`: pino's level methods. */
+export interface Logger {
   trace(obj: object | string, msg?: string): void;
   debug(obj: object | string, msg?: string): void;
   info(obj: object | string, msg?: string): void;
   warn(obj: object | string, msg?: string): void;
   error(obj: object | string, msg?: string): void;
-  child(bindings: Record<string, unknown>): RequestLogger;
+  child(bindings: Record<string, unknown>): Logger;
 }
 
 type Destination = DestinationStream & { reopen?: () => void; flushSync?: () => void };
@@ -82,9 +82,9 @@ export class Log {
     this.#pino.fatal({ event, ...fields }, msg);
   }
 
-  /** The logger handed to apps; it writes to the same destination without an event name. */
-  get requestLogger(): RequestLogger {
-    return this.#pino as unknown as RequestLogger;
+  /** The logger handed to apps and hooks: the same destination, no event name required. */
+  get plain(): Logger {
+    return this.#pino as unknown as Logger;
   }
 
   /** For logrotate: reopen the file so writes go to the new one. */

@@ -5,6 +5,7 @@
  * setting carries over, in camelCase (`max_requests` -> `maxRequests`).
  */
 
+import { parseBind } from './bind.js';
 import { availableWorkerCount } from './cpus.js';
 import { UnicornError } from './errors.js';
 
@@ -125,6 +126,13 @@ function parseWorkers(raw: unknown, name: string): number {
   return parseInt_(1, 1024)(raw, name);
 }
 
+/** Every address is checked here, so a malformed bind is a configuration error naming it. */
+function parseBinds(raw: unknown, name: string): string[] {
+  const list = parseList(raw, name);
+  for (const item of list) parseBind(item);
+  return list;
+}
+
 /** `--env KEY=VALUE`: validated as a list of assignments. */
 function parseEnvList(raw: unknown, name: string): string[] {
   const list = parseList(raw, name);
@@ -193,7 +201,7 @@ const BASE_SETTINGS = [
     fromEnv: (port) => [`0.0.0.0:${port}`],
     default: ['127.0.0.1:8000'],
     defaultDoc: "['127.0.0.1:8000'], or ['0.0.0.0:$PORT'] when PORT is set",
-    parse: parseList,
+    parse: parseBinds,
     doc: 'The sockets to bind: HOST:PORT, HOST (port 8000), [IPV6]:PORT or unix:PATH. Repeat the flag to bind several. The master owns every listening socket for its whole life, so a port never closes while workers restart.',
   }),
   setting({

@@ -27,7 +27,7 @@ import {
   type WorkerBoot,
   type WorkerMessage,
 } from '../src/ipc.js';
-import { type AccessLogWriter, Log, type LogLevelName, openAccessLog } from '../src/log.js';
+import { type AccessLogWriter, Log, type Logger, type LogLevelName, openAccessLog } from '../src/log.js';
 import { HOOKS, type HookFn, type HookName } from '../src/settings.js';
 import { listenOnInheritedHandle } from './listen.js';
 
@@ -41,7 +41,7 @@ export interface WorkerApi {
   readonly pid: number;
   readonly id: number;
   readonly age: number;
-  readonly log: Log;
+  readonly log: Logger;
 }
 
 export abstract class Worker {
@@ -67,7 +67,7 @@ export abstract class Worker {
   }
 
   get api(): WorkerApi {
-    return { pid: process.pid, id: cluster.worker?.id ?? 0, age: this.boot.age, log: this.log };
+    return { pid: process.pid, id: cluster.worker?.id ?? 0, age: this.boot.age, log: this.log.plain };
   }
 
   /** Runs the whole lifecycle; never returns (the process exits). */
@@ -100,8 +100,9 @@ export abstract class Worker {
     } catch (err) {
       return this.bootFailed(err);
     }
-    this.send({ ns: IPC_NS, act: 'ready' });
+    // Logged before the master hears of it, so the log reads in the order things happened.
     this.log.info('worker.ready', `Worker ready (pid: ${process.pid})`, { age: this.boot.age });
+    this.send({ ns: IPC_NS, act: 'ready' });
     this.startHeartbeat();
   }
 
@@ -337,7 +338,7 @@ export abstract class Worker {
       signal,
       // Built on first use: most requests never log.
       get log() {
-        child ??= log.requestLogger.child({ method: req.method, url: req.url });
+        child ??= log.plain.child({ method: req.method, url: req.url });
         return child;
       },
     };

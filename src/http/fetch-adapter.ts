@@ -71,31 +71,43 @@ export async function writeResponse(res: ServerResponse, response: Response): Pr
   };
   res.once('close', onClose);
   try {
-    // A body that arrives as one chunk (a string, a buffer, JSON) is sent with Content-Length;
-    // only a body that really streams is sent chunked.
-    const first = await reader.read();
+    // A body that is complete at once (a string, a buffer, JSON) is sent with Content-Length. The
+    // check is one turn of the event loop: a stream whose next chunk is not already there is sent
+    // chunked straight away, so a slow stream's first bytes are never held back.
+    const firstPending = reader.read();
+    let first = await Promise.race([firstPending, nextTurn()]);
+    if (first === NOT_YET) {
+      // Nothing to send yet (an event stream, a slow producer): the status and headers go now.
+      res.flushHeaders();
+      first = await firstPending;
+    }
     if (first.done) {
-      if (!res.hasHeader('content-length')) res.setHeader('content-length', 0);
+      if (!res.headersSent && !res.hasHeader('content-length')) res.setHeader('content-length', 0);
       res.end();
       return;
     }
-    const second = await reader.read();
-    if (second.done) {
-      if (!res.hasHeader('content-length')) res.setHeader('content-length', first.value.byteLength);
+    const pending = reader.read();
+    const second = await Promise.race([pending, nextTurn()]);
+    if (second !== NOT_YET && second.done) {
+      if (!res.headersSent && !res.hasHeader('content-length'))
+        res.setHeader('content-length', first.value.byteLength);
       res.end(first.value);
       return;
     }
     await write(res, first.value);
-    await write(res, second.value);
-    for (;;) {
-      const next = await reader.read();
-      if (next.done) break;
+    for (let next = second === NOT_YET ? await pending : second; !next.done; next = await reader.read()) {
       await write(res, next.value);
     }
     res.end();
   } finally {
     res.off('close', onClose);
   }
+}
+
+const NOT_YET = Symbol('not yet');
+
+function nextTurn(): Promise<typeof NOT_YET> {
+  return new Promise((resolve) => setImmediate(resolve, NOT_YET));
 }
 
 function write(res: ServerResponse, chunk: Uint8Array): Promise<void> | void {

@@ -1,4 +1,4 @@
-import type { RequestLogger } from '../log.js';
+import type { Logger } from '../log.js';
 
 /** The second argument of a fetch handler, and `req.unicorn` in the node interface. */
 export interface RequestInfo {
@@ -11,5 +11,5 @@ export interface RequestInfo {
   /** Fires when the client goes away before the response is complete. */
   readonly signal: AbortSignal;
   /** A logger bound to this request (method, url) writing to the error log. */
-  readonly log: RequestLogger;
+  readonly log: Logger;
 }

@@ -25,7 +25,7 @@ import {
   type WorkerBoot,
   type WorkerMessage,
 } from '../ipc.js';
-import type { Log } from '../log.js';
+import type { Log, Logger } from '../log.js';
 import type { HookName } from '../settings.js';
 import { Pidfile } from './pidfile.js';
 import { MASTER_SIGNALS, type MasterSignal } from './signals.js';
@@ -45,7 +45,7 @@ export interface ArbiterOptions {
 /** What server hooks receive as `server`. */
 export interface ServerApi {
   readonly pid: number;
-  readonly log: Log;
+  readonly log: Logger;
   readonly settings: ResolvedConfig['settings'];
   readonly numWorkers: number;
   readonly workerPids: number[];
@@ -95,7 +95,7 @@ export class Arbiter {
     const workers = [...this.#workers.values()];
     return {
       pid: process.pid,
-      log: this.#log,
+      log: this.#log.plain,
       settings: this.settings,
       numWorkers: this.#target,
       workerPids: workers.map((w) => w.pid),

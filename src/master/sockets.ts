@@ -8,13 +8,11 @@
 import { lookup } from 'node:dns/promises';
 import { existsSync, lstatSync, unlinkSync } from 'node:fs';
 import net from 'node:net';
-import { resolve as resolvePath } from 'node:path';
 import { getSystemErrorName } from 'node:util';
+import { type BindAddress, parseBind } from '../bind.js';
 import { UnicornError } from '../errors.js';
 
-export type BindAddress =
-  | { readonly kind: 'tcp'; readonly host: string; readonly port: number }
-  | { readonly kind: 'unix'; readonly path: string };
+export { type BindAddress, parseBind };
 
 export interface ListenSocket {
   readonly bind: BindAddress;
@@ -32,37 +30,6 @@ interface NetInternals {
     fd?: number,
     flags?: number,
   ): object | number;
-}
-
-export function parseBind(text: string): BindAddress {
-  if (text.startsWith('unix:')) {
-    const path = text.slice(5);
-    if (path === '') throw badBind(text, 'empty unix socket path');
-    return { kind: 'unix', path: resolvePath(path) };
-  }
-  let host: string;
-  let portText: string | undefined;
-  const v6 = /^\[([^\]]+)\](?::(\d+))?$/.exec(text);
-  if (v6) {
-    host = v6[1]!;
-    portText = v6[2];
-    if (net.isIPv6(host) === false) throw badBind(text, `"${host}" is not an IPv6 address`);
-  } else {
-    const colon = text.lastIndexOf(':');
-    if (colon !== -1 && text.indexOf(':') !== colon)
-      throw badBind(text, 'IPv6 addresses go in brackets: [::1]:8000');
-    host = colon === -1 ? text : text.slice(0, colon);
-    portText = colon === -1 ? undefined : text.slice(colon + 1);
-  }
-  if (host === '') host = '0.0.0.0';
-  if (portText === undefined || portText === '') portText = '8000';
-  if (!/^\d+$/.test(portText) || Number(portText) > 65535)
-    throw badBind(text, `"${portText}" is not a port number`);
-  return { kind: 'tcp', host, port: Number(portText) };
-}
-
-function badBind(text: string, why: string): UnicornError {
-  return new UnicornError('UNICORN_BIND', `invalid bind address "${text}": ${why}`);
 }
 
 export async function bindSocket(bind: BindAddress): Promise<ListenSocket> {

@@ -1,0 +1,73 @@
+/**
+ * The public API of unicorn-ts: types for apps and config files, and `defineConfig`. The server
+ * itself is the `unicorn-ts` command; nothing here starts one.
+ */
+
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { FetchApp, FetchHandler } from './http/fetch-adapter.js';
+import type { RequestInfo } from './http/request-info.js';
+import type { Logger } from './log.js';
+import type { ServerApi } from './master/arbiter.js';
+import type { HookName, Settings } from './settings.js';
+
+export { ERRORS, type ErrorCode, UnicornError } from './errors.js';
+export { LOG_EVENTS, type LogEvent } from './log-events.js';
+export type { FetchApp, FetchHandler, Logger, RequestInfo, ServerApi };
+
+/** A node-interface app: Express, Connect, Koa's callback(), or a plain (req, res) function. */
+export type NodeHandler = (req: IncomingMessage & { unicorn?: RequestInfo }, res: ServerResponse) => unknown;
+
+/** What worker-side hooks receive as `worker`. */
+export interface WorkerApi {
+  readonly pid: number;
+  /** node:cluster's worker id. */
+  readonly id: number;
+  /** 1, 2, 3... in spawn order over the master's life. */
+  readonly age: number;
+  readonly log: Logger;
+}
+
+/** What master-side hooks receive about a worker. */
+export interface WorkerInfo {
+  readonly pid: number;
+  readonly age: number;
+  readonly state: string;
+}
+
+/** Server hooks, by where they run; see docs/hooks.md. */
+export interface ServerHooks {
+  onStarting?(server: ServerApi): unknown;
+  whenReady?(server: ServerApi): unknown;
+  preFork?(server: ServerApi, worker: { age: number }): unknown;
+  postFork?(server: ServerApi, worker: WorkerInfo): unknown;
+  postWorkerInit?(worker: WorkerApi): unknown;
+  workerInt?(worker: WorkerApi): unknown;
+  workerAbort?(worker: WorkerApi): unknown;
+  preRequest?(worker: WorkerApi, req: IncomingMessage): unknown;
+  postRequest?(worker: WorkerApi, req: IncomingMessage, res: ServerResponse): unknown;
+  childExit?(server: ServerApi, worker: WorkerInfo): unknown;
+  workerExit?(server: ServerApi, worker: WorkerInfo): unknown;
+  nworkersChanged?(server: ServerApi, newCount: number, oldCount: number): unknown;
+  onExit?(server: ServerApi): unknown;
+}
+
+type SettingValues = Omit<Settings, HookName>;
+
+/** A config file's default export: any settings by name, and hooks. */
+export type UnicornConfig = {
+  -readonly [K in keyof SettingValues]?: K extends 'workers' ? number | 'auto' : SettingValues[K];
+} & ServerHooks;
+
+/** Type-checks a config object; returns it unchanged. */
+export function defineConfig(config: UnicornConfig): UnicornConfig {
+  return config;
+}
+
+// Compile-time check: ServerHooks names exactly the hooks in the settings table.
+type _HooksAgree = [HookName] extends [keyof ServerHooks]
+  ? [keyof ServerHooks] extends [HookName]
+    ? true
+    : never
+  : never;
+const _hooksAgree: _HooksAgree = true;
+void _hooksAgree;

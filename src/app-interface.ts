@@ -43,7 +43,23 @@ export function chooseInterface(app: unknown, setting: 'auto' | AppInterface): I
 
 /** The name of a function's second parameter, read from its source, or null when it cannot be read. */
 function secondParameterName(fn: (...args: unknown[]) => unknown): string | null {
-  const source = Function.prototype.toString.call(fn);
-  const match = /^[^(]*\(\s*([^,)]*?)\s*,\s*([A-Za-z_$][\w$]*)/.exec(source);
-  return match?.[2] ?? null;
+  const source = Function.prototype.toString
+    .call(fn)
+    .replace(/\/\*[\s\S]*?\*\//g, '')
+    .replace(/\/\/[^\n]*/g, '');
+  const open = source.indexOf('(');
+  if (open === -1) return null;
+  // Walk the parameter list, skipping destructuring patterns and defaults, to the first top-level comma.
+  let depth = 0;
+  for (let i = open + 1; i < source.length; i++) {
+    const c = source[i];
+    if (c === '(' || c === '{' || c === '[') depth++;
+    else if (c === ')' || c === '}' || c === ']') {
+      if (depth === 0) return null;
+      depth--;
+    } else if (c === ',' && depth === 0) {
+      return /^\s*([A-Za-z_$][\w$]*)/.exec(source.slice(i + 1))?.[1] ?? null;
+    }
+  }
+  return null;
 }

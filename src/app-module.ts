@@ -23,7 +23,7 @@ export function parseAppSpec(spec: string): AppSpec {
   const text = spec.trim();
   // The export is after the last colon, unless that colon belongs to a Windows drive letter.
   const colon = text.lastIndexOf(':');
-  const hasExport = colon > 1 || (colon === 1 && !/^[A-Za-z]:[\\/]/.test(text));
+  const hasExport = colon > 1 || colon === 0 || (colon === 1 && !/^[A-Za-z]:[\\/]/.test(text));
   const path = hasExport ? text.slice(0, colon) : text;
   let exportPart = hasExport ? text.slice(colon + 1) : null;
   let factory = false;
@@ -145,5 +145,5 @@ function isObject(value: unknown): value is object {
 function describeType(value: unknown): string {
   if (value === null) return 'null';
   if (Array.isArray(value)) return 'an array';
-  return `a ${typeof value}`;
+  return typeof value === 'object' ? 'an object' : `a ${typeof value}`;
 }

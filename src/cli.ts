@@ -91,16 +91,24 @@ export async function main(argv: readonly string[] = process.argv): Promise<numb
   let config: ResolvedConfig;
   let configFile: string | null;
   const startDir = process.cwd();
-  try {
-    const named = (cli.values.config ?? fromEnv.values.config ?? null) as string | null;
-    configFile = findConfigFile(named, startDir);
+  // The whole resolution, kept as a function: SIGHUP runs it again with a fresh read of the file.
+  const resolveAll = async (fresh: boolean): Promise<ResolvedConfig> => {
     const layers: ConfigLayer[] = [];
     if (configFile !== null) {
-      layers.push({ source: 'config file', origin: configFile, values: await loadConfigFile(configFile) });
+      layers.push({
+        source: 'config file',
+        origin: configFile,
+        values: await loadConfigFile(configFile, { fresh }),
+      });
     }
     layers.push({ source: 'UNICORN_TS_CMD_ARGS', origin: `$${CMD_ARGS_ENV}`, values: fromEnv.values });
     layers.push({ source: 'command line', origin: 'the command line', values: cli.values });
-    config = resolveConfig(layers);
+    return resolveConfig(layers);
+  };
+  try {
+    const named = (cli.values.config ?? fromEnv.values.config ?? null) as string | null;
+    configFile = findConfigFile(named, startDir);
+    config = await resolveAll(false);
   } catch (err) {
     return configError(err);
   }
@@ -171,7 +179,15 @@ export async function main(argv: readonly string[] = process.argv): Promise<numb
     }
   }
 
-  const arbiter = new Arbiter({ config, appModule, configFile, cwd: process.cwd(), log, version: VERSION });
+  const arbiter = new Arbiter({
+    config,
+    reloadConfig: () => resolveAll(true),
+    appModule,
+    configFile,
+    cwd: process.cwd(),
+    log,
+    version: VERSION,
+  });
   const code = await arbiter.run();
   log.flush();
   return code;

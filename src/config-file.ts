@@ -32,10 +32,10 @@ export function findConfigFile(named: string | null, dir: string): string | null
   return null;
 }
 
-export async function loadConfigFile(file: string): Promise<Record<string, unknown>> {
+export async function loadConfigFile(file: string, { fresh = false } = {}): Promise<Record<string, unknown>> {
   let mod: Record<string, unknown>;
   try {
-    mod = await importFile(file);
+    mod = await importFile(file, { fresh });
   } catch (err) {
     throw new UnicornError(
       'UNICORN_CONFIG_FILE_LOAD',
@@ -54,9 +54,13 @@ export async function loadConfigFile(file: string): Promise<Record<string, unkno
       );
     }
     // A CommonJS module.exports object arrives as the default export, with its keys mirrored as
-    // named exports: the default is the whole config.
-    return { ...(fromDefault as Record<string, unknown>) };
+    // named exports; an ES module may export hooks by name beside its default: take both.
+    return { ...namedExports(mod), ...(fromDefault as Record<string, unknown>) };
   }
+  return namedExports(mod);
+}
+
+function namedExports(mod: Record<string, unknown>): Record<string, unknown> {
   const values: Record<string, unknown> = {};
   for (const [key, value] of Object.entries(mod)) {
     if (key !== 'default' && key !== '__esModule') values[key] = value;

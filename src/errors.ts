@@ -57,7 +57,7 @@ export const ERRORS = {
   },
   UNICORN_BIND: {
     when: 'A --bind address is malformed, or binding it failed (in use, permission denied).',
-    hint: 'Use HOST:PORT, [IPV6]:PORT, unix:PATH or fd://N; ports below 1024 need privileges.',
+    hint: 'Use HOST:PORT, [IPV6]:PORT or unix:PATH; ports below 1024 need privileges.',
   },
   UNICORN_PIDFILE_LOCKED: {
     when: 'Another live master holds the pidfile.',

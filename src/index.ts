@@ -37,6 +37,7 @@ export interface WorkerInfo {
 /** Server hooks, by where they run; see docs/hooks.md. */
 export interface ServerHooks {
   onStarting?(server: ServerApi): unknown;
+  onReload?(server: ServerApi): unknown;
   whenReady?(server: ServerApi): unknown;
   preFork?(server: ServerApi, worker: { age: number }): unknown;
   postFork?(server: ServerApi, worker: WorkerInfo): unknown;

@@ -30,6 +30,10 @@ export const LOG_EVENTS = {
   'request.error': 'The app threw or rejected while handling a request; the client got a 500.',
   'request.timeout': 'A request ran longer than --request-timeout.',
   'request.bad': 'A malformed request was refused before it reached the app.',
+  'reload.started': 'A HUP reload began: the configuration was re-read and new workers are starting.',
+  'reload.done': 'Every worker from before the reload has exited; carries the duration.',
+  'reload.failed':
+    'A reload could not be applied (bad config, or new workers failed to boot); the old workers serve on.',
   'logs.reopened': 'Log files were reopened (USR1).',
 } as const;
 

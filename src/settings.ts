@@ -75,8 +75,8 @@ function parseInt_(min: number, max = Number.MAX_SAFE_INTEGER) {
 
 function parseFloat_(min: number) {
   return (raw: unknown, name: string): number => {
-    const n =
-      typeof raw === 'number' ? raw : typeof raw === 'string' && raw.trim() !== '' ? Number(raw) : Number.NaN;
+    const decimal = typeof raw === 'string' && /^\s*(\d+(\.\d*)?|\.\d+)\s*$/.test(raw);
+    const n = typeof raw === 'number' ? raw : decimal ? Number(raw) : Number.NaN;
     if (!Number.isFinite(n) || n < min) invalid(name, raw, `a number >= ${min}`);
     return n;
   };
@@ -129,7 +129,17 @@ function parseWorkers(raw: unknown, name: string): number {
 /** Every address is checked here, so a malformed bind is a configuration error naming it. */
 function parseBinds(raw: unknown, name: string): string[] {
   const list = parseList(raw, name);
-  for (const item of list) parseBind(item);
+  if (list.length === 0) invalid(name, raw, 'at least one address');
+  for (const item of list) {
+    try {
+      parseBind(item);
+    } catch (err) {
+      throw new UnicornError(
+        'UNICORN_CONFIG_INVALID_VALUE',
+        `invalid value for ${name}: ${(err as Error).message}`,
+      );
+    }
+  }
   return list;
 }
 
@@ -161,6 +171,7 @@ function setting<const N extends string, T>(spec: SettingSpec<T, N>): SettingSpe
 /** Hook names and where they run; the settings entries below are generated from this list. */
 export const HOOKS = {
   onStarting: 'Called in the master just before it binds sockets and forks workers. Receives the server API.',
+  onReload: 'Called in the master on SIGHUP, after the config file was re-read and before new workers start.',
   whenReady: 'Called in the master once the first full set of workers is ready to serve.',
   preFork: 'Called in the master just before a worker is forked. Receives (server, worker).',
   postFork: 'Called in the master just after a worker is forked. Receives (server, worker).',
@@ -461,6 +472,10 @@ export const SETTINGS_BY_NAME: ReadonlyMap<string, SettingSpec<unknown>> = new M
 
 /** The nearest setting name to a misspelt one, for "did you mean" hints. */
 export function nearestSettingName(name: string): string | undefined {
+  const bare = name.replace(/^-+/, '').toLowerCase();
+  for (const spec of SETTINGS) {
+    if (spec.flags.some((flag) => flag.replace(/^-+/, '').toLowerCase() === bare)) return spec.name;
+  }
   let best: string | undefined;
   let bestDistance = Number.POSITIVE_INFINITY;
   const wanted = name.toLowerCase().replace(/[-_]/g, '');

@@ -4,7 +4,9 @@
  * TypeScript file (and never otherwise: plain JavaScript apps pay nothing).
  */
 
+import { createRequire } from 'node:module';
 import { extname } from 'node:path';
+import { pathToFileURL } from 'node:url';
 
 const TS_EXTENSIONS = new Set(['.ts', '.mts', '.cts', '.tsx']);
 let registered: Promise<void> | null = null;
@@ -22,9 +24,28 @@ export function ensureTypeScriptLoader(): Promise<void> {
   return registered;
 }
 
-/** import() a file by absolute path, registering the TypeScript loader first when it needs one. */
-export async function importFile(file: string): Promise<Record<string, unknown>> {
+let generation = 0;
+
+/**
+ * import() a file by absolute path, registering the TypeScript loader first when it needs one.
+ * `fresh` bypasses the module cache (a HUP re-reads the config file): a query string makes a new
+ * module URL, and a CommonJS file is dropped from require's cache.
+ */
+export async function importFile(file: string, { fresh = false } = {}): Promise<Record<string, unknown>> {
   if (isTypeScriptFile(file)) await ensureTypeScriptLoader();
-  const { pathToFileURL } = await import('node:url');
-  return (await import(pathToFileURL(file).href)) as Record<string, unknown>;
+  const url = pathToFileURL(file).href;
+  if (fresh) delete createRequire(import.meta.url).cache[file];
+  const ns = (await import(fresh ? `${url}?reload=${++generation}` : url)) as Record<string, unknown>;
+  return unwrapTranspiledCommonJs(ns);
+}
+
+/**
+ * A module compiled to CommonJS from ESM (tsc, Babel, or tsx for a .ts file outside a
+ * `"type": "module"` package) arrives as `{ default: { __esModule: true, default, ...named } }`:
+ * hand back its own exports, so `export default` means the same thing everywhere.
+ */
+function unwrapTranspiledCommonJs(ns: Record<string, unknown>): Record<string, unknown> {
+  const cjs = ns.default as Record<string, unknown> | undefined;
+  if (typeof cjs === 'object' && cjs !== null && cjs.__esModule === true) return { ...cjs };
+  return ns;
 }

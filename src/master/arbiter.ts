@@ -34,6 +34,8 @@ import { WorkerHandle } from './worker-handle.js';
 
 export interface ArbiterOptions {
   readonly config: ResolvedConfig;
+  /** Resolves the configuration again from the same sources (HUP re-reads the config file). */
+  readonly reloadConfig: () => Promise<ResolvedConfig>;
   readonly appModule: string;
   readonly configFile: string | null;
   /** The directory APP_MODULE is resolved from (after --chdir). */
@@ -80,15 +82,19 @@ export class Arbiter {
   #listeningLogged = false;
   #failures = 0;
   #nextSpawnAt = 0;
+  #config: ResolvedConfig;
+  /** A HUP in progress: the workers it replaces, by age. */
+  #reload: { startedAt: number; oldAges: Set<number> } | null = null;
 
   constructor(opts: ArbiterOptions) {
     this.#opts = opts;
     this.#log = opts.log;
+    this.#config = opts.config;
     this.#target = opts.config.settings.workers;
   }
 
   get settings(): ResolvedConfig['settings'] {
-    return this.#opts.config.settings;
+    return this.#config.settings;
   }
 
   get api(): ServerApi {
@@ -108,7 +114,7 @@ export class Arbiter {
     if (code !== null) return code;
     for (;;) {
       const signal = this.#signalQueue.shift();
-      if (signal !== undefined) this.dispatch(signal);
+      if (signal !== undefined) await this.dispatch(signal);
       await this.reapWorkers();
       this.murderWorkers();
       await this.manageWorkers();
@@ -164,7 +170,7 @@ export class Arbiter {
     this.wakeUp();
   }
 
-  private dispatch(signal: MasterSignal): void {
+  private async dispatch(signal: MasterSignal): Promise<void> {
     const name = signal.slice(3).toLowerCase();
     if (this.#stopping !== null && signal !== 'SIGINT' && signal !== 'SIGQUIT') {
       this.#log.info('signal.ignored', `Ignoring signal ${name} while stopping`, { signal: name });
@@ -183,7 +189,23 @@ export class Arbiter {
         this.setWorkerCount(this.#target + 1);
         break;
       case 'SIGTTOU':
-        this.setWorkerCount(Math.max(1, this.#target - 1));
+        // Never below one, but a master emptied by WINCH stays empty.
+        this.setWorkerCount(Math.max(Math.min(1, this.#target), this.#target - 1));
+        break;
+      case 'SIGHUP':
+        await this.reload();
+        break;
+      case 'SIGWINCH':
+        this.#log.info('workers.count', 'Stopping all workers gracefully; the master keeps its sockets', {
+          from: this.#target,
+          to: 0,
+        });
+        this.setWorkerCount(0);
+        break;
+      case 'SIGUSR1':
+        this.#log.reopen();
+        for (const worker of this.#workers.values()) worker.signal('SIGUSR1');
+        this.#log.info('logs.reopened', 'Reopened log files', {});
         break;
     }
   }
@@ -209,6 +231,56 @@ export class Arbiter {
         worker.signal('SIGQUIT');
       }
     }
+  }
+
+  /**
+   * HUP: re-read the configuration, then replace every worker. New workers import the app afresh;
+   * each old worker is stopped only once a new one is ready (manageWorkers), so capacity never drops.
+   * If a new worker cannot boot, the reload is rolled back and the old workers keep serving.
+   */
+  private async reload(): Promise<void> {
+    try {
+      this.#config = await this.#opts.reloadConfig();
+    } catch (err) {
+      this.#log.error('reload.failed', `Reload failed, configuration not applied: ${describeError(err)}`, {
+        err,
+      });
+      return;
+    }
+    await this.runHook('onReload', this.api);
+    const oldAges = new Set<number>();
+    for (const worker of this.#workers.values()) {
+      if (!worker.counted && worker.state !== 'retiring') continue;
+      worker.state = 'retiring';
+      worker.reason = 'reload';
+      oldAges.add(worker.age);
+    }
+    this.#reload = { startedAt: Date.now(), oldAges };
+    this.#failures = 0;
+    this.#nextSpawnAt = 0;
+    this.setWorkerCount(this.settings.workers);
+    this.#log.info('reload.started', `Reloading: replacing ${oldAges.size} worker(s)`, {
+      replacing: oldAges.size,
+    });
+  }
+
+  /** A new worker failed to boot during a reload: keep the old ones, stop the new ones. */
+  private rollBackReload(reason: string): void {
+    const reload = this.#reload;
+    if (reload === null) return;
+    this.#reload = null;
+    const now = Date.now();
+    for (const worker of this.#workers.values()) {
+      if (reload.oldAges.has(worker.age)) {
+        if (worker.state === 'retiring') {
+          worker.state = 'ready';
+          worker.reason = null;
+        }
+      } else if (worker.counted) {
+        worker.stop('reload rolled back', now, this.settings.gracefulTimeout * 1000);
+      }
+    }
+    this.#log.error('reload.failed', `Reload failed, the old workers keep serving: ${reason}`, { reason });
   }
 
   private setWorkerCount(count: number): void {
@@ -248,6 +320,10 @@ export class Arbiter {
       if (expected || this.#stopping !== null) continue;
 
       const bootCode = worker.bootError?.code ?? code;
+      if (wasBooting && this.#reload !== null && !this.#reload.oldAges.has(worker.age)) {
+        this.rollBackReload(worker.bootError?.message ?? how);
+        continue;
+      }
       if (
         wasBooting &&
         !this.#everReady &&
@@ -310,6 +386,14 @@ export class Arbiter {
 
   private async manageWorkers(): Promise<void> {
     if (this.#stopping !== null) return;
+    const reload = this.#reload;
+    if (reload !== null && ![...this.#workers.values()].some((w) => reload.oldAges.has(w.age))) {
+      this.#reload = null;
+      this.#log.info('reload.done', `Reload done in ${Date.now() - reload.startedAt} ms`, {
+        durationMs: Date.now() - reload.startedAt,
+        workerPids: this.api.workerPids,
+      });
+    }
     const workers = [...this.#workers.values()].sort((a, b) => a.age - b.age);
     const counted = workers.filter((w) => w.counted);
     const ready = counted.filter((w) => w.state === 'ready').length;

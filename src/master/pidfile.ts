@@ -40,10 +40,11 @@ export class Pidfile {
       }
     }
     const holder = readPid(this.path);
-    if (holder !== null && holder !== process.pid && isRunning(holder)) {
+    // An empty file under a fresh lock is a master between locking and writing its pid: not stale.
+    if (holder === null || (holder !== process.pid && isRunning(holder))) {
       throw new UnicornError(
         'UNICORN_PIDFILE_LOCKED',
-        `pidfile ${this.path} is held by a running master (pid ${holder}); not starting a second one`,
+        `pidfile ${this.path} is held by a running master (pid ${holder ?? 'not yet written'}); not starting a second one`,
       );
     }
     // The holder is gone (killed with -9): its lock is stale whatever its age says.

@@ -30,6 +30,12 @@ export const MASTER_SIGNALS: readonly SignalSpec[] = [
     worker: 'Quick stop, as SIGINT.',
   },
   {
+    signal: 'SIGHUP',
+    master:
+      'Reload: re-read the config file (run onReload), start new workers that import the app afresh, and stop each old worker once a new one is ready. If a new worker cannot boot, the reload is rolled back and the old workers keep serving (`reload.failed`). `reload.done` is logged when the last old worker has exited.',
+    worker: 'Ignored (the master replaces workers; it does not reload them in place).',
+  },
+  {
     signal: 'SIGTTIN',
     master: 'One worker more.',
     worker: 'Ignored.',
@@ -38,6 +44,18 @@ export const MASTER_SIGNALS: readonly SignalSpec[] = [
     signal: 'SIGTTOU',
     master: 'One worker fewer (never below one): the oldest retires gracefully.',
     worker: 'Ignored.',
+  },
+  {
+    signal: 'SIGWINCH',
+    master:
+      'Stop every worker gracefully and keep the master and its listening sockets (connections wait in the queue). SIGHUP or SIGTTIN starts workers again.',
+    worker: 'Ignored.',
+  },
+  {
+    signal: 'SIGUSR1',
+    master: 'Reopen the log files (after logrotate moved them) and pass the signal to every worker.',
+    worker:
+      'Reopen the error and access log files. Node would start its debugger on SIGUSR1; unicorn-ts takes the signal over.',
   },
 ];
 

@@ -8,6 +8,7 @@
 import { lookup } from 'node:dns/promises';
 import { existsSync, lstatSync, unlinkSync } from 'node:fs';
 import net from 'node:net';
+import { dirname } from 'node:path';
 import { getSystemErrorName } from 'node:util';
 import { type BindAddress, parseBind } from '../bind.js';
 import { UnicornError } from '../errors.js';
@@ -35,6 +36,9 @@ interface NetInternals {
 export async function bindSocket(bind: BindAddress): Promise<ListenSocket> {
   const internals = net as unknown as NetInternals;
   if (bind.kind === 'unix') {
+    if (!existsSync(dirname(bind.path))) {
+      throw new UnicornError('UNICORN_BIND', `cannot bind unix:${bind.path}: the directory does not exist`);
+    }
     removeStaleUnixSocket(bind.path);
     const handle = internals._createServerHandle(bind.path, -1, -1);
     if (typeof handle === 'number') throw bindFailed(`unix:${bind.path}`, handle);

@@ -1,0 +1,83 @@
+import assert from 'node:assert/strict';
+import { resolve } from 'node:path';
+import { describe, test } from 'node:test';
+import { parseBind } from '../../src/bind.js';
+import { ERRORS } from '../../src/errors.js';
+
+describe('parseBind', () => {
+  test('HOST:PORT is a TCP address', () => {
+    assert.deepEqual(parseBind('127.0.0.1:8000'), { kind: 'tcp', host: '127.0.0.1', port: 8000 });
+    assert.deepEqual(parseBind('example.com:80'), { kind: 'tcp', host: 'example.com', port: 80 });
+  });
+
+  test('a host alone listens on port 8000', () => {
+    assert.deepEqual(parseBind('localhost'), { kind: 'tcp', host: 'localhost', port: 8000 });
+  });
+
+  test(':PORT listens on every IPv4 interface', () => {
+    assert.deepEqual(parseBind(':9000'), { kind: 'tcp', host: '0.0.0.0', port: 9000 });
+  });
+
+  test('[IPV6]:PORT is an IPv6 address, without the brackets', () => {
+    assert.deepEqual(parseBind('[::1]:8080'), { kind: 'tcp', host: '::1', port: 8080 });
+    assert.deepEqual(parseBind('[::]:80'), { kind: 'tcp', host: '::', port: 80 });
+  });
+
+  test('[IPV6] alone listens on port 8000', () => {
+    assert.deepEqual(parseBind('[::1]'), { kind: 'tcp', host: '::1', port: 8000 });
+  });
+
+  test('port 0 (any free port) and port 65535 are ports', () => {
+    assert.deepEqual(parseBind('127.0.0.1:0'), { kind: 'tcp', host: '127.0.0.1', port: 0 });
+    assert.deepEqual(parseBind('127.0.0.1:65535'), { kind: 'tcp', host: '127.0.0.1', port: 65535 });
+  });
+
+  test('unix:PATH is a unix socket, its path made absolute', () => {
+    assert.deepEqual(parseBind('unix:/tmp/x.sock'), { kind: 'unix', path: '/tmp/x.sock' });
+    assert.deepEqual(parseBind('unix:run/app.sock'), { kind: 'unix', path: resolve('run/app.sock') });
+  });
+
+  test('unix: without a path is an error', () => {
+    assert.throws(() => parseBind('unix:'), {
+      code: 'UNICORN_BIND',
+      message: 'invalid bind address "unix:": empty unix socket path',
+    });
+  });
+
+  for (const port of ['65536', '99999', 'http', '-1', '80.5', '0x50']) {
+    test(`"${port}" is not a port: UNICORN_BIND, quoting the address and the port`, () => {
+      assert.throws(() => parseBind(`127.0.0.1:${port}`), {
+        code: 'UNICORN_BIND',
+        message: `invalid bind address "127.0.0.1:${port}": "${port}" is not a port number`,
+      });
+    });
+  }
+
+  test('a port after [IPV6] is checked too', () => {
+    assert.throws(() => parseBind('[::1]:70000'), {
+      code: 'UNICORN_BIND',
+      message: 'invalid bind address "[::1]:70000": "70000" is not a port number',
+    });
+  });
+
+  test('an IPv6 address without brackets is an error that shows the bracketed form', () => {
+    for (const text of ['::1', '::1:8000', 'fe80::1:80']) {
+      assert.throws(() => parseBind(text), {
+        code: 'UNICORN_BIND',
+        message: `invalid bind address "${text}": IPv6 addresses go in brackets: [::1]:8000`,
+      });
+    }
+  });
+
+  test('brackets around something that is not an IPv6 address are an error', () => {
+    assert.throws(() => parseBind('[localhost]:80'), {
+      code: 'UNICORN_BIND',
+      message: 'invalid bind address "[localhost]:80": "localhost" is not an IPv6 address',
+    });
+  });
+
+  test('every address form the UNICORN_BIND hint offers is accepted (fd://N)', {}, () => {
+    // Green once the hint and the parser agree, whichever of the two changes.
+    if (/fd:\/\/N/.test(ERRORS.UNICORN_BIND.hint)) assert.doesNotThrow(() => parseBind('fd://3'));
+  });
+});

@@ -1,0 +1,166 @@
+import assert from 'node:assert/strict';
+import { type ChildProcess, spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, describe, test } from 'node:test';
+import { Pidfile, readPid } from '../../src/master/pidfile.js';
+
+const root = mkdtempSync(join(tmpdir(), 'unicorn-pidfile-'));
+
+/** Live stand-ins for "another master": processes that only wait, killed at the end. */
+const children: ChildProcess[] = [];
+function liveProcess(): ChildProcess & { pid: number } {
+  const child = spawn(process.execPath, ['-e', 'setTimeout(() => {}, 60000)'], { stdio: 'ignore' });
+  children.push(child);
+  assert.ok(child.pid, 'the child started');
+  return child as ChildProcess & { pid: number };
+}
+async function kill(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise((done) => child.once('exit', done));
+  child.kill('SIGKILL');
+  await exited;
+}
+/** The pid of a process that has exited, so no process has it (for a while). */
+async function deadPid(): Promise<number> {
+  const child = liveProcess();
+  await kill(child);
+  return child.pid;
+}
+
+/** Pidfiles a test created; released at the end even when the test fails. */
+const held: Array<{ file: Pidfile; pid: number }> = [];
+function create(path: string, pid: number): Pidfile {
+  const file = new Pidfile(path);
+  file.create(pid);
+  held.push({ file, pid });
+  return file;
+}
+
+after(async () => {
+  for (const { file, pid } of held.splice(0).reverse()) file.remove(pid);
+  await Promise.all(children.map(kill));
+  rmSync(root, { recursive: true, force: true });
+});
+
+let files = 0;
+const freshPath = () => join(root, `master-${++files}.pid`);
+
+describe('Pidfile.create', () => {
+  test('writes the pid and a newline', () => {
+    const path = freshPath();
+    create(path, process.pid);
+    assert.equal(readFileSync(path, 'utf8'), `${process.pid}\n`);
+  });
+
+  test('holds a lock beside the file while the master runs', () => {
+    const path = freshPath();
+    create(path, process.pid);
+    assert.ok(statSync(`${path}.lock`).isDirectory());
+  });
+
+  test('replaces whatever an earlier file held, leaving no temp file behind', () => {
+    const path = freshPath();
+    writeFileSync(path, 'garbage from before\n');
+    create(path, process.pid);
+    assert.equal(readFileSync(path, 'utf8'), `${process.pid}\n`);
+    assert.equal(existsSync(`${path}.${process.pid}.tmp`), false);
+  });
+
+  test('in a directory that does not exist is UNICORN_PIDFILE, naming the path', () => {
+    const path = join(root, 'missing-dir', 'master.pid');
+    assert.throws(() => new Pidfile(path).create(process.pid), {
+      code: 'UNICORN_PIDFILE',
+      message: new RegExp(`^cannot create pidfile ${path}: `),
+    });
+  });
+});
+
+describe('a second master on the same pidfile', () => {
+  test('is refused with UNICORN_PIDFILE_LOCKED while the first master is alive', () => {
+    const path = freshPath();
+    const other = liveProcess();
+    create(path, other.pid);
+    assert.throws(() => new Pidfile(path).create(process.pid), {
+      code: 'UNICORN_PIDFILE_LOCKED',
+      message: `pidfile ${path} is held by a running master (pid ${other.pid}); not starting a second one`,
+    });
+    assert.equal(readPid(path), other.pid, 'the first master keeps its file');
+  });
+
+  test('takes over a stale lock whose master is dead (killed with -9, lock never released)', async () => {
+    const path = freshPath();
+    const gone = await deadPid();
+    create(path, gone);
+    create(path, process.pid);
+    assert.equal(readPid(path), process.pid);
+    assert.ok(existsSync(`${path}.lock`));
+  });
+
+  test('is refused while the lock is fresh even if the pid cannot be read yet', {}, () => {
+    const path = freshPath();
+    const other = liveProcess();
+    create(path, other.pid);
+    writeFileSync(path, ''); // the window between the first master locking and writing its pid
+    assert.throws(() => new Pidfile(path).create(process.pid), { code: 'UNICORN_PIDFILE_LOCKED' });
+  });
+});
+
+describe('Pidfile.remove', () => {
+  test('deletes the file and releases the lock when the file holds our pid', () => {
+    const path = freshPath();
+    const file = new Pidfile(path);
+    file.create(process.pid);
+    file.remove(process.pid);
+    assert.equal(existsSync(path), false);
+    assert.equal(existsSync(`${path}.lock`), false);
+  });
+
+  test('leaves the file alone when it holds another pid (a new master took the path over)', () => {
+    const path = freshPath();
+    const file = new Pidfile(path);
+    file.create(process.pid);
+    writeFileSync(path, '4242\n');
+    file.remove(process.pid);
+    assert.equal(readFileSync(path, 'utf8'), '4242\n');
+    assert.equal(existsSync(`${path}.lock`), false, 'the lock is still released');
+  });
+
+  test('does nothing when the file is already gone, and may be called twice', () => {
+    const path = freshPath();
+    const file = new Pidfile(path);
+    file.create(process.pid);
+    rmSync(path);
+    file.remove(process.pid);
+    file.remove(process.pid);
+    assert.equal(existsSync(path), false);
+  });
+
+  test('lets a new master create the same pidfile afterwards', () => {
+    const path = freshPath();
+    const first = new Pidfile(path);
+    first.create(process.pid);
+    first.remove(process.pid);
+    create(path, process.pid);
+    assert.equal(readPid(path), process.pid);
+  });
+});
+
+describe('readPid', () => {
+  const write = (text: string) => {
+    const path = freshPath();
+    writeFileSync(path, text);
+    return path;
+  };
+
+  test('reads a pid with or without surrounding whitespace', () => {
+    assert.equal(readPid(write('1234\n')), 1234);
+    assert.equal(readPid(write('  99 ')), 99);
+  });
+
+  test('gives null for a missing file, an empty file, text, zero or a negative number', () => {
+    assert.equal(readPid(join(root, 'absent.pid')), null);
+    for (const text of ['', 'abc', '0', '-5']) assert.equal(readPid(write(text)), null, JSON.stringify(text));
+  });
+});

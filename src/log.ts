@@ -134,6 +134,8 @@ export interface AccessLogWriter {
   flush(): void;
 }
 
+const ACCESS_LOG_FLUSH_MS = 1000;
+
 export function openAccessLog(file: string): AccessLogWriter {
   const stream = pino.destination({
     dest: file === '-' ? 1 : file,
@@ -142,9 +144,17 @@ export function openAccessLog(file: string): AccessLogWriter {
     // Batch small lines into larger writes; flushed at exit and when the worker goes idle.
     minLength: file === '-' ? 0 : 4096,
   });
+  // Lines are batched for throughput, but never held longer than this: at low traffic a line
+  // still reaches the file promptly.
+  let timer: NodeJS.Timeout | null = null;
+  const flushSoon = () => {
+    timer = null;
+    stream.flush();
+  };
   return {
     write: (line) => {
       stream.write(`${line}\n`);
+      timer ??= setTimeout(flushSoon, ACCESS_LOG_FLUSH_MS).unref();
     },
     reopen: () => stream.reopen(),
     flush: () => {

@@ -10,7 +10,7 @@
 
 import cluster from 'node:cluster';
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
-import type { Server } from 'node:net';
+import net, { type Server, type Socket } from 'node:net';
 import { type AppInterface, chooseInterface } from '../src/app-interface.js';
 import { type LoadedApp, loadApp } from '../src/app-module.js';
 import { loadConfigFile } from '../src/config-file.js';
@@ -30,6 +30,9 @@ import {
 import { type AccessLogWriter, Log, type Logger, type LogLevelName, openAccessLog } from '../src/log.js';
 import { HOOKS, type HookFn, type HookName } from '../src/settings.js';
 import { listenOnInheritedHandle } from './listen.js';
+
+/** How long a draining worker keeps idle keep-alive connections open (at most half the graceful timeout). */
+const IDLE_CLOSE_GRACE_MS = 1000;
 
 /** Sent on every response unless the app sets its own. */
 const SERVER_HEADER = 'unicorn-ts';
@@ -60,6 +63,7 @@ export abstract class Worker {
   #accessLog: AccessLogWriter | null = null;
   #formatAccessLog: ((e: AccessLogEntry) => string) | null = null;
   readonly #active = new Set<ServerResponse>();
+  #connections = 0;
 
   constructor(boot: WorkerBoot) {
     this.boot = boot;
@@ -201,6 +205,13 @@ export abstract class Worker {
     // keep-alive timeout or an idle connection's next request can be cut mid-header.
     server.headersTimeout = Math.max(60_000, keepAlive + 1000);
     server.on('clientError', (err, socket) => this.clientError(err, socket));
+    server.on('connection', (socket: Socket) => {
+      this.#connections++;
+      socket.once('close', () => {
+        this.#connections--;
+        this.maybeFinish();
+      });
+    });
     return server;
   }
 
@@ -378,7 +389,7 @@ export abstract class Worker {
       });
       this.send({ ns: IPC_NS, act: 'retire', reason: 'max-requests' });
     }
-    if (this.draining && this.inflight === 0) void this.finish();
+    this.maybeFinish();
   }
 
   // ---- stopping --------------------------------------------------------------------------------
@@ -391,16 +402,24 @@ export abstract class Worker {
       reason,
       inflight: this.inflight,
     });
-    for (const server of this.servers) {
-      server.close();
-      server.closeIdleConnections();
-    }
-    // Responses not yet started announce the close; those already under way close after they end.
+    // Stop accepting, but keep idle keep-alive connections for a moment: a client may be writing
+    // its next request on one right now, and closing under it would fail that request. Meanwhile
+    // every response closes its connection; the connections still idle after the grace are closed.
+    for (const server of this.servers) net.Server.prototype.close.call(server);
     for (const res of this.#active) {
       if (!res.headersSent) res.shouldKeepAlive = false;
       else res.once('finish', () => res.socket?.end());
     }
-    if (this.inflight === 0) void this.finish();
+    const grace = Math.min(IDLE_CLOSE_GRACE_MS, ((this.settings.gracefulTimeout as number) * 1000) / 2);
+    setTimeout(() => {
+      for (const server of this.servers) server.closeIdleConnections();
+    }, grace).unref();
+    this.maybeFinish();
+  }
+
+  /** Drained: no request in flight and no connection open. */
+  private maybeFinish(): void {
+    if (this.draining && this.inflight === 0 && this.#connections === 0) void this.finish();
   }
 
   private async finish(): Promise<void> {

@@ -1,0 +1,145 @@
+import assert from 'node:assert/strict';
+import { existsSync, mkdtempSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, describe, test } from 'node:test';
+import { request } from '../helpers/http.js';
+import { startLoad } from '../helpers/load.js';
+import { fixture, startServer, stopAll } from '../helpers/server.js';
+import { waitFor } from '../helpers/wait.js';
+
+after(stopAll);
+const dir = mkdtempSync(join(tmpdir(), 'unicorn-restarts-'));
+
+function versionedApp(name: string, version: string): string {
+  const file = join(dir, name);
+  writeFileSync(file, `export default () => new Response('${version} ' + process.pid);\n`);
+  return file;
+}
+
+describe('restarts never drop a request', () => {
+  test('HUP under load: every worker is replaced with a freshly imported app, and no request fails', async () => {
+    const app = versionedApp('hup-app.mjs', 'v1');
+    const server = await startServer([app, '-w', '2']);
+    const oldPids = server.liveWorkerPids();
+    const load = startLoad(server.url);
+    await waitFor('some load', () => load.result.ok >= 200);
+    writeFileSync(app, "export default () => new Response('v2 ' + process.pid);\n");
+    server.signal('SIGHUP');
+    const done = await server.waitForEvent('reload.done', () => true, { timeoutMs: 60_000 });
+    await waitFor(
+      'load after the reload',
+      () => [...load.result.bodies.keys()].filter((b) => b.startsWith('v2')).length >= 2,
+    );
+    const result = await load.stop();
+    assert.equal(result.failed, 0, `failed requests: ${result.errors.slice(0, 5).join('; ')}`);
+    const newPids = done.workerPids as number[];
+    assert.equal(newPids.length, 2);
+    for (const pid of oldPids) assert.ok(!newPids.includes(pid), 'every old worker was replaced');
+    const reply = await request(`${server.url}/`);
+    assert.match(reply.body, /^v2 \d+$/);
+    // Rolling: each old worker was told to stop only after a new one was ready.
+    const firstRetire = server.logs.findIndex((l) => l.event === 'worker.retire');
+    const firstNewReady = server.logs.findIndex(
+      (l) => l.event === 'worker.ready' && !oldPids.includes(l.pid as number),
+    );
+    assert.ok(firstNewReady !== -1 && firstNewReady < firstRetire);
+  });
+
+  test('HUP with an app that no longer loads: the reload is rolled back and the old workers keep serving', async () => {
+    const app = versionedApp('broken-on-hup.mjs', 'v1');
+    const server = await startServer([app, '-w', '2']);
+    const oldPids = server.liveWorkerPids();
+    writeFileSync(app, "throw new Error('broken deploy');\n");
+    const load = startLoad(server.url, { keepAlive: 2, fresh: 1 });
+    server.signal('SIGHUP');
+    const failed = await server.waitForEvent('reload.failed');
+    assert.match(String(failed.msg), /broken deploy/);
+    await waitFor('load after the failed reload', () => load.result.ok >= 100);
+    const result = await load.stop();
+    assert.equal(result.failed, 0, result.errors.slice(0, 5).join('; '));
+    assert.deepEqual(
+      [...result.bodies.keys()].map((b) => b.split(' ')[0]).filter((v) => v !== 'v1'),
+      [],
+    );
+    assert.deepEqual(server.liveWorkerPids().sort(), oldPids.sort());
+    assert.equal(server.exited, false, 'the master stays up');
+  });
+
+  test('HUP re-reads the config file', async () => {
+    const config = join(dir, 'reload.config.mjs');
+    writeFileSync(config, 'export default { workers: 1 };\n');
+    const server = await startServer([fixture('pid.mjs'), '-c', config]);
+    assert.equal(server.liveWorkerPids().length, 1);
+    writeFileSync(config, 'export default { workers: 3 };\n');
+    server.signal('SIGHUP');
+    const done = await server.waitForEvent('reload.done');
+    assert.equal((done.workerPids as number[]).length, 3);
+  });
+
+  test('TTOU under load: the retiring worker drains and no request fails', async () => {
+    const server = await startServer([fixture('pid.mjs'), '-w', '3']);
+    const load = startLoad(server.url);
+    await waitFor('some load', () => load.result.ok >= 200);
+    const [oldest] = server.liveWorkerPids();
+    server.signal('SIGTTOU');
+    await server.waitForEvent('worker.exited', (l) => l.workerPid === oldest);
+    const before = load.result.ok;
+    await waitFor('load after TTOU', () => load.result.ok >= before + 200);
+    const result = await load.stop();
+    assert.equal(result.failed, 0, result.errors.slice(0, 5).join('; '));
+  });
+
+  test('--max-requests recycling under load: no request fails', async () => {
+    const server = await startServer([fixture('pid.mjs'), '-w', '2', '--max-requests', '300']);
+    const load = startLoad(server.url);
+    await waitFor('three recycles', () => server.events('worker.retire').length >= 3, { timeoutMs: 90_000 });
+    const result = await load.stop();
+    assert.equal(result.failed, 0, result.errors.slice(0, 5).join('; '));
+  });
+
+  test('WINCH stops every worker but keeps the socket: a request waits and is served after TTIN', async () => {
+    const server = await startServer([fixture('pid.mjs'), '-w', '2']);
+    const pids = server.liveWorkerPids();
+    server.signal('SIGWINCH');
+    for (const pid of pids) await server.waitForEvent('worker.exited', (l) => l.workerPid === pid);
+    const pending = request(`${server.url}/`);
+    server.signal('SIGTTIN');
+    const reply = await pending;
+    assert.equal(reply.status, 200);
+    assert.ok(!pids.includes(Number(reply.body)));
+  });
+
+  test('USR1 reopens the log files after logrotate moved them', async () => {
+    const errorLog = join(dir, 'error.log');
+    const accessLog = join(dir, 'access.log');
+    const server = await startServer(
+      [
+        fixture('pid.mjs'),
+        '--error-logfile',
+        errorLog,
+        '--access-logfile',
+        accessLog,
+        '--log-format',
+        'json',
+      ],
+      { waitFor: null },
+    );
+    const url = await waitFor('listening line', () => {
+      const m = /"url":"(http:[^"]+)"/.exec(existsSync(errorLog) ? readFileSync(errorLog, 'utf8') : '');
+      return m?.[1];
+    });
+    await waitFor('a worker answering', async () => (await request(`${url}/`)).status === 200);
+    renameSync(errorLog, `${errorLog}.1`);
+    renameSync(accessLog, `${accessLog}.1`);
+    server.signal('SIGUSR1');
+    await waitFor(
+      'new error log with the reopen line',
+      () => existsSync(errorLog) && readFileSync(errorLog, 'utf8').includes('"logs.reopened"'),
+    );
+    await waitFor('new access log', async () => {
+      await request(`${url}/after-rotate`);
+      return existsSync(accessLog) && readFileSync(accessLog, 'utf8').includes('/after-rotate');
+    });
+  });
+});

@@ -225,6 +225,17 @@ const BASE_SETTINGS = [
     parse: parseInt_(1, 65535),
     doc: 'The most connections the kernel queues for a listening socket before refusing new ones (capped by net.core.somaxconn).',
   }),
+  setting({
+    name: 'forwardedAllowIps',
+    section: 'Server Socket',
+    type: 'string',
+    flags: ['--forwarded-allow-ips'],
+    meta: 'LIST',
+    env: 'FORWARDED_ALLOW_IPS',
+    default: '127.0.0.1,::1',
+    parse: parseString,
+    doc: 'Comma-separated addresses and CIDRs of proxies trusted to set X-Forwarded-For and X-Forwarded-Proto, or `*` for any peer. Only a request from a trusted peer gets its client address and scheme (`info.remoteAddress`, `info.scheme`) from those headers; from anyone else they are ignored, so clients cannot spoof their address.',
+  }),
   // -- Worker Processes
   setting({
     name: 'workers',

@@ -18,6 +18,7 @@ import { describeError, isUnicornError, UnicornError } from '../src/errors.js';
 import { type AccessLogEntry, compileAccessLogFormat } from '../src/http/access-log.js';
 import { failResponse, interfaceHint } from '../src/http/errors.js';
 import { fetchHandlerOf, NotAResponseError, toRequest, writeResponse } from '../src/http/fetch-adapter.js';
+import { type ClientResolver, createClientResolver } from '../src/http/forwarded.js';
 import type { RequestInfo } from '../src/http/request-info.js';
 import {
   EXIT_CODES,
@@ -63,6 +64,7 @@ export abstract class Worker {
   #accessLog: AccessLogWriter | null = null;
   #formatAccessLog: ((e: AccessLogEntry) => string) | null = null;
   readonly #active = new Set<ServerResponse>();
+  #resolveClient!: ClientResolver;
   #connections = 0;
 
   constructor(boot: WorkerBoot) {
@@ -121,6 +123,7 @@ export abstract class Worker {
       base: { role: 'worker', pid: process.pid, worker: this.boot.age },
     });
     process.title = `unicorn-ts: worker [${(s.procName as string | null) ?? this.boot.appModule}]`;
+    this.#resolveClient = createClientResolver(s.forwardedAllowIps as string);
     const max = s.maxRequests as number;
     const jitter = s.maxRequestsJitter as number;
     this.#maxRequests = max > 0 ? max + Math.floor(Math.random() * (jitter + 1)) : 0;
@@ -342,10 +345,11 @@ export abstract class Worker {
   ): RequestInfo {
     const log = this.log;
     let child: RequestInfo['log'] | null = null;
+    const client = this.#resolveClient(req);
     return {
-      remoteAddress: req.socket.remoteAddress ?? '',
+      remoteAddress: client.address,
       remotePort: req.socket.remotePort ?? 0,
-      scheme: (req.socket as { encrypted?: boolean }).encrypted ? 'https' : 'http',
+      scheme: client.scheme,
       worker,
       signal,
       // Built on first use: most requests never log.

@@ -12,7 +12,16 @@ export type WorkerMessage =
   /** The worker listens on every socket and accepts requests. */
   | { ns: typeof IPC_NS; act: 'ready' }
   /** Sent from the worker's event loop: proof the loop is not blocked. */
-  | { ns: typeof IPC_NS; act: 'heartbeat'; requests: number; inflight: number }
+  | {
+      ns: typeof IPC_NS;
+      act: 'heartbeat';
+      requests: number;
+      inflight: number;
+      /** Resident set size in bytes, for --max-memory. */
+      rss: number;
+      /** The request in flight the longest, so a timeout can say what the worker was doing. */
+      oldest: { request: string; startedAt: number } | null;
+    }
   /** The worker wants to be replaced (max-requests, an uncaught error) and will drain when told. */
   | { ns: typeof IPC_NS; act: 'retire'; reason: string }
   /** The worker cannot boot; it exits with `code` right after this message. */

@@ -21,6 +21,7 @@ export const LOG_EVENTS = {
   'worker.boot_failed': 'A worker exited before it became ready; carries the exit code and reason.',
   'worker.exiting': 'A worker began to stop; carries the reason (signal, max-requests, uncaught error...).',
   'worker.exited': 'The master reaped a worker; carries exit code or signal, and a hint when abnormal.',
+  'worker.boot_timeout': 'A worker did not become ready within --boot-timeout and is being killed (a boot failure).',
   'worker.timeout': 'A worker stopped sending heartbeats for longer than --timeout and is being killed.',
   'worker.backoff': 'Workers keep dying soon after boot; the next spawn waits this long.',
   'worker.uncaught':

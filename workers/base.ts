@@ -32,6 +32,8 @@ import { type AccessLogWriter, Log, type Logger, type LogLevelName, openAccessLo
 import { HOOKS, type HookFn, type HookName } from '../src/settings.js';
 import { listenOnInheritedHandle } from './listen.js';
 
+const HEARTBEAT_ON_REQUEST_MS = 100;
+
 /** How long a draining worker keeps idle keep-alive connections open (at most half the graceful timeout). */
 const IDLE_CLOSE_GRACE_MS = 1000;
 
@@ -39,6 +41,11 @@ const IDLE_CLOSE_GRACE_MS = 1000;
 const SERVER_HEADER = 'unicorn-ts';
 
 export type RequestListener = (req: IncomingMessage, res: ServerResponse) => void;
+/** An interface adapter: runs the app for one request; `controller` aborts when the client leaves. */
+type AppCall = (req: IncomingMessage, res: ServerResponse, controller: AbortController) => void;
+
+const RETURNED_RESPONSE =
+  'the node handler returned a Response; if the app is a fetch handler, start unicorn-ts with --interface fetch';
 
 /** What hooks receive as `worker`. */
 export interface WorkerApi {
@@ -63,7 +70,12 @@ export abstract class Worker {
   #retireRequested = false;
   #accessLog: AccessLogWriter | null = null;
   #formatAccessLog: ((e: AccessLogEntry) => string) | null = null;
-  readonly #active = new Set<ServerResponse>();
+  #beat: (() => void) | null = null;
+  #lastBeat = 0;
+  #lastBeatBusy = false;
+  /** Responses in flight, with when each started, oldest first. */
+  readonly #active = new Map<ServerResponse, number>();
+  #requestTimeoutMs = 0;
   #resolveClient!: ClientResolver;
   #connections = 0;
 
@@ -124,6 +136,7 @@ export abstract class Worker {
     });
     process.title = `unicorn-ts: worker [${(s.procName as string | null) ?? this.boot.appModule}]`;
     this.#resolveClient = createClientResolver(s.forwardedAllowIps as string);
+    this.#requestTimeoutMs = (s.requestTimeout as number) * 1000;
     const max = s.maxRequests as number;
     const jitter = s.maxRequestsJitter as number;
     this.#maxRequests = max > 0 ? max + Math.floor(Math.random() * (jitter + 1)) : 0;
@@ -192,9 +205,22 @@ export abstract class Worker {
     const timeout = (this.settings.timeout as number) * 1000;
     // Four beats per timeout, at most one a second: cheap, and a missed beat or two is never fatal.
     const every = timeout > 0 ? Math.max(100, Math.min(1000, timeout / 4)) : 1000;
-    const beat = () =>
-      this.send({ ns: IPC_NS, act: 'heartbeat', requests: this.served, inflight: this.inflight });
+    const beat = () => {
+      this.#lastBeat = Date.now();
+      const oldest = this.#active.entries().next().value as [ServerResponse, number] | undefined;
+      const req = oldest?.[0].req;
+      this.#lastBeatBusy = oldest !== undefined;
+      this.send({
+        ns: IPC_NS,
+        act: 'heartbeat',
+        requests: this.served,
+        inflight: this.inflight,
+        rss: process.memoryUsage.rss(),
+        oldest: oldest && req ? { request: `${req.method} ${req.url}`, startedAt: oldest[1] } : null,
+      });
+    };
     setInterval(beat, every).unref();
+    this.#beat = beat;
     beat();
   }
 
@@ -236,8 +262,20 @@ export abstract class Worker {
       if (this.draining) res.shouldKeepAlive = false;
       this.admit(() => {
         this.inflight++;
-        this.#active.add(res);
+        const now = Date.now();
+        this.#active.set(res, now);
+        // A request may never give the loop back: make sure the master has heard of a request in
+        // flight, so a timeout can name what the worker was stuck in. At most ten beats a second
+        // under load: a beat is due only when the last one found the worker idle, or is 100 ms old.
+        if (!this.#lastBeatBusy || now - this.#lastBeat >= HEARTBEAT_ON_REQUEST_MS) this.#beat?.();
+        const controller = new AbortController();
+        const timer =
+          this.#requestTimeoutMs > 0
+            ? setTimeout(() => this.requestTimedOut(req, res, controller), this.#requestTimeoutMs)
+            : null;
         res.once('close', () => {
+          if (timer) clearTimeout(timer);
+          if (!res.writableFinished) controller.abort();
           this.inflight--;
           this.served++;
           this.#active.delete(res);
@@ -258,19 +296,15 @@ export abstract class Worker {
           this.afterRequest();
         });
         if (hooks.preRequest) void this.runHook('preRequest', this.api, req);
-        handle(req, res);
+        handle(req, res, controller);
       }, res);
     };
   }
 
-  private fetchListener(): RequestListener {
+  private fetchListener(): AppCall {
     const fetchHandler = fetchHandlerOf(this.#app.app);
     const worker = { id: cluster.worker?.id ?? 0, pid: process.pid };
-    return (req, res) => {
-      const controller = new AbortController();
-      res.once('close', () => {
-        if (!res.writableFinished) controller.abort();
-      });
+    return (req, res, controller) => {
       const info = this.requestInfo(req, controller.signal, worker);
       let result: Response | Promise<Response>;
       try {
@@ -291,14 +325,10 @@ export abstract class Worker {
     };
   }
 
-  private nodeListener(): RequestListener {
+  private nodeListener(): AppCall {
     const app = this.#app.app as (req: IncomingMessage, res: ServerResponse) => unknown;
     const worker = { id: cluster.worker?.id ?? 0, pid: process.pid };
-    return (req, res) => {
-      const controller = new AbortController();
-      res.once('close', () => {
-        if (!res.writableFinished) controller.abort();
-      });
+    return (req, res, controller) => {
       (req as IncomingMessage & { unicorn?: RequestInfo }).unicorn = this.requestInfo(
         req,
         controller.signal,
@@ -312,25 +342,11 @@ export abstract class Worker {
         return;
       }
       if (result instanceof Response) {
-        this.requestFailed(
-          req,
-          res,
-          new Error(
-            'the node handler returned a Response; if the app is a fetch handler, start unicorn-ts with --interface fetch',
-          ),
-        );
+        this.requestFailed(req, res, new Error(RETURNED_RESPONSE));
       } else if (result instanceof Promise) {
         result.then(
           (value) => {
-            if (value instanceof Response) {
-              this.requestFailed(
-                req,
-                res,
-                new Error(
-                  'the node handler returned a Response; if the app is a fetch handler, start unicorn-ts with --interface fetch',
-                ),
-              );
-            }
+            if (value instanceof Response) this.requestFailed(req, res, new Error(RETURNED_RESPONSE));
           },
           (err: unknown) => this.requestFailed(req, res, err),
         );
@@ -358,6 +374,27 @@ export abstract class Worker {
         return child;
       },
     };
+  }
+
+  /** --request-timeout: the app's signal aborts, the client gets a 503, the worker serves on. */
+  private requestTimedOut(req: IncomingMessage, res: ServerResponse, controller: AbortController): void {
+    this.log.warn(
+      'request.timeout',
+      `Request ${req.method} ${req.url} exceeded --request-timeout; answered 503`,
+      {
+        method: req.method,
+        url: req.url,
+        timeoutMs: this.#requestTimeoutMs,
+      },
+    );
+    controller.abort(new Error('request timed out'));
+    if (res.headersSent) {
+      res.destroy();
+      return;
+    }
+    res.shouldKeepAlive = false;
+    res.writeHead(503, { 'content-type': 'text/plain; charset=utf-8', 'retry-after': '1' });
+    res.end('Request timed out\n');
   }
 
   protected requestFailed(req: IncomingMessage, res: ServerResponse, err: unknown): void {
@@ -410,7 +447,7 @@ export abstract class Worker {
     // its next request on one right now, and closing under it would fail that request. Meanwhile
     // every response closes its connection; the connections still idle after the grace are closed.
     for (const server of this.servers) net.Server.prototype.close.call(server);
-    for (const res of this.#active) {
+    for (const res of this.#active.keys()) {
       if (!res.headersSent) res.shouldKeepAlive = false;
       else res.once('finish', () => res.socket?.end());
     }

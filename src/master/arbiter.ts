@@ -358,6 +358,7 @@ export class Arbiter {
   private murderWorkers(): void {
     const now = Date.now();
     const timeoutMs = this.settings.timeout * 1000;
+    const bootTimeoutMs = this.settings.bootTimeout * 1000;
     for (const worker of this.#workers.values()) {
       if (worker.killAt !== null && now >= worker.killAt) {
         this.#log.warn('worker.exiting', `Worker (pid: ${worker.pid}) did not stop in time; killing it`, {
@@ -365,16 +366,23 @@ export class Arbiter {
         });
         worker.killAt = null;
         worker.signal('SIGKILL');
-      } else if (timeoutMs > 0 && worker.state === 'ready' && now - worker.lastHeartbeat > timeoutMs) {
+      } else if (worker.state === 'booting' && now - worker.bornAt > bootTimeoutMs) {
+        this.#log.error('worker.boot_timeout', `Worker (pid: ${worker.pid}) not ready after --boot-timeout ${this.settings.bootTimeout} s; killing it`, {
+          workerPid: worker.pid,
+        });
+        worker.reason = 'boot-timeout';
+        worker.bootError = { code: EXIT_CODES.WORKER_BOOT_ERROR, message: `not ready within ${this.settings.bootTimeout} s (--boot-timeout)` };
+        worker.signal('SIGKILL');
+      } else if (timeoutMs > 0 && (worker.state === 'ready' || worker.state === 'retiring') && now - worker.lastHeartbeat > timeoutMs) {
         const silent = Math.round((now - worker.lastHeartbeat) / 1000);
-        this.#log.critical(
-          'worker.timeout',
-          `WORKER TIMEOUT (pid: ${worker.pid}): no heartbeat for ${silent} s; killing it`,
-          {
-            workerPid: worker.pid,
-            silentSeconds: silent,
-          },
-        );
+        const doing = worker.oldest
+          ? `; it was handling ${worker.oldest.request}, started ${Math.round((now - worker.oldest.startedAt) / 1000)} s ago`
+          : '; no request was in flight';
+        this.#log.critical('worker.timeout', `WORKER TIMEOUT (pid: ${worker.pid}): event loop blocked for ${silent} s${doing}; killing it`, {
+          workerPid: worker.pid,
+          silentSeconds: silent,
+          request: worker.oldest?.request ?? null,
+        });
         worker.state = 'stopping';
         worker.reason = 'timeout';
         worker.signal('SIGKILL');
@@ -476,6 +484,18 @@ export class Arbiter {
       case 'heartbeat':
         worker.requests = message.requests;
         worker.inflight = message.inflight;
+        worker.rss = message.rss;
+        worker.oldest = message.oldest;
+        if (this.settings.maxMemory > 0 && message.rss > this.settings.maxMemory * 1024 * 1024 && worker.counted) {
+          worker.state = 'retiring';
+          worker.reason = 'max-memory';
+          this.#log.warn('worker.exiting', `Worker (pid: ${worker.pid}) uses ${Math.round(message.rss / 1048576)} MiB, over --max-memory ${this.settings.maxMemory}; replacing it`, {
+            workerPid: worker.pid,
+            rssMiB: Math.round(message.rss / 1048576),
+            reason: 'max-memory',
+          });
+          this.wakeUp();
+        }
         return;
       case 'retire':
         if (worker.counted) {
@@ -558,6 +578,7 @@ export function exitHint(
 ): string | undefined {
   if (worker.reason === 'timeout')
     return 'killed after --timeout without a heartbeat; see the worker.timeout line';
+  if (worker.reason === 'boot-timeout') return 'killed after --boot-timeout; see the worker.boot_timeout line';
   if (signal === 'SIGKILL') return 'SIGKILL: perhaps out of memory? (check dmesg for the OOM killer)';
   if (signal === 'SIGSEGV' || signal === 'SIGBUS') return `${signal}: a native addon or Node itself crashed`;
   if (signal === 'SIGABRT') return 'SIGABRT: Node aborted (out of heap memory, or a failed assertion)';

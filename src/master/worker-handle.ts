@@ -24,6 +24,10 @@ export class WorkerHandle {
   lastHeartbeat: number;
   requests = 0;
   inflight = 0;
+  /** Resident memory in bytes, from the last heartbeat. */
+  rss = 0;
+  /** The request in flight the longest at the last heartbeat. */
+  oldest: { request: string; startedAt: number } | null = null;
   /** Why it is retiring or stopping, for the logs. */
   reason: string | null = null;
   /** When a stopping worker is killed if it has not exited. */

@@ -59,6 +59,10 @@ export const ERRORS = {
     when: 'A --bind address is malformed, or binding it failed (in use, permission denied).',
     hint: 'Use HOST:PORT, [IPV6]:PORT or unix:PATH; ports below 1024 need privileges.',
   },
+  UNICORN_TLS: {
+    when: 'TLS settings are incomplete, or a certificate or key file cannot be read.',
+    hint: 'Give both --certfile and --keyfile (PEM files readable by the worker processes).',
+  },
   UNICORN_PIDFILE_LOCKED: {
     when: 'Another live master holds the pidfile.',
     hint: 'Stop the other master first, or give this one another --pid path.',

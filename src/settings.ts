@@ -161,6 +161,7 @@ const WORKER_CLASSES = ['async', 'sync'] as const;
 const INTERFACES = ['auto', 'fetch', 'node'] as const;
 const LOG_LEVELS = ['trace', 'debug', 'info', 'warning', 'error', 'critical'] as const;
 const LOG_FORMATS = ['auto', 'json', 'pretty'] as const;
+const CERT_REQS = ['none', 'optional', 'required'] as const;
 
 export const DEFAULT_ACCESS_LOG_FORMAT = '%(h)s %(l)s %(u)s %(t)s "%(r)s" %(s)s %(b)s "%(f)s" "%(a)s"';
 
@@ -235,6 +236,47 @@ const BASE_SETTINGS = [
     default: '127.0.0.1,::1',
     parse: parseString,
     doc: 'Comma-separated addresses and CIDRs of proxies trusted to set X-Forwarded-For and X-Forwarded-Proto, or `*` for any peer. Only a request from a trusted peer gets its client address and scheme (`info.remoteAddress`, `info.scheme`) from those headers; from anyone else they are ignored, so clients cannot spoof their address.',
+  }),
+  setting({
+    name: 'certfile',
+    section: 'Server Socket',
+    type: 'string',
+    flags: ['--certfile'],
+    meta: 'FILE',
+    default: null,
+    parse: parseOptionalString,
+    doc: 'A PEM certificate (chain) to serve HTTPS directly. Behind nginx, leave it unset and terminate TLS in the proxy.',
+  }),
+  setting({
+    name: 'keyfile',
+    section: 'Server Socket',
+    type: 'string',
+    flags: ['--keyfile'],
+    meta: 'FILE',
+    default: null,
+    parse: parseOptionalString,
+    doc: 'The PEM private key for --certfile.',
+  }),
+  setting({
+    name: 'caCerts',
+    section: 'Server Socket',
+    type: 'string',
+    flags: ['--ca-certs'],
+    meta: 'FILE',
+    default: null,
+    parse: parseOptionalString,
+    doc: 'PEM CA certificates that client certificates are checked against (with --cert-reqs).',
+  }),
+  setting({
+    name: 'certReqs',
+    section: 'Server Socket',
+    type: 'enum',
+    flags: ['--cert-reqs'],
+    meta: 'MODE',
+    choices: CERT_REQS,
+    default: 'none' as const,
+    parse: parseEnum(CERT_REQS),
+    doc: 'Client certificates: `none` (not asked for), `optional` (asked for; the app sees `req.socket.authorized`), `required` (a connection without a valid one is refused).',
   }),
   // -- Worker Processes
   setting({

@@ -10,6 +10,7 @@
 
 import cluster from 'node:cluster';
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
+import https, { type ServerOptions } from 'node:https';
 import net, { type Server, type Socket } from 'node:net';
 import { type AppInterface, chooseInterface } from '../src/app-interface.js';
 import { type LoadedApp, loadApp } from '../src/app-module.js';
@@ -20,6 +21,7 @@ import { failResponse, interfaceHint } from '../src/http/errors.js';
 import { fetchHandlerOf, NotAResponseError, toRequest, writeResponse } from '../src/http/fetch-adapter.js';
 import { type ClientResolver, createClientResolver } from '../src/http/forwarded.js';
 import type { RequestInfo } from '../src/http/request-info.js';
+import { type TlsSettings, tlsOptions } from '../src/http/tls.js';
 import {
   EXIT_CODES,
   IPC_NS,
@@ -77,6 +79,7 @@ export abstract class Worker {
   readonly #active = new Map<ServerResponse, number>();
   #requestTimeoutMs = 0;
   #resolveClient!: ClientResolver;
+  #tls: ServerOptions | null = null;
   #connections = 0;
 
   constructor(boot: WorkerBoot) {
@@ -136,6 +139,7 @@ export abstract class Worker {
     });
     process.title = `unicorn-ts: worker [${(s.procName as string | null) ?? this.boot.appModule}]`;
     this.#resolveClient = createClientResolver(s.forwardedAllowIps as string);
+    this.#tls = tlsOptions(s as unknown as TlsSettings);
     this.#requestTimeoutMs = (s.requestTimeout as number) * 1000;
     const max = s.maxRequests as number;
     const jitter = s.maxRequestsJitter as number;
@@ -229,7 +233,10 @@ export abstract class Worker {
   /** The server for one listening socket; worker classes set their own limits. */
   protected createServer(listener: RequestListener): http.Server {
     const keepAlive = (this.settings.keepAlive as number) * 1000;
-    const server = http.createServer({ keepAliveTimeout: keepAlive, requestTimeout: 0 }, listener);
+    const options = { keepAliveTimeout: keepAlive, requestTimeout: 0 };
+    const server = this.#tls
+      ? https.createServer({ ...this.#tls, ...options }, listener)
+      : http.createServer(options, listener);
     // Node rejects a request whose headers take longer than headersTimeout; it must exceed the
     // keep-alive timeout or an idle connection's next request can be cut mid-header.
     server.headersTimeout = Math.max(60_000, keepAlive + 1000);

@@ -1,0 +1,162 @@
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import https from 'node:https';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { fixture, runCli, startServer, stopAll } from '../helpers/server.js';
+
+after(stopAll);
+const dir = mkdtempSync(join(tmpdir(), 'unicorn-tls-'));
+const file = (name: string) => join(dir, name);
+
+/** A CA, a server certificate for 127.0.0.1 signed by it, and a client certificate signed by it. */
+function makeCertificates(): void {
+  const openssl = (...args: string[]) => execFileSync('openssl', args, { cwd: dir, stdio: 'pipe' });
+  openssl(
+    'req',
+    '-x509',
+    '-newkey',
+    'rsa:2048',
+    '-nodes',
+    '-days',
+    '2',
+    '-subj',
+    '/CN=test-ca',
+    '-keyout',
+    'ca.key',
+    '-out',
+    'ca.pem',
+  );
+  writeFileSync(file('server.ext'), 'subjectAltName=IP:127.0.0.1,DNS:localhost\n');
+  openssl(
+    'req',
+    '-newkey',
+    'rsa:2048',
+    '-nodes',
+    '-subj',
+    '/CN=127.0.0.1',
+    '-keyout',
+    'server.key',
+    '-out',
+    'server.csr',
+  );
+  openssl(
+    'x509',
+    '-req',
+    '-in',
+    'server.csr',
+    '-CA',
+    'ca.pem',
+    '-CAkey',
+    'ca.key',
+    '-CAcreateserial',
+    '-days',
+    '2',
+    '-extfile',
+    'server.ext',
+    '-out',
+    'server.pem',
+  );
+  openssl(
+    'req',
+    '-newkey',
+    'rsa:2048',
+    '-nodes',
+    '-subj',
+    '/CN=client',
+    '-keyout',
+    'client.key',
+    '-out',
+    'client.csr',
+  );
+  openssl(
+    'x509',
+    '-req',
+    '-in',
+    'client.csr',
+    '-CA',
+    'ca.pem',
+    '-CAkey',
+    'ca.key',
+    '-CAcreateserial',
+    '-days',
+    '2',
+    '-out',
+    'client.pem',
+  );
+}
+
+function get(url: string, options: https.RequestOptions = {}): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    https
+      .get(url, { ca: readFileSync(file('ca.pem')), agent: false, ...options }, (res) => {
+        let body = '';
+        res.on('data', (c) => (body += c));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+      })
+      .on('error', reject);
+  });
+}
+
+describe('TLS termination', () => {
+  before(makeCertificates);
+  const app = `${fixture('echo.mjs')}:handler`;
+
+  test('--certfile and --keyfile serve HTTPS, and the app sees scheme https', async () => {
+    const server = await startServer([
+      app,
+      '--certfile',
+      file('server.pem'),
+      '--keyfile',
+      file('server.key'),
+    ]);
+    const url = server.url.replace('http:', 'https:');
+    const reply = await get(`${url}/secure`);
+    assert.equal(reply.status, 200);
+    const body = JSON.parse(reply.body);
+    assert.equal(body.scheme, 'https');
+    assert.match(body.url, /^https:\/\/127\.0\.0\.1:\d+\/secure$/);
+  });
+
+  test('--cert-reqs required with --ca-certs refuses a client without a certificate and serves one with', async () => {
+    const server = await startServer([
+      app,
+      '--certfile',
+      file('server.pem'),
+      '--keyfile',
+      file('server.key'),
+      '--ca-certs',
+      file('ca.pem'),
+      '--cert-reqs',
+      'required',
+    ]);
+    const url = server.url.replace('http:', 'https:');
+    await assert.rejects(get(`${url}/`));
+    const reply = await get(`${url}/`, {
+      cert: readFileSync(file('client.pem')),
+      key: readFileSync(file('client.key')),
+    });
+    assert.equal(reply.status, 200);
+  });
+
+  test('a missing key file is a boot error naming the file', async () => {
+    const result = await runCli([
+      app,
+      '--certfile',
+      file('server.pem'),
+      '--keyfile',
+      file('nope.key'),
+      '-b',
+      '127.0.0.1:0',
+      '--log-format',
+      'json',
+    ]);
+    assert.equal(result.code, 3);
+    assert.match(
+      String(result.logs.find((l) => l.event === 'master.halt')?.msg),
+      /cannot read --keyfile .*nope\.key/,
+    );
+  });
+});

@@ -20,6 +20,7 @@ import { type AccessLogEntry, compileAccessLogFormat } from '../src/http/access-
 import { failResponse, interfaceHint } from '../src/http/errors.js';
 import { fetchHandlerOf, NotAResponseError, toRequest, writeResponse } from '../src/http/fetch-adapter.js';
 import { type ClientResolver, createClientResolver } from '../src/http/forwarded.js';
+import { checkHead, limitBody, maxHeaderSize, type Refusal, type RequestLimits } from '../src/http/limits.js';
 import type { RequestInfo } from '../src/http/request-info.js';
 import { type TlsSettings, tlsOptions } from '../src/http/tls.js';
 import {
@@ -80,6 +81,7 @@ export abstract class Worker {
   #requestTimeoutMs = 0;
   #resolveClient!: ClientResolver;
   #tls: ServerOptions | null = null;
+  #limits!: RequestLimits;
   #connections = 0;
 
   constructor(boot: WorkerBoot) {
@@ -140,6 +142,12 @@ export abstract class Worker {
     process.title = `unicorn-ts: worker [${(s.procName as string | null) ?? this.boot.appModule}]`;
     this.#resolveClient = createClientResolver(s.forwardedAllowIps as string);
     this.#tls = tlsOptions(s as unknown as TlsSettings);
+    this.#limits = {
+      line: s.limitRequestLine as number,
+      fields: s.limitRequestFields as number,
+      fieldSize: s.limitRequestFieldSize as number,
+      body: s.limitRequestBody as number,
+    };
     this.#requestTimeoutMs = (s.requestTimeout as number) * 1000;
     const max = s.maxRequests as number;
     const jitter = s.maxRequestsJitter as number;
@@ -233,7 +241,11 @@ export abstract class Worker {
   /** The server for one listening socket; worker classes set their own limits. */
   protected createServer(listener: RequestListener): http.Server {
     const keepAlive = (this.settings.keepAlive as number) * 1000;
-    const options = { keepAliveTimeout: keepAlive, requestTimeout: 0 };
+    const options = {
+      keepAliveTimeout: keepAlive,
+      requestTimeout: 0,
+      maxHeaderSize: maxHeaderSize(this.#limits),
+    };
     const server = this.#tls
       ? https.createServer({ ...this.#tls, ...options }, listener)
       : http.createServer(options, listener);
@@ -267,6 +279,16 @@ export abstract class Worker {
       if (accessLog) bodyBytes = countBody(res, (n) => (bodyBytes += n));
       res.setHeader('server', SERVER_HEADER);
       if (this.draining) res.shouldKeepAlive = false;
+      const refusal = checkHead(req, this.#limits);
+      if (refusal !== null) return this.refuse(req, res, refusal);
+      if (this.#limits.body > 0 && req.headers['content-length'] === undefined) {
+        limitBody(req, this.#limits.body, () =>
+          this.refuse(req, res, {
+            status: 413,
+            reason: `body exceeds --limit-request-body ${this.#limits.body}`,
+          }),
+        );
+      }
       this.admit(() => {
         this.inflight++;
         const now = Date.now();
@@ -383,6 +405,25 @@ export abstract class Worker {
     };
   }
 
+  /** A request refused before (or while) its body is read: a short answer, then the connection closes. */
+  private refuse(req: IncomingMessage, res: ServerResponse, refusal: Refusal): void {
+    this.log.info('request.bad', `Refused ${req.method} request: ${refusal.reason}`, {
+      status: refusal.status,
+    });
+    if (res.headersSent) {
+      res.destroy();
+      return;
+    }
+    const body = `${http.STATUS_CODES[refusal.status]}\n`;
+    res.shouldKeepAlive = false;
+    res.writeHead(refusal.status, {
+      'content-type': 'text/plain',
+      'content-length': body.length,
+      connection: 'close',
+    });
+    res.end(body, () => req.socket.destroySoon());
+  }
+
   /** --request-timeout: the app's signal aborts, the client gets a 503, the worker serves on. */
   private requestTimedOut(req: IncomingMessage, res: ServerResponse, controller: AbortController): void {
     this.log.warn(
@@ -420,10 +461,14 @@ export abstract class Worker {
   }
 
   private clientError(err: Error & { code?: string }, socket: import('node:stream').Duplex): void {
-    // A malformed request never reaches the app and never hurts the worker: answer 400 when we can.
+    // A malformed request never reaches the app and never hurts the worker: answer when we can.
     if (err.code !== 'ECONNRESET' && socket.writable) {
-      this.log.debug('request.bad', `Bad request: ${err.message}`, { code: err.code });
-      socket.end('HTTP/1.1 400 Bad Request\r\nconnection: close\r\ncontent-length: 0\r\n\r\n');
+      const status = err.code === 'HPE_HEADER_OVERFLOW' ? 431 : 400;
+      const body = `${http.STATUS_CODES[status]}\n`;
+      this.log.debug('request.bad', `Bad request: ${err.message}`, { code: err.code, status });
+      socket.end(
+        `HTTP/1.1 ${status} ${http.STATUS_CODES[status]}\r\nconnection: close\r\ncontent-type: text/plain\r\ncontent-length: ${body.length}\r\n\r\n${body}`,
+      );
     } else {
       socket.destroy();
     }

@@ -144,6 +144,13 @@ function parseBinds(raw: unknown, name: string): string[] {
   return list;
 }
 
+/** `/api`, without a trailing slash; '' for none. */
+function parseRootPath(raw: unknown, name: string): string {
+  const path = parseString(raw, name).replace(/\/+$/, '');
+  if (path !== '' && !path.startsWith('/')) invalid(name, raw, 'a path starting with /');
+  return path;
+}
+
 /** `--env KEY=VALUE`: validated as a list of assignments. */
 function parseEnvList(raw: unknown, name: string): string[] {
   const list = parseList(raw, name);
@@ -278,6 +285,17 @@ const BASE_SETTINGS = [
     default: 'none' as const,
     parse: parseEnum(CERT_REQS),
     doc: 'Client certificates: `none` (not asked for), `optional` (asked for; the app sees `req.socket.authorized`), `required` (a connection without a valid one is refused).',
+  }),
+  setting({
+    name: 'rootPath',
+    section: 'Server Socket',
+    type: 'string',
+    flags: ['--root-path'],
+    meta: 'PATH',
+    env: 'SCRIPT_NAME',
+    default: '',
+    parse: parseRootPath,
+    doc: "The path prefix a proxy mounts the app under (WSGI's SCRIPT_NAME), e.g. `/api`. A request whose path starts with it reaches the app with the prefix removed (`/api/users` arrives as `/users`), and `info.rootPath` carries the prefix so the app can build absolute links.",
   }),
   // -- Worker Processes
   setting({

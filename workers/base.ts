@@ -82,6 +82,7 @@ export abstract class Worker {
   #resolveClient!: ClientResolver;
   #tls: ServerOptions | null = null;
   #limits!: RequestLimits;
+  #rootPath = '';
   #connections = 0;
 
   constructor(boot: WorkerBoot) {
@@ -142,6 +143,7 @@ export abstract class Worker {
     process.title = `unicorn-ts: worker [${(s.procName as string | null) ?? this.boot.appModule}]`;
     this.#resolveClient = createClientResolver(s.forwardedAllowIps as string);
     this.#tls = tlsOptions(s as unknown as TlsSettings);
+    this.#rootPath = s.rootPath as string;
     this.#limits = {
       line: s.limitRequestLine as number,
       fields: s.limitRequestFields as number,
@@ -279,6 +281,7 @@ export abstract class Worker {
       if (accessLog) bodyBytes = countBody(res, (n) => (bodyBytes += n));
       res.setHeader('server', SERVER_HEADER);
       if (this.draining) res.shouldKeepAlive = false;
+      if (this.#rootPath !== '') stripRootPath(req, this.#rootPath);
       const refusal = checkHead(req, this.#limits);
       if (refusal !== null) return this.refuse(req, res, refusal);
       if (this.#limits.body > 0 && req.headers['content-length'] === undefined) {
@@ -394,6 +397,7 @@ export abstract class Worker {
     return {
       remoteAddress: client.address,
       remotePort: req.socket.remotePort ?? 0,
+      rootPath: this.#rootPath,
       scheme: client.scheme,
       worker,
       signal,
@@ -581,6 +585,15 @@ export abstract class Worker {
     this.log?.flush();
     this.#accessLog?.flush();
     process.exit(code);
+  }
+}
+
+/** `/api/users?x` under root path `/api` becomes `/users?x`; other paths are left alone. */
+function stripRootPath(req: IncomingMessage, rootPath: string): void {
+  const url = req.url ?? '/';
+  if (url === rootPath || url.startsWith(`${rootPath}/`) || url.startsWith(`${rootPath}?`)) {
+    const rest = url.slice(rootPath.length);
+    req.url = rest.startsWith('/') ? rest : `/${rest}`;
   }
 }
 

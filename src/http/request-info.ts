@@ -5,6 +5,8 @@ export interface RequestInfo {
   /** The client's address: the peer's, or the one a trusted proxy forwarded. */
   readonly remoteAddress: string;
   readonly remotePort: number;
+  /** The prefix the app is mounted under (--root-path), removed from the request path; '' for none. */
+  readonly rootPath: string;
   /** `http` or `https`, after trusted-proxy resolution. */
   readonly scheme: 'http' | 'https';
   readonly worker: { readonly id: number; readonly pid: number };

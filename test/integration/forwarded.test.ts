@@ -54,3 +54,17 @@ describe('client address and scheme behind a trusted proxy', () => {
     assert.equal((await request(`${server.url}/`, { headers: forwarded })).body, '203.0.113.7 https');
   });
 });
+
+describe('--root-path (the prefix a proxy mounts the app under)', () => {
+  test('strips the prefix from the path the app sees and reports it in info.rootPath', async () => {
+    const server = await startServer([`${fixture('echo.mjs')}:handler`, '--root-path', '/api/']);
+    const mounted = JSON.parse((await request(`${server.url}/api/users?x=1`)).body);
+    assert.equal(new URL(mounted.url).pathname, '/users');
+    assert.equal(new URL(mounted.url).search, '?x=1');
+    assert.equal(mounted.rootPath, '/api');
+    const bare = JSON.parse((await request(`${server.url}/api`)).body);
+    assert.equal(new URL(bare.url).pathname, '/');
+    const other = JSON.parse((await request(`${server.url}/apiary`)).body);
+    assert.equal(new URL(other.url).pathname, '/apiary', 'only whole path segments match');
+  });
+});

@@ -4,6 +4,7 @@
  * settings table, and UNICORN_TS_CMD_ARGS is parsed by the same program.
  */
 
+import { spawn } from 'node:child_process';
 import { resolve } from 'node:path';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { chooseInterface } from './app-interface.js';
@@ -119,6 +120,9 @@ export async function main(argv: readonly string[] = process.argv): Promise<numb
     return EXIT_CODES.OK;
   }
 
+  if (s.daemon && process.env[DAEMON_ENV] !== '1') return daemonize(startDir);
+  if (s.umask !== 0) process.umask(s.umask);
+
   for (const assignment of s.env) {
     const eq = assignment.indexOf('=');
     process.env[assignment.slice(0, eq)] = assignment.slice(eq + 1);
@@ -191,6 +195,25 @@ export async function main(argv: readonly string[] = process.argv): Promise<numb
   const code = await arbiter.run();
   log.flush();
   return code;
+}
+
+const DAEMON_ENV = 'UNICORN_TS_DAEMONIZED';
+
+/**
+ * -D: start this same command again, detached from the terminal in its own session with standard
+ * streams on /dev/null, and return at once. The background copy resolves the configuration again
+ * and runs the master.
+ */
+function daemonize(cwd: string): number {
+  const child = spawn(process.execPath, [...process.execArgv, ...process.argv.slice(1)], {
+    cwd,
+    detached: true,
+    stdio: 'ignore',
+    env: { ...process.env, [DAEMON_ENV]: '1' },
+  });
+  child.unref();
+  process.stdout.write(`unicorn-ts: running in the background (pid ${child.pid})\n`);
+  return EXIT_CODES.OK;
 }
 
 /** One clear line on standard error, with the code and hint; exit 1. */

@@ -63,6 +63,10 @@ export const ERRORS = {
     when: 'TLS settings are incomplete, or a certificate or key file cannot be read.',
     hint: 'Give both --certfile and --keyfile (PEM files readable by the worker processes).',
   },
+  UNICORN_BOOT: {
+    when: 'A worker could not set itself up before loading the app (switching user or group).',
+    hint: 'Check that the user and group exist and that the master runs as root when it must switch.',
+  },
   UNICORN_PIDFILE_LOCKED: {
     when: 'Another live master holds the pidfile.',
     hint: 'Stop the other master first, or give this one another --pid path.',

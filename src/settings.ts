@@ -144,6 +144,21 @@ function parseBinds(raw: unknown, name: string): string[] {
   return list;
 }
 
+/** `0o027`, `027` (octal, as umask(1) writes it) or a decimal number. */
+function parseUmask(raw: unknown, name: string): number {
+  if (typeof raw === 'number' && Number.isInteger(raw) && raw >= 0 && raw <= 0o777) return raw;
+  if (typeof raw === 'string') {
+    const text = raw.trim();
+    const n = /^0o?[0-7]+$/i.test(text)
+      ? Number.parseInt(text.replace(/^0o?/i, '') || '0', 8)
+      : /^\d+$/.test(text)
+        ? Number(text)
+        : Number.NaN;
+    if (Number.isInteger(n) && n >= 0 && n <= 0o777) return n;
+  }
+  return invalid(name, raw, 'an octal mode such as 0o027 or 027');
+}
+
 /** `/api`, without a trailing slash; '' for none. */
 function parseRootPath(raw: unknown, name: string): string {
   const path = parseString(raw, name).replace(/\/+$/, '');
@@ -170,6 +185,7 @@ const INTERFACES = ['auto', 'fetch', 'node'] as const;
 const LOG_LEVELS = ['trace', 'debug', 'info', 'warning', 'error', 'critical'] as const;
 const LOG_FORMATS = ['auto', 'json', 'pretty'] as const;
 const CERT_REQS = ['none', 'optional', 'required'] as const;
+const HEADER_MAPS = ['drop', 'refuse', 'dangerous'] as const;
 
 export const DEFAULT_ACCESS_LOG_FORMAT = '%(h)s %(l)s %(u)s %(t)s "%(r)s" %(s)s %(b)s "%(f)s" "%(a)s"';
 
@@ -454,6 +470,17 @@ const BASE_SETTINGS = [
     doc: 'The longest header field (`name: value` with its line end) in bytes, 0 for no limit. A longer one is answered 431 and the connection closed.',
   }),
   setting({
+    name: 'headerMap',
+    section: 'Security',
+    type: 'enum',
+    flags: ['--header-map'],
+    meta: 'MODE',
+    choices: HEADER_MAPS,
+    default: 'drop' as const,
+    parse: parseEnum(HEADER_MAPS),
+    doc: "Header names containing `_`: `drop` removes them before the app sees the request (the default, as in Gunicorn), `refuse` answers 400, `dangerous` passes them on. A proxy that rewrites `X-Forwarded-For` may pass a client's `X_Forwarded_For` untouched; apps or frameworks that treat `-` and `_` alike would then believe it.",
+  }),
+  setting({
     name: 'limitRequestBody',
     section: 'Security',
     type: 'int',
@@ -502,6 +529,65 @@ const BASE_SETTINGS = [
     default: null,
     parse: parseOptionalString,
     doc: 'Write the master pid to this file. The file is locked while the master runs, so a second master on the same file refuses to start; it is removed on exit.',
+  }),
+  setting({
+    name: 'user',
+    section: 'Server Mechanics',
+    type: 'string',
+    flags: ['-u', '--user'],
+    meta: 'USER',
+    default: null,
+    parse: parseOptionalString,
+    doc: 'Run workers as this user (a name or a numeric uid). The master keeps its own user, so it can bind privileged ports as root while the app never runs as root.',
+  }),
+  setting({
+    name: 'group',
+    section: 'Server Mechanics',
+    type: 'string',
+    flags: ['-g', '--group'],
+    meta: 'GROUP',
+    default: null,
+    parse: parseOptionalString,
+    doc: 'Run workers as this group (a name or a numeric gid).',
+  }),
+  setting({
+    name: 'umask',
+    section: 'Server Mechanics',
+    type: 'int',
+    flags: ['--umask'],
+    meta: 'INT',
+    default: 0,
+    defaultDoc: '0 (the umask unicorn-ts was started with is left alone)',
+    parse: parseUmask,
+    doc: 'The file mode creation mask for the master and its workers, in octal (`0o027`, `027`) or decimal; it applies to the pidfile, unix sockets and log files they create. 0 leaves the inherited umask as it is.',
+  }),
+  setting({
+    name: 'daemon',
+    section: 'Server Mechanics',
+    type: 'bool',
+    flags: ['-D', '--daemon'],
+    default: false,
+    parse: parseBool,
+    doc: 'Detach from the terminal and run in the background. Use --pid to find the master afterwards and --error-logfile to keep its log (standard output and error go to /dev/null). Under systemd, Docker or an npm script, do not daemonize: let the supervisor own the process.',
+  }),
+  setting({
+    name: 'reload',
+    section: 'Server Mechanics',
+    type: 'bool',
+    flags: ['--reload'],
+    default: false,
+    parse: parseBool,
+    doc: "Development: restart the workers (a rolling reload, as SIGHUP) when a file under the app's directory changes (node_modules and dot-files excluded). A change that breaks the app keeps the old workers serving and logs the error until the next change fixes it.",
+  }),
+  setting({
+    name: 'reloadExtraFiles',
+    section: 'Server Mechanics',
+    type: 'list',
+    flags: ['--reload-extra-file'],
+    meta: 'FILE',
+    default: [],
+    parse: parseList,
+    doc: 'With --reload, also watch this file (or directory). Repeat the flag for several.',
   }),
   setting({
     name: 'checkConfig',

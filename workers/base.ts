@@ -20,7 +20,14 @@ import { type AccessLogEntry, compileAccessLogFormat } from '../src/http/access-
 import { failResponse, interfaceHint } from '../src/http/errors.js';
 import { fetchHandlerOf, NotAResponseError, toRequest, writeResponse } from '../src/http/fetch-adapter.js';
 import { type ClientResolver, createClientResolver } from '../src/http/forwarded.js';
-import { checkHead, limitBody, maxHeaderSize, type Refusal, type RequestLimits } from '../src/http/limits.js';
+import {
+  checkHead,
+  dropUnderscoreFields,
+  limitBody,
+  maxHeaderSize,
+  type Refusal,
+  type RequestLimits,
+} from '../src/http/limits.js';
 import type { RequestInfo } from '../src/http/request-info.js';
 import { type TlsSettings, tlsOptions } from '../src/http/tls.js';
 import {
@@ -141,6 +148,7 @@ export abstract class Worker {
       base: { role: 'worker', pid: process.pid, worker: this.boot.age },
     });
     process.title = `unicorn-ts: worker [${(s.procName as string | null) ?? this.boot.appModule}]`;
+    dropPrivileges(s.group as string | null, s.user as string | null);
     this.#resolveClient = createClientResolver(s.forwardedAllowIps as string);
     this.#tls = tlsOptions(s as unknown as TlsSettings);
     this.#rootPath = s.rootPath as string;
@@ -149,6 +157,7 @@ export abstract class Worker {
       fields: s.limitRequestFields as number,
       fieldSize: s.limitRequestFieldSize as number,
       body: s.limitRequestBody as number,
+      headerMap: s.headerMap as RequestLimits['headerMap'],
     };
     this.#requestTimeoutMs = (s.requestTimeout as number) * 1000;
     const max = s.maxRequests as number;
@@ -251,6 +260,8 @@ export abstract class Worker {
     const server = this.#tls
       ? https.createServer({ ...this.#tls, ...options }, listener)
       : http.createServer(options, listener);
+    // node:http silently drops fields past maxHeadersCount (2000): let --limit-request-fields decide.
+    server.maxHeadersCount = this.#limits.fields > 0 ? this.#limits.fields + 1 : 0;
     // Node rejects a request whose headers take longer than headersTimeout; it must exceed the
     // keep-alive timeout or an idle connection's next request can be cut mid-header.
     server.headersTimeout = Math.max(60_000, keepAlive + 1000);
@@ -284,6 +295,7 @@ export abstract class Worker {
       if (this.#rootPath !== '') stripRootPath(req, this.#rootPath);
       const refusal = checkHead(req, this.#limits);
       if (refusal !== null) return this.refuse(req, res, refusal);
+      if (this.#limits.headerMap === 'drop') dropUnderscoreFields(req);
       if (this.#limits.body > 0 && req.headers['content-length'] === undefined) {
         limitBody(req, this.#limits.body, () =>
           this.refuse(req, res, {
@@ -293,6 +305,11 @@ export abstract class Worker {
         );
       }
       this.admit(() => {
+        // The client left while the request waited for its turn (sync worker): nothing to run.
+        if (req.socket.destroyed) {
+          this.released();
+          return;
+        }
         this.inflight++;
         const now = Date.now();
         this.#active.set(res, now);
@@ -466,7 +483,14 @@ export abstract class Worker {
 
   private clientError(err: Error & { code?: string }, socket: import('node:stream').Duplex): void {
     // A malformed request never reaches the app and never hurts the worker: answer when we can.
-    if (err.code !== 'ECONNRESET' && socket.writable) {
+    const inFlight = (socket as { _httpMessage?: ServerResponse | null })._httpMessage;
+    if (err.code === 'HPE_CLOSED_CONNECTION') {
+      // Bytes after a request that closes the connection (HTTP/1.0, Connection: close) are ignored;
+      // the response under way must not be cut.
+      if (!inFlight) socket.destroy();
+      return;
+    }
+    if (err.code !== 'ECONNRESET' && socket.writable && !inFlight?.headersSent) {
       const status = err.code === 'HPE_HEADER_OVERFLOW' ? 431 : 400;
       const body = `${http.STATUS_CODES[status]}\n`;
       this.log.debug('request.bad', `Bad request: ${err.message}`, { code: err.code, status });
@@ -585,6 +609,28 @@ export abstract class Worker {
     this.log?.flush();
     this.#accessLog?.flush();
     process.exit(code);
+  }
+}
+
+/**
+ * -g/-u: the worker gives up the master's privileges before it loads any app code. The group goes
+ * first (a process can no longer change group once it is not root), with the user's supplementary
+ * groups.
+ */
+function dropPrivileges(group: string | null, user: string | null): void {
+  const id = (v: string) => (/^\d+$/.test(v) ? Number(v) : v);
+  try {
+    if (group !== null) process.setgid?.(id(group));
+    if (user !== null) {
+      const posix = process as { initgroups?: (user: string | number, extraGroup: string | number) => void };
+      posix.initgroups?.(id(user), group === null ? (process.getgid?.() ?? 0) : id(group));
+      process.setuid?.(id(user));
+    }
+  } catch (err) {
+    throw new UnicornError(
+      'UNICORN_BOOT',
+      `cannot switch to ${user !== null ? `user ${user}` : ''}${user !== null && group !== null ? ' and ' : ''}${group !== null ? `group ${group}` : ''}: ${describeError(err)}`,
+    );
   }
 }
 

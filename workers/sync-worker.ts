@@ -9,6 +9,7 @@ import { type RequestListener, Worker } from './base.js';
  */
 export class SyncWorker extends Worker {
   readonly #waiting: Array<() => void> = [];
+  readonly #connections = new WeakSet<object>();
   #busy = false;
 
   protected override createServer(listener: RequestListener): http.Server {
@@ -19,6 +20,14 @@ export class SyncWorker extends Worker {
 
   protected override admit(run: () => void, res: ServerResponse): void {
     res.shouldKeepAlive = false;
+    // One request per connection, as in Gunicorn's sync worker: a request pipelined behind the first
+    // is discarded (the connection closes after the first response), never queued behind itself.
+    const socket = res.req.socket;
+    if (this.#connections.has(socket)) {
+      res.req.resume();
+      return;
+    }
+    this.#connections.add(socket);
     if (this.#busy) {
       this.#waiting.push(run);
       return;

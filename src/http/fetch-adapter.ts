@@ -35,8 +35,14 @@ export function fetchHandlerOf(app: unknown): FetchHandler {
 const NO_BODY = new Set(['GET', 'HEAD']);
 
 export function toRequest(req: IncomingMessage, scheme: string, signal: AbortSignal): Request {
-  const host = req.headers.host ?? 'localhost';
-  const url = `${scheme}://${host}${req.url ?? '/'}`;
+  const target = req.url ?? '/';
+  // An absolute-form target carries its own authority, which takes precedence over Host (RFC 9112
+  // 3.2.2); `*` (OPTIONS) is addressed to the server itself.
+  const url = target.startsWith('/')
+    ? `${scheme}://${req.headers.host ?? 'localhost'}${target}`
+    : target === '*'
+      ? `${scheme}://${req.headers.host ?? 'localhost'}/`
+      : target;
   const headers = new Headers();
   const raw = req.rawHeaders;
   for (let i = 0; i < raw.length; i += 2) headers.append(raw[i]!, raw[i + 1]!);

@@ -27,11 +27,26 @@ export function createClientResolver(allow: string): ClientResolver {
   return (req) => {
     const peer = req.socket.remoteAddress ?? '';
     const direct: Client['scheme'] = (req.socket as { encrypted?: boolean }).encrypted ? 'https' : 'http';
-    if (!trust(peer, 0)) return { address: peer, scheme: direct };
+    // A unix-socket peer has no address; only processes allowed to open the socket file can connect,
+    // which is the proxy's trust, so it is trusted (as Gunicorn does).
+    const unixPeer = peer === '';
+    if (!unixPeer && !trust(peer, 0)) return { address: peer, scheme: direct };
     const forwardedFor = req.headers['x-forwarded-for'];
-    const address = forwardedFor === undefined ? peer : proxyaddr(req, trust);
+    const address =
+      forwardedFor === undefined
+        ? peer
+        : unixPeer
+          ? nearestUntrusted(forwardedFor, trust)
+          : proxyaddr(req, trust);
     return { address, scheme: forwardedScheme(req.headers['x-forwarded-proto']) ?? direct };
   };
+}
+
+/** The rightmost address in X-Forwarded-For that is not a trusted proxy (the leftmost if all are). */
+function nearestUntrusted(header: string | string[], trust: (addr: string, i: number) => boolean): string {
+  const hops = (Array.isArray(header) ? header.join(',') : header).split(',').map((h) => h.trim());
+  for (let i = hops.length - 1; i >= 0; i--) if (!trust(hops[i]!, i)) return hops[i]!;
+  return hops[0] ?? '';
 }
 
 /** The scheme the nearest proxy saw: the last value of X-Forwarded-Proto, when it is http or https. */

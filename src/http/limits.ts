@@ -15,10 +15,16 @@ export interface RequestLimits {
   readonly fieldSize: number;
   /** Largest body in bytes; 0 = no limit. */
   readonly body: number;
+  /** Header names with `_`: dropped, refused, or passed on (see --header-map). */
+  readonly headerMap: 'drop' | 'refuse' | 'dangerous';
 }
 
+/** Fields that must not repeat: two Host or Content-Type values are an attack or a broken client. */
+const SINGLETONS = new Set(['host', 'content-type']);
+const ABSOLUTE_FORM = /^[A-Za-z][A-Za-z0-9+.-]*:\/\//;
+
 export interface Refusal {
-  readonly status: 400 | 413 | 414 | 431;
+  readonly status: 400 | 413 | 414 | 431 | 505;
   readonly reason: string;
 }
 
@@ -31,7 +37,16 @@ export function maxHeaderSize(limits: RequestLimits): number {
   return Math.min(16 * 1024 * 1024, line + fields * size + 1024);
 }
 
+/**
+ * What llhttp accepts but a careful server refuses (from Gunicorn's request corpus): versions other
+ * than 1.x, request-targets in no valid form, repeated singleton fields, a Transfer-Encoding on
+ * HTTP/1.0 (a smuggling vector), and the limits above.
+ */
 export function checkHead(req: IncomingMessage, limits: RequestLimits): Refusal | null {
+  if (req.httpVersionMajor !== 1) return { status: 505, reason: `HTTP/${req.httpVersion} is not supported` };
+  if (!targetFormAllowed(req.method ?? '', req.url ?? '')) {
+    return { status: 400, reason: `request-target not allowed for ${req.method}` };
+  }
   if (limits.line > 0) {
     const line = (req.method?.length ?? 0) + 1 + (req.url?.length ?? 0) + 1 + 8;
     if (line > limits.line)
@@ -47,16 +62,31 @@ export function checkHead(req: IncomingMessage, limits: RequestLimits): Refusal 
       reason: `${raw.length / 2} header fields exceed --limit-request-fields ${limits.fields}`,
     };
   }
-  if (limits.fieldSize > 0) {
-    for (let i = 0; i < raw.length; i += 2) {
-      const size = raw[i]!.length + 2 + raw[i + 1]!.length + 2;
+  let seen: Set<string> | null = null;
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i]!;
+    if (limits.fieldSize > 0) {
+      const size = name.length + 2 + raw[i + 1]!.length + 2;
       if (size > limits.fieldSize) {
         return {
           status: 431,
-          reason: `header ${raw[i]} of ${size} bytes exceeds --limit-request-field-size ${limits.fieldSize}`,
+          reason: `header ${name} of ${size} bytes exceeds --limit-request-field-size ${limits.fieldSize}`,
         };
       }
     }
+    if (limits.headerMap === 'refuse' && name.includes('_')) {
+      return { status: 400, reason: `header name ${name} contains "_"` };
+    }
+    // Only names of the right length are lower-cased: this loop runs for every request.
+    const lower = name.length === 4 || name.length === 12 ? name.toLowerCase() : '';
+    if (SINGLETONS.has(lower)) {
+      seen ??= new Set();
+      if (seen.has(lower)) return { status: 400, reason: `repeated ${name} field` };
+      seen.add(lower);
+    }
+  }
+  if (req.httpVersionMinor === 0 && req.headers['transfer-encoding'] !== undefined) {
+    return { status: 400, reason: 'Transfer-Encoding in an HTTP/1.0 request' };
   }
   if (limits.body > 0) {
     const length = Number(req.headers['content-length'] ?? 0);
@@ -64,6 +94,36 @@ export function checkHead(req: IncomingMessage, limits: RequestLimits): Refusal 
       return { status: 413, reason: `body of ${length} bytes exceeds --limit-request-body ${limits.body}` };
   }
   return null;
+}
+
+/** origin-form (`/path`), absolute-form (`http://host/path`), or `*` for OPTIONS only. */
+function targetFormAllowed(method: string, target: string): boolean {
+  if (target.startsWith('/')) return true;
+  if (target === '*') return method === 'OPTIONS';
+  return ABSOLUTE_FORM.test(target) && URL.canParse(target);
+}
+
+/**
+ * --header-map drop: header names with `_` are removed before the app sees them. A proxy may pass
+ * `X_Forwarded_For` untouched while it rewrites `X-Forwarded-For`; frameworks that fold `-` and `_`
+ * together would then trust the client's copy.
+ */
+export function dropUnderscoreFields(req: IncomingMessage): void {
+  const raw = req.rawHeaders;
+  let found = false;
+  for (let i = 0; i < raw.length; i += 2) {
+    if (raw[i]!.includes('_')) {
+      found = true;
+      break;
+    }
+  }
+  if (!found) return;
+  const kept: string[] = [];
+  for (let i = 0; i < raw.length; i += 2) {
+    if (raw[i]!.includes('_')) delete req.headers[raw[i]!.toLowerCase()];
+    else kept.push(raw[i]!, raw[i + 1]!);
+  }
+  req.rawHeaders = kept;
 }
 
 /**

@@ -14,7 +14,9 @@
  */
 
 import cluster from 'node:cluster';
+import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { parseAppSpec, resolveAppFile } from '../app-module.js';
 import { type ResolvedConfig, serializableSettings } from '../config.js';
 import { describeError } from '../errors.js';
 import {
@@ -28,6 +30,7 @@ import {
 import type { Log, Logger } from '../log.js';
 import type { HookName } from '../settings.js';
 import { Pidfile } from './pidfile.js';
+import { watchForChanges } from './reloader.js';
 import { MASTER_SIGNALS, type MasterSignal } from './signals.js';
 import { bindSocket, closeSocket, type ListenSocket, parseBind } from './sockets.js';
 import { WorkerHandle } from './worker-handle.js';
@@ -83,6 +86,7 @@ export class Arbiter {
   #failures = 0;
   #nextSpawnAt = 0;
   #config: ResolvedConfig;
+  #stopWatching: (() => void) | null = null;
   /** A HUP in progress: the workers it replaces, by age. */
   #reload: { startedAt: number; oldAges: Set<number> } | null = null;
 
@@ -151,10 +155,28 @@ export class Arbiter {
       return EXIT_CODES.CONFIG_ERROR;
     }
     cluster.setupPrimary({ exec: WORKER_ENTRY, args: [] });
+    if (s.reload) this.startReloader();
     return null;
   }
 
+  /** --reload: a changed file queues a reload, exactly as SIGHUP would. */
+  private startReloader(): void {
+    let appDir = this.#opts.cwd;
+    try {
+      appDir = dirname(resolveAppFile(parseAppSpec(this.#opts.appModule).path, this.#opts.cwd));
+    } catch {
+      // The app cannot be found yet; watch the working directory so that creating it reloads.
+    }
+    const paths = [appDir, ...this.settings.reloadExtraFiles.map((f) => resolve(this.#opts.cwd, f))];
+    this.#stopWatching = watchForChanges(paths, (file) => {
+      this.#log.info('reload.started', `Changed: ${file}; reloading`, { file });
+      this.enqueue('SIGHUP');
+    });
+    this.#log.info('reload.started', `Watching ${paths.join(', ')} for changes (--reload)`, { paths });
+  }
+
   private async finish(code: number): Promise<number> {
+    this.#stopWatching?.();
     for (const socket of this.#sockets) closeSocket(socket);
     this.#sockets = [];
     await this.runHook('onExit', this.api);
@@ -367,22 +389,37 @@ export class Arbiter {
         worker.killAt = null;
         worker.signal('SIGKILL');
       } else if (worker.state === 'booting' && now - worker.bornAt > bootTimeoutMs) {
-        this.#log.error('worker.boot_timeout', `Worker (pid: ${worker.pid}) not ready after --boot-timeout ${this.settings.bootTimeout} s; killing it`, {
-          workerPid: worker.pid,
-        });
+        this.#log.error(
+          'worker.boot_timeout',
+          `Worker (pid: ${worker.pid}) not ready after --boot-timeout ${this.settings.bootTimeout} s; killing it`,
+          {
+            workerPid: worker.pid,
+          },
+        );
         worker.reason = 'boot-timeout';
-        worker.bootError = { code: EXIT_CODES.WORKER_BOOT_ERROR, message: `not ready within ${this.settings.bootTimeout} s (--boot-timeout)` };
+        worker.bootError = {
+          code: EXIT_CODES.WORKER_BOOT_ERROR,
+          message: `not ready within ${this.settings.bootTimeout} s (--boot-timeout)`,
+        };
         worker.signal('SIGKILL');
-      } else if (timeoutMs > 0 && (worker.state === 'ready' || worker.state === 'retiring') && now - worker.lastHeartbeat > timeoutMs) {
+      } else if (
+        timeoutMs > 0 &&
+        (worker.state === 'ready' || worker.state === 'retiring') &&
+        now - worker.lastHeartbeat > timeoutMs
+      ) {
         const silent = Math.round((now - worker.lastHeartbeat) / 1000);
         const doing = worker.oldest
           ? `; it was handling ${worker.oldest.request}, started ${Math.round((now - worker.oldest.startedAt) / 1000)} s ago`
           : '; no request was in flight';
-        this.#log.critical('worker.timeout', `WORKER TIMEOUT (pid: ${worker.pid}): event loop blocked for ${silent} s${doing}; killing it`, {
-          workerPid: worker.pid,
-          silentSeconds: silent,
-          request: worker.oldest?.request ?? null,
-        });
+        this.#log.critical(
+          'worker.timeout',
+          `WORKER TIMEOUT (pid: ${worker.pid}): event loop blocked for ${silent} s${doing}; killing it`,
+          {
+            workerPid: worker.pid,
+            silentSeconds: silent,
+            request: worker.oldest?.request ?? null,
+          },
+        );
         worker.state = 'stopping';
         worker.reason = 'timeout';
         worker.signal('SIGKILL');
@@ -486,14 +523,22 @@ export class Arbiter {
         worker.inflight = message.inflight;
         worker.rss = message.rss;
         worker.oldest = message.oldest;
-        if (this.settings.maxMemory > 0 && message.rss > this.settings.maxMemory * 1024 * 1024 && worker.counted) {
+        if (
+          this.settings.maxMemory > 0 &&
+          message.rss > this.settings.maxMemory * 1024 * 1024 &&
+          worker.counted
+        ) {
           worker.state = 'retiring';
           worker.reason = 'max-memory';
-          this.#log.warn('worker.exiting', `Worker (pid: ${worker.pid}) uses ${Math.round(message.rss / 1048576)} MiB, over --max-memory ${this.settings.maxMemory}; replacing it`, {
-            workerPid: worker.pid,
-            rssMiB: Math.round(message.rss / 1048576),
-            reason: 'max-memory',
-          });
+          this.#log.warn(
+            'worker.exiting',
+            `Worker (pid: ${worker.pid}) uses ${Math.round(message.rss / 1048576)} MiB, over --max-memory ${this.settings.maxMemory}; replacing it`,
+            {
+              workerPid: worker.pid,
+              rssMiB: Math.round(message.rss / 1048576),
+              reason: 'max-memory',
+            },
+          );
           this.wakeUp();
         }
         return;
@@ -578,7 +623,8 @@ export function exitHint(
 ): string | undefined {
   if (worker.reason === 'timeout')
     return 'killed after --timeout without a heartbeat; see the worker.timeout line';
-  if (worker.reason === 'boot-timeout') return 'killed after --boot-timeout; see the worker.boot_timeout line';
+  if (worker.reason === 'boot-timeout')
+    return 'killed after --boot-timeout; see the worker.boot_timeout line';
   if (signal === 'SIGKILL') return 'SIGKILL: perhaps out of memory? (check dmesg for the OOM killer)';
   if (signal === 'SIGSEGV' || signal === 'SIGBUS') return `${signal}: a native addon or Node itself crashed`;
   if (signal === 'SIGABRT') return 'SIGABRT: Node aborted (out of heap memory, or a failed assertion)';

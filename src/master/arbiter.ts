@@ -56,8 +56,12 @@ export interface ServerApi {
   readonly workerPids: number[];
 }
 
-/** A worker that dies sooner than this after it was forked counts toward crash-loop backoff. */
-const CRASH_WINDOW_MS = 10_000;
+/**
+ * A worker that dies before it is ready, or this soon after, is crash-looping (a broken deploy, an
+ * app that throws on its first request). Later deaths (an OOM kill, an operator's kill -9) are
+ * replaced at once, however many there are.
+ */
+const CRASH_WINDOW_MS = 1_000;
 const BACKOFF_FIRST_MS = 100;
 const BACKOFF_MAX_MS = 30_000;
 const QUICK_STOP_GRACE_MS = 2_000;
@@ -357,17 +361,15 @@ export class Arbiter {
         this.stop(false, bootCode);
         continue;
       }
-      if (Date.now() - worker.bornAt < CRASH_WINDOW_MS) {
+      if (worker.readyAt === null || Date.now() - worker.readyAt < CRASH_WINDOW_MS) {
+        // The first failure respawns at once; a loop then waits 100 ms, 200 ms, ... up to 30 s.
         this.#failures++;
-        const delay = Math.min(BACKOFF_MAX_MS, BACKOFF_FIRST_MS * 2 ** (this.#failures - 1));
+        const delay = this.#failures === 1 ? 0 : Math.min(BACKOFF_MAX_MS, BACKOFF_FIRST_MS * 2 ** (this.#failures - 2));
         this.#nextSpawnAt = Date.now() + delay;
         this.#log.warn(
           'worker.backoff',
           `Worker died ${this.#failures} time(s) in a row soon after boot; next spawn in ${delay} ms`,
-          {
-            failures: this.#failures,
-            delayMs: delay,
-          },
+          { failures: this.#failures, delayMs: delay },
         );
       } else {
         this.#failures = 0;

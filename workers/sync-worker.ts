@@ -1,27 +1,68 @@
 import type http from 'node:http';
 import type { ServerResponse } from 'node:http';
+import net, { type Socket } from 'node:net';
 import { type RequestListener, Worker } from './base.js';
+import { listenOnInheritedHandle } from './listen.js';
 
 /**
- * Gunicorn's sync worker for Node: exactly one request runs at a time in each worker. Requests that
- * arrive while one runs wait in order. As in Gunicorn, connections are not kept alive: every response
- * closes its connection, so the next request is free to land on whichever worker is idle.
+ * Gunicorn's sync worker for Node: exactly one request runs at a time in each worker.
+ *
+ * A busy sync worker does not accept: as soon as it takes a connection it closes its copies of the
+ * listening sockets (the master's copy keeps the port open), so the next connection waits in the
+ * kernel's queue for whichever worker is free first, instead of queueing behind a busy one. When
+ * its connection closes, it asks the master for fresh copies and accepts again. As in Gunicorn,
+ * connections are not kept alive: one request per connection.
  */
 export class SyncWorker extends Worker {
   readonly #waiting: Array<() => void> = [];
   readonly #connections = new WeakSet<object>();
   #busy = false;
+  #open = 0;
+  #accepting = true;
+  #resuming = false;
 
   protected override createServer(listener: RequestListener): http.Server {
     const server = super.createServer(listener);
     server.keepAliveTimeout = 0;
+    server.prependListener('connection', (socket: Socket) => this.took(socket));
     return server;
+  }
+
+  /** A connection was accepted: stop accepting until it is done. */
+  private took(socket: Socket): void {
+    this.#open++;
+    socket.once('close', () => {
+      this.#open--;
+      if (this.#open === 0) void this.resumeAccepting();
+    });
+    if (!this.#accepting) return;
+    this.#accepting = false;
+    for (const server of this.servers) net.Server.prototype.close.call(server);
+  }
+
+  private async resumeAccepting(): Promise<void> {
+    if (this.#accepting || this.#resuming || this.draining) return;
+    this.#resuming = true;
+    try {
+      const sockets = await this.requestSockets();
+      if (this.draining || this.#open > 0) {
+        for (const { handle } of sockets) (handle as { close(): void }).close();
+        return;
+      }
+      sockets.forEach(({ handle, message }, i) => {
+        const server = this.servers[i];
+        if (server) listenOnInheritedHandle(server, handle, message.backlog);
+      });
+      this.#accepting = true;
+    } finally {
+      this.#resuming = false;
+    }
   }
 
   protected override admit(run: () => void, res: ServerResponse): void {
     res.shouldKeepAlive = false;
-    // One request per connection, as in Gunicorn's sync worker: a request pipelined behind the first
-    // is discarded (the connection closes after the first response), never queued behind itself.
+    // One request per connection: a request pipelined behind the first is discarded (the connection
+    // closes after the first response), never queued behind itself.
     const socket = res.req.socket;
     if (this.#connections.has(socket)) {
       res.req.resume();

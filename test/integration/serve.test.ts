@@ -151,3 +151,32 @@ describe('serving an app', () => {
     assert.equal(up, String(8 * 1024 * 1024));
   });
 });
+
+describe('the sync worker does not accept while busy', () => {
+  test('with one worker busy, every new request goes to the free worker at once', async () => {
+    const server = await startServer([fixture('node-pid.mjs'), '-k', 'sync', '-w', '2']);
+    const slow = request(`${server.url}/?ms=3000`);
+    // The slow request's worker has stopped accepting once a later request is answered by the other.
+    let busyPid = '';
+    for (let i = 0; i < 50 && busyPid === ''; i++) {
+      const reply = await request(`${server.url}/`);
+      const other = server
+        .liveWorkerPids()
+        .map(String)
+        .find((p) => p !== reply.body);
+      if (other !== undefined) busyPid = other;
+    }
+    const started = Date.now();
+    for (let i = 0; i < 10; i++) {
+      const reply = await request(`${server.url}/`);
+      assert.notEqual(reply.body, busyPid, 'a request went to the busy worker');
+    }
+    assert.ok(Date.now() - started < 3000, 'the quick requests did not wait behind the slow one');
+    assert.equal((await slow).body, busyPid);
+  });
+
+  test('a lone sync worker takes request after request (it re-acquires the sockets each time)', async () => {
+    const server = await startServer([fixture('node-pid.mjs'), '-k', 'sync', '-w', '1']);
+    for (let i = 0; i < 50; i++) assert.equal((await request(`${server.url}/`)).status, 200);
+  });
+});

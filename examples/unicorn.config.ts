@@ -52,9 +52,9 @@ export default {
       `Worker count changed from ${before} to ${now}`,
     );
   },
-  workerExit(server, worker) {
+  childExit(server, worker) {
     server.log.info(
-      { event: 'app.hook', hook: 'workerExit', workerPid: worker.pid },
+      { event: 'app.hook', hook: 'childExit', workerPid: worker.pid },
       `Worker ${worker.age} (pid ${worker.pid}) is gone`,
     );
   },

@@ -1,6 +1,10 @@
 /**
- * Bind addresses, as operators write them: HOST:PORT, HOST, :PORT, [IPV6]:PORT, unix:PATH.
+ * Bind addresses, as operators write them: HOST:PORT, HOST, :PORT, [IPV6]:PORT, unix:PATH, fd://N.
  * Parsing is pure, so settings.ts validates every --bind when the configuration is resolved.
+ *
+ * `fd://N` names a socket the process already has open as file descriptor N (TCP or unix), bound by
+ * whoever started unicorn-ts (a supervisor, a wrapper script). The master uses it as it is: it does not
+ * bind it, and never removes a socket file for it.
  */
 
 import net from 'node:net';
@@ -9,13 +13,23 @@ import { UnicornError } from './errors.js';
 
 export type BindAddress =
   | { readonly kind: 'tcp'; readonly host: string; readonly port: number }
-  | { readonly kind: 'unix'; readonly path: string };
+  | { readonly kind: 'unix'; readonly path: string }
+  | { readonly kind: 'fd'; readonly fd: number };
+
+/** The largest file descriptor number `fd://N` accepts (file descriptors are C ints). */
+const MAX_FD = 2 ** 31 - 1;
 
 export function parseBind(text: string): BindAddress {
   if (text.startsWith('unix:')) {
     const path = text.slice(5);
     if (path === '') throw badBind(text, 'empty unix socket path');
     return { kind: 'unix', path: resolvePath(path) };
+  }
+  if (text.startsWith('fd://')) {
+    const fdText = text.slice(5);
+    if (!/^\d+$/.test(fdText) || Number(fdText) > MAX_FD)
+      throw badBind(text, `"${fdText}" is not a file descriptor number`);
+    return { kind: 'fd', fd: Number(fdText) };
   }
   let host: string;
   let portText: string | undefined;
@@ -36,6 +50,18 @@ export function parseBind(text: string): BindAddress {
   if (!/^\d+$/.test(portText) || Number(portText) > 65535)
     throw badBind(text, `"${portText}" is not a port number`);
   return { kind: 'tcp', host, port: Number(portText) };
+}
+
+/** The address in --bind syntax: `formatBind(parseBind(text))` parses back to the same address. */
+export function formatBind(bind: BindAddress): string {
+  switch (bind.kind) {
+    case 'unix':
+      return `unix:${bind.path}`;
+    case 'fd':
+      return `fd://${bind.fd}`;
+    case 'tcp':
+      return `${net.isIPv6(bind.host) ? `[${bind.host}]` : bind.host}:${bind.port}`;
+  }
 }
 
 function badBind(text: string, why: string): UnicornError {

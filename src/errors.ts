@@ -57,7 +57,7 @@ export const ERRORS = {
   },
   UNICORN_BIND: {
     when: 'A --bind address is malformed, or binding it failed (in use, permission denied).',
-    hint: 'Use HOST:PORT, [IPV6]:PORT or unix:PATH; ports below 1024 need privileges.',
+    hint: 'Use HOST:PORT, [IPV6]:PORT, unix:PATH or fd://N; ports below 1024 need privileges.',
   },
   UNICORN_TLS: {
     when: 'TLS settings are incomplete, or a certificate or key file cannot be read.',
@@ -104,10 +104,16 @@ export function isUnicornError(err: unknown): err is UnicornError {
   return err instanceof UnicornError;
 }
 
-/** The first line of an error, for one-line log messages; stacks go to the structured `err` field. */
+/**
+ * An error's message on one line, for log lines and `unicorn-ts: error:` (stacks go to the
+ * structured `err` field). Compilers put the useful part on later lines, so all lines are kept.
+ */
 export function describeError(err: unknown): string {
-  if (err instanceof Error) {
-    return err.message.split('\n')[0] ?? err.name;
-  }
-  return String(err);
+  const text = err instanceof Error ? err.message || err.name : String(err);
+  const oneLine = text
+    .split('\n')
+    .map((l) => l.trim())
+    .filter(Boolean)
+    .join(' | ');
+  return oneLine.length > 600 ? `${oneLine.slice(0, 597)}...` : oneLine;
 }

@@ -47,7 +47,7 @@ export interface ServerHooks {
   preRequest?(worker: WorkerApi, req: IncomingMessage): unknown;
   postRequest?(worker: WorkerApi, req: IncomingMessage, res: ServerResponse): unknown;
   childExit?(server: ServerApi, worker: WorkerInfo): unknown;
-  workerExit?(server: ServerApi, worker: WorkerInfo): unknown;
+  workerExit?(worker: WorkerApi): unknown;
   nworkersChanged?(server: ServerApi, newCount: number, oldCount: number): unknown;
   onExit?(server: ServerApi): unknown;
 }

@@ -1,6 +1,6 @@
 /**
- * The messages the master and a worker exchange over the cluster IPC channel. This is the only code
- * the master and workers/ share. Every message carries `ns` so that messages an app sends with
+ * The messages the master and a worker exchange over the cluster IPC channel: the protocol between
+ * the two sides (the master never imports workers/; both use the neutral modules of src/). Every message carries `ns` so that messages an app sends with
  * process.send() are never mistaken for ours.
  */
 

@@ -21,7 +21,8 @@ export const LOG_EVENTS = {
   'worker.boot_failed': 'A worker exited before it became ready; carries the exit code and reason.',
   'worker.exiting': 'A worker began to stop; carries the reason (signal, max-requests, uncaught error...).',
   'worker.exited': 'The master reaped a worker; carries exit code or signal, and a hint when abnormal.',
-  'worker.boot_timeout': 'A worker did not become ready within --boot-timeout and is being killed (a boot failure).',
+  'worker.boot_timeout':
+    'A worker did not become ready within --boot-timeout and is being killed (a boot failure).',
   'worker.timeout': 'A worker stopped sending heartbeats for longer than --timeout and is being killed.',
   'worker.backoff': 'Workers keep dying soon after boot; the next spawn waits this long.',
   'worker.uncaught':
@@ -30,6 +31,8 @@ export const LOG_EVENTS = {
   'workers.count': 'The number of workers the master keeps changed.',
   'request.error': 'The app threw or rejected while handling a request; the client got a 500.',
   'request.timeout': 'A request ran longer than --request-timeout.',
+  'request.shed':
+    'A request was answered 503 because the worker was at --worker-connections (at most one line a second).',
   'request.bad': 'A malformed request was refused before it reached the app.',
   'reload.started': 'A HUP reload began: the configuration was re-read and new workers are starting.',
   'reload.done': 'Every worker from before the reload has exited; carries the duration.',

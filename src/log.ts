@@ -46,10 +46,12 @@ type Destination = DestinationStream & { reopen?: () => void; flushSync?: () => 
 export class Log {
   readonly #pino: PinoLogger;
   readonly #dest: Destination;
+  readonly #file: string;
 
-  private constructor(logger: PinoLogger, dest: Destination) {
+  private constructor(logger: PinoLogger, dest: Destination, file: string) {
     this.#pino = logger;
     this.#dest = dest;
+    this.#file = file;
   }
 
   static create(options: LogOptions): Log {
@@ -63,7 +65,7 @@ export class Log {
       },
       dest,
     );
-    return new Log(logger, dest);
+    return new Log(logger, dest, options.file);
   }
 
   debug(event: LogEvent, msg: string, fields?: object): void {
@@ -87,9 +89,9 @@ export class Log {
     return this.#pino as unknown as Logger;
   }
 
-  /** For logrotate: reopen the file so writes go to the new one. */
+  /** For logrotate: reopen the file so writes go to the new one (standard error is left alone). */
   reopen(): void {
-    this.#dest.reopen?.();
+    if (this.#file !== '-') this.#dest.reopen?.();
   }
 
   flush(): void {
@@ -146,17 +148,23 @@ export function openAccessLog(file: string): AccessLogWriter {
   });
   // Lines are batched for throughput, but never held longer than this: at low traffic a line
   // still reaches the file promptly.
-  let timer: NodeJS.Timeout | null = null;
+  let flushPending = false;
   const flushSoon = () => {
-    timer = null;
+    flushPending = false;
     stream.flush();
   };
   return {
     write: (line) => {
       stream.write(`${line}\n`);
-      timer ??= setTimeout(flushSoon, ACCESS_LOG_FLUSH_MS).unref();
+      if (!flushPending) {
+        flushPending = true;
+        setTimeout(flushSoon, ACCESS_LOG_FLUSH_MS).unref();
+      }
     },
-    reopen: () => stream.reopen(),
+    // Standard output cannot be reopened, and need not be.
+    reopen: () => {
+      if (file !== '-') stream.reopen();
+    },
     flush: () => {
       try {
         stream.flushSync();

@@ -198,16 +198,18 @@ export const HOOKS = {
   onStarting: 'Called in the master just before it binds sockets and forks workers. Receives the server API.',
   onReload: 'Called in the master on SIGHUP, after the config file was re-read and before new workers start.',
   whenReady: 'Called in the master once the first full set of workers is ready to serve.',
-  preFork: 'Called in the master just before a worker is forked. Receives (server, worker).',
+  preFork: 'Called in the master just before a worker is forked. Receives (server, { age }).',
   postFork: 'Called in the master just after a worker is forked. Receives (server, worker).',
   postWorkerInit: 'Called in the worker after it has loaded the app, before it accepts. Receives (worker).',
   workerInt: 'Called in the worker when it takes SIGINT or SIGQUIT (a quick stop). Receives (worker).',
-  workerAbort: 'Called in the worker when it takes SIGABRT (the master gave up on it). Receives (worker).',
+  workerAbort:
+    'Called in the worker when it takes SIGABRT: the master sends it on --timeout, and it runs if the event loop comes back within a second. Receives (worker).',
   preRequest: 'Called in the worker before the app handles a request. Receives (worker, req).',
   postRequest: 'Called in the worker after a response has been sent. Receives (worker, req, res).',
   childExit:
     'Called in the master when a worker has exited, before it is replaced. Receives (server, worker).',
-  workerExit: 'Called in the master after a worker has been reaped. Receives (server, worker).',
+  workerExit:
+    'Called in the worker after it has drained and run shutdown(), just before it exits. Receives (worker).',
   nworkersChanged: 'Called in the master when the worker count changes. Receives (server, new, old).',
   onExit: 'Called in the master just before it exits. Receives (server).',
 } as const;
@@ -238,7 +240,7 @@ const BASE_SETTINGS = [
     default: ['127.0.0.1:8000'],
     defaultDoc: "['127.0.0.1:8000'], or ['0.0.0.0:$PORT'] when PORT is set",
     parse: parseBinds,
-    doc: 'The sockets to bind: HOST:PORT, HOST (port 8000), [IPV6]:PORT or unix:PATH. Repeat the flag to bind several. The master owns every listening socket for its whole life, so a port never closes while workers restart.',
+    doc: 'The sockets to bind: HOST:PORT, HOST (port 8000), [IPV6]:PORT, unix:PATH, or fd://N (an already listening socket inherited as file descriptor N). Repeat the flag to bind several. Sockets passed by systemd socket activation (LISTEN_FDS) are used instead when present. The master owns every listening socket for its whole life, so a port never closes while workers restart.',
   }),
   setting({
     name: 'backlog',

@@ -90,6 +90,7 @@ export abstract class Worker {
   #tls: ServerOptions | null = null;
   #limits!: RequestLimits;
   #rootPath = '';
+  #noKeepAlive = false;
   #connections = 0;
 
   constructor(boot: WorkerBoot) {
@@ -152,6 +153,7 @@ export abstract class Worker {
     this.#resolveClient = createClientResolver(s.forwardedAllowIps as string);
     this.#tls = tlsOptions(s as unknown as TlsSettings);
     this.#rootPath = s.rootPath as string;
+    this.#noKeepAlive = (s.keepAlive as number) === 0;
     this.#limits = {
       line: s.limitRequestLine as number,
       fields: s.limitRequestFields as number,
@@ -289,9 +291,26 @@ export abstract class Worker {
     return (req, res) => {
       const startedAt = accessLog ? process.hrtime.bigint() : 0n;
       let bodyBytes = 0;
-      if (accessLog) bodyBytes = countBody(res, (n) => (bodyBytes += n));
+      if (accessLog && format) {
+        bodyBytes = countBody(res, (n) => (bodyBytes += n));
+        // Every response is logged, refused and shed ones included.
+        res.once('close', () => {
+          accessLog.write(
+            format({
+              req,
+              res,
+              remoteAddress: req.socket.remoteAddress ?? '-',
+              startedAt,
+              finishedAt: process.hrtime.bigint(),
+              bodyBytes,
+              date: new Date(),
+            }),
+          );
+        });
+      }
       res.setHeader('server', SERVER_HEADER);
-      if (this.draining) res.shouldKeepAlive = false;
+      // --keep-alive 0 means one request per connection (node:http would read 0 as "no timeout").
+      if (this.draining || this.#noKeepAlive) res.shouldKeepAlive = false;
       if (this.#rootPath !== '') stripRootPath(req, this.#rootPath);
       const refusal = checkHead(req, this.#limits);
       if (refusal !== null) return this.refuse(req, res, refusal);
@@ -328,18 +347,6 @@ export abstract class Worker {
           this.inflight--;
           this.served++;
           this.#active.delete(res);
-          if (accessLog && format) {
-            const entry: AccessLogEntry = {
-              req,
-              res,
-              remoteAddress: req.socket.remoteAddress ?? '-',
-              startedAt,
-              finishedAt: process.hrtime.bigint(),
-              bodyBytes,
-              date: new Date(),
-            };
-            accessLog.write(format(entry));
-          }
           if (hooks.postRequest) void this.runHook('postRequest', this.api, req, res);
           this.released();
           this.afterRequest();
@@ -443,6 +450,25 @@ export abstract class Worker {
       connection: 'close',
     });
     res.end(body, () => req.socket.destroySoon());
+  }
+
+  #shedCount = 0;
+  #shedLoggedAt = 0;
+
+  /** A request answered 503 for lack of capacity: counted, and logged at most once a second. */
+  protected shed(res: ServerResponse): void {
+    this.#shedCount++;
+    const now = Date.now();
+    if (now - this.#shedLoggedAt < 1000) return;
+    this.#shedLoggedAt = now;
+    this.log.warn(
+      'request.shed',
+      `Answered 503: ${this.inflight} requests in flight (--worker-connections); ${this.#shedCount} shed so far`,
+      {
+        shed: this.#shedCount,
+        url: res.req.url,
+      },
+    );
   }
 
   /** --request-timeout: the app's signal aborts, the client gets a 503, the worker serves on. */
@@ -551,6 +577,7 @@ export abstract class Worker {
     } catch (err) {
       this.log.error('worker.exiting', `shutdown() failed: ${describeError(err)}`, { err });
     }
+    await this.runHook('workerExit', this.api);
     this.exit(0);
   }
   #finishing = false;

@@ -134,10 +134,13 @@ export function limitBody(req: IncomingMessage, max: number, exceeded: () => voi
   let seen = 0;
   const push = req.push;
   req.push = function (this: IncomingMessage, chunk: unknown, encoding?: BufferEncoding) {
-    if (chunk !== null && (seen += (chunk as Buffer).length) > max) {
-      req.push = push;
-      exceeded();
-      return false;
+    if (chunk !== null) {
+      seen += (chunk as Buffer).length;
+      if (seen > max) {
+        req.push = push;
+        exceeded();
+        return false;
+      }
     }
     return push.call(this, chunk, encoding);
   };

@@ -32,7 +32,7 @@ import type { HookName } from '../settings.js';
 import { Pidfile } from './pidfile.js';
 import { watchForChanges } from './reloader.js';
 import { MASTER_SIGNALS, type MasterSignal } from './signals.js';
-import { bindSocket, closeSocket, type ListenSocket, parseBind } from './sockets.js';
+import { closeSocket, type ListenSocket, openSockets, unixSocketMode } from './sockets.js';
 import { WorkerHandle } from './worker-handle.js';
 
 export interface ArbiterOptions {
@@ -65,6 +65,8 @@ const CRASH_WINDOW_MS = 1_000;
 const BACKOFF_FIRST_MS = 100;
 const BACKOFF_MAX_MS = 30_000;
 const QUICK_STOP_GRACE_MS = 2_000;
+/** After a timeout, how long SIGABRT has before SIGKILL. */
+const ABORT_GRACE_MS = 1_000;
 /** The loop never sleeps longer than this, so deadlines are checked at least this often. */
 const MAX_SLEEP_MS = 1_000;
 
@@ -150,8 +152,7 @@ export class Arbiter {
         this.#pidfile.create(process.pid);
       }
       await this.runHook('onStarting', this.api);
-      this.#sockets = [];
-      for (const text of s.bind) this.#sockets.push(await bindSocket(parseBind(text)));
+      this.#sockets = await openSockets(s.bind, process.env, process.pid, unixSocketMode(s.umask));
     } catch (err) {
       this.#log.critical('master.halt', `Cannot start: ${describeError(err)}`, { err });
       for (const socket of this.#sockets) closeSocket(socket);
@@ -342,7 +343,6 @@ export class Arbiter {
         );
       }
       await this.runHook('childExit', this.api, workerInfo(worker));
-      await this.runHook('workerExit', this.api, workerInfo(worker));
       if (expected || this.#stopping !== null) continue;
 
       const bootCode = worker.bootError?.code ?? code;
@@ -364,7 +364,8 @@ export class Arbiter {
       if (worker.readyAt === null || Date.now() - worker.readyAt < CRASH_WINDOW_MS) {
         // The first failure respawns at once; a loop then waits 100 ms, 200 ms, ... up to 30 s.
         this.#failures++;
-        const delay = this.#failures === 1 ? 0 : Math.min(BACKOFF_MAX_MS, BACKOFF_FIRST_MS * 2 ** (this.#failures - 2));
+        const delay =
+          this.#failures === 1 ? 0 : Math.min(BACKOFF_MAX_MS, BACKOFF_FIRST_MS * 2 ** (this.#failures - 2));
         this.#nextSpawnAt = Date.now() + delay;
         this.#log.warn(
           'worker.backoff',
@@ -389,6 +390,7 @@ export class Arbiter {
           workerPid: worker.pid,
         });
         worker.killAt = null;
+        worker.reason = worker.reason === 'timeout' ? 'timeout' : 'graceful-timeout';
         worker.signal('SIGKILL');
       } else if (worker.state === 'booting' && now - worker.bornAt > bootTimeoutMs) {
         this.#log.error(
@@ -422,9 +424,11 @@ export class Arbiter {
             request: worker.oldest?.request ?? null,
           },
         );
+        // As Gunicorn: SIGABRT first (a loop that comes back runs workerAbort and exits), then SIGKILL.
         worker.state = 'stopping';
         worker.reason = 'timeout';
-        worker.signal('SIGKILL');
+        worker.killAt = now + ABORT_GRACE_MS;
+        worker.signal('SIGABRT');
       }
     }
   }
@@ -627,6 +631,8 @@ export function exitHint(
     return 'killed after --timeout without a heartbeat; see the worker.timeout line';
   if (worker.reason === 'boot-timeout')
     return 'killed after --boot-timeout; see the worker.boot_timeout line';
+  if (worker.reason === 'graceful-timeout')
+    return 'killed: it did not finish its requests within --graceful-timeout (or 2 s on a quick stop)';
   if (signal === 'SIGKILL') return 'SIGKILL: perhaps out of memory? (check dmesg for the OOM killer)';
   if (signal === 'SIGSEGV' || signal === 'SIGBUS') return `${signal}: a native addon or Node itself crashed`;
   if (signal === 'SIGABRT') return 'SIGABRT: Node aborted (out of heap memory, or a failed assertion)';

@@ -122,12 +122,11 @@ export class Server {
     return Number(new URL(this.url).port);
   }
 
-  /** Pids of workers that logged `worker.ready` and have not been reaped. */
+  /** Pids of workers that logged `worker.ready` and have not been reaped, oldest (by age) first. */
   liveWorkerPids(): number[] {
     const exited = new Set(this.events('worker.exited').map((l) => l.workerPid as number));
-    return [...new Set(this.events('worker.ready').map((l) => l.pid as number))].filter(
-      (p) => !exited.has(p),
-    );
+    const ready = this.events('worker.ready').sort((x, y) => (x.age as number) - (y.age as number));
+    return [...new Set(ready.map((l) => l.pid as number))].filter((p) => !exited.has(p));
   }
 
   signal(signal: NodeJS.Signals): void {

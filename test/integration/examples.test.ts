@@ -290,10 +290,10 @@ describe('examples', () => {
       assert.deepEqual([changed.before, changed.now], [2, 3]);
       await waitFor('a third worker', () => server.liveWorkerPids().length === 3, { timeoutMs: 60_000 });
 
-      // workerExit: TTOU retires the oldest worker, and the hook sees it go.
+      // childExit: TTOU retires the oldest worker, and the hook sees it go.
       const beforeTtou = server.logs.length;
       server.signal('SIGTTOU');
-      const gone = await server.waitForEvent('app.hook', (l) => l.hook === 'workerExit', {
+      const gone = await server.waitForEvent('app.hook', (l) => l.hook === 'childExit', {
         after: beforeTtou,
         timeoutMs: 60_000,
       });

@@ -48,6 +48,7 @@ describe('client address and scheme behind a trusted proxy', () => {
     const file = `${mkdtempSync(`${tmpdir()}/unicorn-fwd-`)}/node-app.mjs`;
     writeFileSync(
       file,
+      // biome-ignore lint/suspicious/noTemplateCurlyInString: this is app source written to a file
       'export default (req, res) => res.end(`${req.unicorn.remoteAddress} ${req.unicorn.scheme}`);\n',
     );
     const server = await startServer([file]);

@@ -28,7 +28,7 @@ export default {
   preRequest: (w) => ran('preRequest', w.log),
   postRequest: (w) => ran('postRequest', w.log),
   childExit: (s) => ran('childExit', s.log),
-  workerExit: (s) => ran('workerExit', s.log),
+  workerExit: (w) => ran('workerExit', w.log),
   nworkersChanged: (s) => ran('nworkersChanged', s.log),
   onExit: (s) => ran('onExit', s.log),
 };
@@ -52,7 +52,10 @@ describe('server hooks', () => {
     assert.ok(first('worker:postWorkerInit') < first('master:whenReady'));
     assert.ok(first('worker:preRequest') < first('worker:postRequest'));
     assert.ok(first('master:onReload') > first('worker:postRequest'));
-    assert.ok(first('master:childExit') < first('master:workerExit'));
+    assert.ok(
+      first('worker:workerExit') < first('master:childExit'),
+      'workerExit runs in the worker, before it exits',
+    );
     assert.ok(order.includes('master:nworkersChanged'));
     assert.equal(order.at(-1), 'master:onExit');
   });

@@ -25,6 +25,7 @@ describe('process controls', () => {
     skip: isRoot ? false : 'needs root',
   }, async () => {
     const app = join(dir, 'whoami.mjs');
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: this is app source written to a file
     writeFileSync(app, 'export default () => new Response(`${process.getuid()} ${process.getgid()}`);\n');
     chmodSync(app, 0o644);
     const server = await startServer([app, '-u', 'nobody', '-g', 'nogroup']);

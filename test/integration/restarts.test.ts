@@ -110,6 +110,16 @@ describe('restarts never drop a request', () => {
     assert.ok(!pids.includes(Number(reply.body)));
   });
 
+  test('USR1 with logs on standard error and output (the default) changes nothing and keeps serving', async () => {
+    const server = await startServer([fixture('pid.mjs'), '--access-logfile', '-']);
+    const pids = server.liveWorkerPids();
+    server.signal('SIGUSR1');
+    await server.waitForEvent('logs.reopened');
+    assert.equal((await request(`${server.url}/`)).status, 200);
+    assert.deepEqual(server.liveWorkerPids(), pids);
+    assert.equal(server.exited, false);
+  });
+
   test('USR1 reopens the log files after logrotate moved them', async () => {
     const errorLog = join(dir, 'error.log');
     const accessLog = join(dir, 'access.log');

@@ -98,6 +98,12 @@ describe('serving an app', () => {
     }
   });
 
+  test('--keep-alive 0 closes every connection after its response', async () => {
+    const server = await startServer([fixture('pid.mjs'), '--keep-alive', '0']);
+    const reply = await request(`${server.url}/`, { agent: new http.Agent({ keepAlive: true }) });
+    assert.equal(reply.headers.connection, 'close');
+  });
+
   test('the sync worker serves one request at a time and closes each connection', async () => {
     const server = await startServer([fixture('node-pid.mjs'), '-k', 'sync']);
     const started = Date.now();
@@ -116,6 +122,8 @@ describe('serving an app', () => {
     const replies = await Promise.all(Array.from({ length: 4 }, () => request(`${server.url}/?ms=500`)));
     const statuses = replies.map((r) => r.status).sort();
     assert.deepEqual(statuses, [200, 200, 503, 503]);
+    const shed = await server.waitForEvent('request.shed');
+    assert.match(String(shed.msg), /--worker-connections/);
   });
 
   test('a streamed download and upload pass through', async () => {

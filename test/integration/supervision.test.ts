@@ -66,6 +66,8 @@ describe('supervision', () => {
     const { code } = await server.waitForExit(20_000);
     assert.equal(code, 0);
     assert.ok(server.logs.some((l) => /did not stop in time/.test(String(l.msg))));
+    const killed = server.events('worker.exited').find((l) => l.signal === 'SIGKILL');
+    assert.match(String(killed?.hint), /--graceful-timeout/, 'not blamed on memory');
     assert.ok((await pending) instanceof Error);
   });
 

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { resolve } from 'node:path';
 import { describe, test } from 'node:test';
-import { parseBind } from '../../src/bind.js';
+import { formatBind, parseBind } from '../../src/bind.js';
 import { ERRORS } from '../../src/errors.js';
 
 describe('parseBind', () => {
@@ -36,6 +36,21 @@ describe('parseBind', () => {
     assert.deepEqual(parseBind('unix:/tmp/x.sock'), { kind: 'unix', path: '/tmp/x.sock' });
     assert.deepEqual(parseBind('unix:run/app.sock'), { kind: 'unix', path: resolve('run/app.sock') });
   });
+
+  test('fd://N is an inherited file descriptor', () => {
+    assert.deepEqual(parseBind('fd://3'), { kind: 'fd', fd: 3 });
+    assert.deepEqual(parseBind('fd://0'), { kind: 'fd', fd: 0 });
+    assert.deepEqual(parseBind('fd://2147483647'), { kind: 'fd', fd: 2147483647 });
+  });
+
+  for (const fd of ['', 'x', '-1', '3.5', ' 3', '0x3', '2147483648']) {
+    test(`fd://${fd} is not a file descriptor: UNICORN_BIND, quoting the address`, () => {
+      assert.throws(() => parseBind(`fd://${fd}`), {
+        code: 'UNICORN_BIND',
+        message: `invalid bind address "fd://${fd}": "${fd}" is not a file descriptor number`,
+      });
+    });
+  }
 
   test('unix: without a path is an error', () => {
     assert.throws(() => parseBind('unix:'), {
@@ -79,5 +94,21 @@ describe('parseBind', () => {
   test('every address form the UNICORN_BIND hint offers is accepted (fd://N)', {}, () => {
     // Green once the hint and the parser agree, whichever of the two changes.
     if (/fd:\/\/N/.test(ERRORS.UNICORN_BIND.hint)) assert.doesNotThrow(() => parseBind('fd://3'));
+  });
+});
+
+describe('formatBind', () => {
+  test('writes each kind in --bind syntax, and parseBind reads it back', () => {
+    const cases: Array<[Parameters<typeof formatBind>[0], string]> = [
+      [{ kind: 'tcp', host: '127.0.0.1', port: 8000 }, '127.0.0.1:8000'],
+      [{ kind: 'tcp', host: 'example.com', port: 0 }, 'example.com:0'],
+      [{ kind: 'tcp', host: '::1', port: 80 }, '[::1]:80'],
+      [{ kind: 'unix', path: '/run/a,b%c.sock' }, 'unix:/run/a,b%c.sock'],
+      [{ kind: 'fd', fd: 3 }, 'fd://3'],
+    ];
+    for (const [bind, text] of cases) {
+      assert.equal(formatBind(bind), text);
+      assert.deepEqual(parseBind(text), bind);
+    }
   });
 });

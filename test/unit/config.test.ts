@@ -171,8 +171,8 @@ describe('resolveConfig: unknown settings', () => {
   });
 
   test('an unknown key far from every name suggests nothing', () => {
-    assert.throws(() => resolveConfig([fileLayer({ daemon: true }, 'cfg.mjs')], {}), {
-      message: 'unknown setting "daemon" in cfg.mjs',
+    assert.throws(() => resolveConfig([fileLayer({ frobnicate: true }, 'cfg.mjs')], {}), {
+      message: 'unknown setting "frobnicate" in cfg.mjs',
     });
   });
 

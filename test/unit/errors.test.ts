@@ -56,8 +56,15 @@ describe('UnicornError', () => {
 });
 
 describe('describeError', () => {
-  test('gives the first line of an error message', () => {
-    assert.equal(describeError(new Error('first line\nsecond line\nthird')), 'first line');
+  test('keeps every line of a message, on one line (compilers put the useful part on later lines)', () => {
+    assert.equal(
+      describeError(new Error('Transform failed with 1 error:\n  app.ts:3:1: ERROR: Unexpected "}"\n')),
+      'Transform failed with 1 error: | app.ts:3:1: ERROR: Unexpected "}"',
+    );
+  });
+
+  test('caps a very long message', () => {
+    assert.equal(describeError(new Error('x'.repeat(1000))).length, 600);
   });
 
   test('gives a one-line message whole', () => {
@@ -71,7 +78,7 @@ describe('describeError', () => {
     assert.equal(describeError(undefined), 'undefined');
   });
 
-  test('gives an empty string for an error with an empty message', () => {
-    assert.equal(describeError(new Error('')), '');
+  test("gives the error's name for an error with an empty message", () => {
+    assert.equal(describeError(new TypeError('')), 'TypeError');
   });
 });

@@ -327,7 +327,7 @@ describe('nearestSettingName', () => {
 
   test('a name far from every setting suggests nothing', () => {
     assert.equal(nearestSettingName('zzzzzzzz'), undefined);
-    assert.equal(nearestSettingName('daemon'), undefined);
+    assert.equal(nearestSettingName('frobnicate'), undefined);
     assert.equal(nearestSettingName('x'), undefined);
   });
 

@@ -1,0 +1,251 @@
+// Turns the raw per-run records of a results JSON into medians, spreads and ratios, and evaluates the
+// issue's targets against them. Everything the report prints is derived here from the JSON, so
+// `node bench/run.mjs --report FILE` regenerates the same docs from a saved run.
+
+import { ratio, summarize } from './stats.mjs';
+
+/** The reference for throughput: whichever hand-written node:cluster variant was faster in that table. */
+export const CLUSTER_KEYS = ['cluster-rr', 'cluster-shared'];
+
+function byTarget(runs) {
+  const m = new Map();
+  for (const r of runs) {
+    if (!m.has(r.target)) m.set(r.target, []);
+    m.get(r.target).push(r);
+  }
+  return m;
+}
+
+/** Summary of one (workers, workload) table: per target medians/spreads and the reference. */
+export function tableSummary(results, workers, workload) {
+  const runs = results.runs.filter((r) => r.workers === workers && r.workload === workload);
+  const rows = new Map();
+  for (const [target, list] of byTarget(runs)) {
+    const ok = list.filter((r) => r.ok);
+    const failed = list.filter((r) => !r.ok);
+    rows.set(target, {
+      target,
+      ok: ok.length > 0,
+      reason: ok.length ? null : (failed[0]?.reason ?? 'no run'),
+      runs: ok.length,
+      failedRuns: failed.length,
+      rps: summarize(ok, 'rps'),
+      p50: summarize(ok, 'p50'),
+      p99: summarize(ok, 'p99'),
+      errors: ok.reduce((a, r) => a + (r.errors ?? 0), 0),
+      heavyP99: summarize(ok, 'heavyP99'),
+      rssGrowthMiB: summarize(ok, 'rssGrowthMiB'),
+      mibPerSecond: summarize(ok, 'mibPerSecond'),
+    });
+  }
+  // Targets that could not run at this worker count still get a row (n/a with the reason).
+  for (const f of results.failures ?? []) {
+    if (f.workers === workers && (!f.workload || f.workload === workload) && !rows.has(f.target)) {
+      rows.set(f.target, { target: f.target, ok: false, reason: f.reason });
+    }
+  }
+  let refKey = null;
+  let refValue = null;
+  if (workload === 'mixed') {
+    // Latency: compared with the shared-socket cluster, as the issue states it.
+    const r = rows.get('cluster-shared');
+    if (r?.ok) [refKey, refValue] = ['cluster-shared', r.p99.median];
+  } else if (workload !== 'upload' && workload !== 'download') {
+    for (const k of CLUSTER_KEYS) {
+      const r = rows.get(k);
+      if (r?.ok && (refValue === null || r.rps.median > refValue)) [refKey, refValue] = [k, r.rps.median];
+    }
+  }
+  for (const row of rows.values()) {
+    if (!row.ok || refValue === null) row.ratio = null;
+    else row.ratio = ratio(workload === 'mixed' ? row.p99.median : row.rps.median, refValue);
+  }
+  return { workers, workload, refKey, refValue, rows };
+}
+
+/** Per-target summary of a lifecycle measurement. `field`: ms, masterMiB or workerMiB. */
+export function lifecycleSummary(records, field) {
+  const out = new Map();
+  for (const [target, list] of byTarget(records ?? [])) {
+    const ok = list.filter((r) => r.ok && Number.isFinite(r[field]));
+    out.set(target, {
+      target,
+      ok: ok.length > 0,
+      reason: ok.length ? null : (list.find((r) => !r.ok)?.reason ?? 'not measured'),
+      ...summarize(ok, field),
+      extra: ok,
+    });
+  }
+  return out;
+}
+
+// ---- the issue's targets -------------------------------------------------------------------------
+
+const GOAL_WORKERS = 2;
+
+function rowOf(results, workload, target) {
+  const t = tableSummary(results, GOAL_WORKERS, workload);
+  return t.rows.get(target);
+}
+
+function na(reason) {
+  return { status: 'n/a', reason };
+}
+
+/** value/threshold check; `display` is what the report shows as the measured figure. */
+function check(value, op, threshold, display) {
+  if (!Number.isFinite(value)) return na('not measured');
+  const met = op === '>=' ? value >= threshold : value <= threshold;
+  return { status: met ? 'met' : 'missed', value, display };
+}
+
+function why(row, key) {
+  if (!row) return `${key} not measured at -w ${GOAL_WORKERS}`;
+  return `${key}: ${row.reason}`;
+}
+
+/** Throughput ratio of `subject` to the best of `others` in `workload` at -w 2. */
+function throughputGoal(results, workload, subject, others, threshold) {
+  const s = rowOf(results, workload, subject);
+  if (!s?.ok) return na(why(s, subject));
+  let best = null;
+  for (const o of others) {
+    const r = rowOf(results, workload, o);
+    if (r?.ok && (!best || r.rps.median > best.rps.median)) best = r;
+  }
+  if (!best) return na(`${others.join(', ')} not measured`);
+  const v = s.rps.median / best.rps.median;
+  const d = `${v.toFixed(2)}× (${fmtRps(s.rps.median)} vs ${best.target} ${fmtRps(best.rps.median)} req/s)`;
+  return check(v, '>=', threshold, d);
+}
+
+export function fmtRps(v) {
+  return Number.isFinite(v) ? Math.round(v).toLocaleString('en-US') : '-';
+}
+
+function lifecycleRatioGoal(results, kind, field, subject, others, threshold, unit) {
+  const s = lifecycleSummary(results.lifecycle?.[kind], field);
+  const a = s.get(subject);
+  if (!a?.ok) return na(a ? `${subject}: ${a.reason}` : `${kind} not measured`);
+  let best = null;
+  for (const o of others) {
+    const r = s.get(o);
+    if (r?.ok && (!best || r.median < best.median)) best = r;
+  }
+  if (!best) return na(`${others.join(', ')}: not measured`);
+  const v = a.median / best.median;
+  const d = `${v.toFixed(2)}× (${a.median.toFixed(0)} vs ${best.target} ${best.median.toFixed(0)} ${unit})`;
+  return check(v, '<=', threshold, d);
+}
+
+function streamGoal(results, workload) {
+  const rows = ['unicorn-fetch', 'unicorn-node', 'unicorn-sync'].map((k) => rowOf(results, workload, k));
+  const ok = rows.filter((r) => r?.ok);
+  if (ok.length === 0) return na(why(rows[1], 'unicorn-node'));
+  const worst = ok.reduce((a, b) => (b.rssGrowthMiB.median > a.rssGrowthMiB.median ? b : a));
+  const each = ok
+    .map((r) => `${r.target.replace('unicorn-', '')} ${r.rssGrowthMiB.median.toFixed(1)}`)
+    .join(', ');
+  // The issue's bound is for a 1 GiB transfer; a smaller --stream-bytes run cannot say met or missed.
+  const bytes = results.meta.options.streamBytes;
+  if (bytes < 2 ** 30) {
+    return na(
+      `only ${(bytes / 2 ** 20).toFixed(0)} MiB streamed (growth ${each} MiB); needs --stream-bytes 1G`,
+    );
+  }
+  return check(worst.rssGrowthMiB.median, '<=', 64, `${worst.rssGrowthMiB.median.toFixed(1)} MiB (${each})`);
+}
+
+const HAND = CLUSTER_KEYS;
+const NODE = 'unicorn-node';
+
+/** The issue's targets, in the issue's order. Each `measure` reads only the results JSON. */
+export const GOALS = [
+  {
+    text: 'keep-alive, node interface ≥ 1.0× best hand-written node:cluster',
+    measure: (r) => throughputGoal(r, 'keepalive', NODE, HAND, 1.0),
+  },
+  {
+    text: 'keep-alive, node interface ≥ 1.15× PM2',
+    measure: (r) => throughputGoal(r, 'keepalive', NODE, ['pm2'], 1.15),
+  },
+  {
+    text: 'keep-alive, node interface ≥ 1.1× uvicorn',
+    measure: (r) => throughputGoal(r, 'keepalive', NODE, ['uvicorn'], 1.1),
+  },
+  {
+    text: 'keep-alive, fetch interface ≥ 0.9× node interface',
+    measure: (r) => throughputGoal(r, 'keepalive', 'unicorn-fetch', [NODE], 0.9),
+  },
+  ...['close', 'nginx-default'].flatMap((w) => {
+    const where = w === 'close' ? 'connection per request, direct' : 'behind nginx default upstream';
+    return [
+      {
+        text: `${where}: ≥ 1.0× best of hand-written cluster servers and uvicorn`,
+        measure: (r) => throughputGoal(r, w, NODE, [...HAND, 'uvicorn'], 1.0),
+      },
+      { text: `${where}: ≥ 2× PM2`, measure: (r) => throughputGoal(r, w, NODE, ['pm2'], 2) },
+      {
+        text: `${where}: ≥ 1.1× Gunicorn sync`,
+        measure: (r) => throughputGoal(r, w, NODE, ['gunicorn'], 1.1),
+      },
+    ];
+  }),
+  {
+    text: 'mixed workload: p99 of light requests ≤ 0.5× shared-socket node:cluster',
+    measure: (r) => {
+      const s = rowOf(r, 'mixed', NODE);
+      const ref = rowOf(r, 'mixed', 'cluster-shared');
+      if (!s?.ok) return na(why(s, NODE));
+      if (!ref?.ok) return na(why(ref, 'cluster-shared'));
+      const v = s.p99.median / ref.p99.median;
+      return check(
+        v,
+        '<=',
+        0.5,
+        `${v.toFixed(2)}× (${s.p99.median.toFixed(1)} vs ${ref.p99.median.toFixed(1)} ms)`,
+      );
+    },
+  },
+  { text: 'streamed 1 GiB upload: worker RSS growth ≤ 64 MiB', measure: (r) => streamGoal(r, 'upload') },
+  { text: 'streamed 1 GiB download: worker RSS growth ≤ 64 MiB', measure: (r) => streamGoal(r, 'download') },
+  {
+    text: 'worker replaced and serving ≤ 100 ms after kill -9 (median)',
+    measure: (r) => {
+      const a = lifecycleSummary(r.lifecycle?.respawn, 'ms').get(NODE);
+      if (!a?.ok) return na(a ? a.reason : 'respawn not measured');
+      return check(a.median, '<=', 100, `${a.median.toFixed(1)} ms`);
+    },
+  },
+  {
+    text: '-w 4 launch to first 200 ≤ 1.0× hand-written node:cluster',
+    measure: (r) => lifecycleRatioGoal(r, 'launch', 'ms', NODE, HAND, 1.0, 'ms'),
+  },
+  {
+    text: '-w 4 launch to first 200 ≤ 0.5× PM2',
+    measure: (r) => lifecycleRatioGoal(r, 'launch', 'ms', NODE, ['pm2'], 0.5, 'ms'),
+  },
+  {
+    text: 'master idle RSS ≤ 50 MiB',
+    measure: (r) => {
+      const a = lifecycleSummary(r.lifecycle?.['idle-rss'], 'masterMiB').get(NODE);
+      if (!a?.ok) return na(a ? a.reason : 'idle RSS not measured');
+      return check(a.median, '<=', 50, `${a.median.toFixed(1)} MiB`);
+    },
+  },
+  {
+    text: 'worker idle RSS ≤ 1.1× bare node:http',
+    measure: (r) => lifecycleRatioGoal(r, 'idle-rss', 'workerMiB', NODE, ['bare-http'], 1.1, 'MiB'),
+  },
+];
+
+export function evaluateGoals(results) {
+  return GOALS.map((g) => ({ text: g.text, ...g.measure(results) }));
+}
+
+/** Worker counts and workloads present in the results, in canonical order. */
+export function dimensions(results, workloadOrder) {
+  const workers = [...new Set(results.runs.map((r) => r.workers))].sort((a, b) => a - b);
+  const present = new Set(results.runs.map((r) => r.workload));
+  return { workers, workloads: workloadOrder.filter((w) => present.has(w)) };
+}

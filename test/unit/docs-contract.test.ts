@@ -1,0 +1,145 @@
+/**
+ * The hand-written docs agree with the code: every hook is documented where it runs, every
+ * RequestInfo field and --interface choice is in the contract, and the module map of design.md lists
+ * exactly the files under src/ and workers/.
+ */
+
+import assert from 'node:assert/strict';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { HOOKS, type HookName, SETTINGS_BY_NAME } from '../../src/settings.js';
+
+const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+const read = (path: string) => readFileSync(join(ROOT, path), 'utf8');
+
+/**
+ * The body of the first heading whose text matches `heading`, up to the next heading of the same or a
+ * higher level. Lines inside fenced code blocks are never taken for headings.
+ */
+function section(page: string, heading: RegExp): string {
+  const lines = page.split('\n');
+  let fenced = false;
+  const levels = lines.map((line) => {
+    if (line.startsWith('```')) fenced = !fenced;
+    const m = fenced ? null : /^(#{1,6}) /.exec(line);
+    return m ? m[1]!.length : 0;
+  });
+  const start = levels.findIndex((level, i) => level > 0 && heading.test(lines[i]!));
+  assert.notEqual(start, -1, `no heading matching ${heading}`);
+  const end = levels.findIndex((level, i) => i > start && level > 0 && level <= levels[start]!);
+  return lines.slice(start + 1, end === -1 ? undefined : end).join('\n');
+}
+
+/** The rows of the markdown tables in `text`, as arrays of trimmed cells (header and rule rows too). */
+function tableRows(text: string): string[][] {
+  return text
+    .split('\n')
+    .filter((line) => line.startsWith('|'))
+    .map((line) =>
+      line
+        .split(/(?<!\\)\|/)
+        .slice(1, -1)
+        .map((cell) => cell.replace(/\\\|/g, '|').trim()),
+    );
+}
+
+/** The property names declared at the top level of `interface NAME { ... }` in TypeScript source. */
+function interfaceFields(source: string, name: string): string[] {
+  const code = source.replace(/\/\*[\s\S]*?\*\//g, '').replace(/\/\/[^\n]*/g, '');
+  const start = new RegExp(`\\binterface\\s+${name}\\b[^{]*\\{`).exec(code);
+  assert.ok(start, `interface ${name} not found`);
+  // Keep only the text at the interface's own level: nested object types, parameter lists and
+  // index signatures are blanked out, so their names are not taken for the interface's.
+  let depth = 0;
+  let top = '';
+  for (let i = start.index + start[0].length; i < code.length; i++) {
+    const c = code[i]!;
+    if (c === '{' || c === '(' || c === '[') depth++;
+    else if (c === ')' || c === ']') depth--;
+    else if (c === '}') {
+      if (depth === 0) break;
+      depth--;
+    } else if (depth === 0) top += c;
+  }
+  return [...top.matchAll(/(?:^|[;,\n])\s*(?:readonly\s+)?([A-Za-z_$][\w$]*)\??\s*:/g)].map((m) => m[1]!);
+}
+
+function filesUnder(dir: string): string[] {
+  return readdirSync(join(ROOT, dir))
+    .flatMap((name) => {
+      const path = `${dir}/${name}`;
+      return statSync(join(ROOT, path)).isDirectory() ? filesUnder(path) : [path];
+    })
+    .sort();
+}
+
+describe('docs/hooks.md', () => {
+  const page = read('docs/hooks.md');
+  const rows = tableRows(section(page, /^## The hooks$/));
+  const runsIn = new Map(rows.map((cells) => [cells[0]!.replace(/`/g, ''), cells[1]]));
+
+  test('documents every hook in HOOKS, in a row of the hooks table', () => {
+    const missing = Object.keys(HOOKS).filter((name) => !runsIn.has(name));
+    assert.deepEqual(missing, [], `hooks missing from the table in docs/hooks.md: ${missing.join(', ')}`);
+  });
+
+  test('says each hook runs where HOOKS says it runs (master or worker)', () => {
+    for (const [name, doc] of Object.entries(HOOKS) as Array<[HookName, string]>) {
+      const where = /\bin the (master|worker)\b/.exec(doc)?.[1];
+      assert.ok(where, `HOOKS.${name} does not say where it runs`);
+      assert.equal(runsIn.get(name), where, `docs/hooks.md: where ${name} runs`);
+    }
+  });
+
+  test('documents no hook that does not exist', () => {
+    const hooks = new Set(Object.keys(HOOKS));
+    const stale = rows
+      .map((cells) => cells[0]!)
+      .filter((cell) => cell.startsWith('`'))
+      .map((cell) => cell.replace(/`/g, ''))
+      .filter((name) => !hooks.has(name));
+    assert.deepEqual(
+      stale,
+      [],
+      `docs/hooks.md documents hooks that HOOKS does not have: ${stale.join(', ')}`,
+    );
+  });
+});
+
+describe('docs/contract.md', () => {
+  const page = read('docs/contract.md');
+
+  test('lists every field of RequestInfo (src/http/request-info.ts) in its RequestInfo section', () => {
+    const fields = interfaceFields(read('src/http/request-info.ts'), 'RequestInfo');
+    assert.ok(fields.length > 0, 'no fields read from RequestInfo');
+    const documented = section(page, /RequestInfo/);
+    const missing = fields.filter((field) => !documented.includes(`\`${field}\``));
+    assert.deepEqual(missing, [], `RequestInfo fields missing from docs/contract.md: ${missing.join(', ')}`);
+  });
+
+  test('names every --interface choice', () => {
+    const choices = SETTINGS_BY_NAME.get('interface')?.choices;
+    assert.ok(choices && choices.length > 0, 'the interface setting has no choices');
+    const missing = choices.filter((choice) => !page.includes(`--interface ${choice}`));
+    assert.deepEqual(missing, [], `--interface choices missing from docs/contract.md: ${missing.join(', ')}`);
+  });
+});
+
+describe('docs/design.md module map', () => {
+  const map = section(read('docs/design.md'), /^## Module map$/);
+  const listed = tableRows(map)
+    .map((cells) => /^`((?:src|workers)\/[^`]+)`$/.exec(cells[0]!)?.[1])
+    .filter((path): path is string => path !== undefined);
+
+  test('lists every file under src/ and workers/', () => {
+    const missing = [...filesUnder('src'), ...filesUnder('workers')].filter((file) => !listed.includes(file));
+    assert.deepEqual(missing, [], `files missing from the module map: ${missing.join(', ')}`);
+  });
+
+  test('lists only files that exist', () => {
+    const gone = listed.filter((file) => !existsSync(join(ROOT, file)));
+    assert.deepEqual(gone, [], `the module map lists files that do not exist: ${gone.join(', ')}`);
+  });
+});

@@ -11,6 +11,8 @@ export const LOG_EVENTS = {
   'master.stopping': 'The master began a graceful or quick stop (`Shutting down`).',
   'master.stopped': 'The master is about to exit; carries the exit code.',
   'master.halt': 'The master stops because workers cannot boot (app load error, exit 4; boot error, exit 3).',
+  'master.reexec':
+    'USR2: a new master was started with the listening sockets, or it failed (carries newMasterPid).',
   'signal.received': 'The master took a signal off its queue (`Handling signal: term`).',
   'signal.ignored': 'A signal arrived that the master does not act on in its current state.',
   'config.error': 'The configuration could not be resolved; the process exits 1.',

@@ -176,7 +176,7 @@ export abstract class Worker {
       void this.runHook('workerAbort', this.api).finally(() => this.exit(1));
     });
     // The terminal's Ctrl-C and logrotate's HUP/USR1 are the master's business.
-    for (const ignored of ['SIGHUP', 'SIGTTIN', 'SIGTTOU', 'SIGWINCH'] as const)
+    for (const ignored of ['SIGHUP', 'SIGTTIN', 'SIGTTOU', 'SIGWINCH', 'SIGUSR2'] as const)
       process.on(ignored, () => {});
     process.on('SIGUSR1', () => {
       this.log.reopen();

@@ -13,6 +13,7 @@
  * and sleeps until the next event or deadline.
  */
 
+import { spawn } from 'node:child_process';
 import cluster from 'node:cluster';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -32,7 +33,14 @@ import type { HookName } from '../settings.js';
 import { Pidfile } from './pidfile.js';
 import { watchForChanges } from './reloader.js';
 import { MASTER_SIGNALS, type MasterSignal } from './signals.js';
-import { closeSocket, type ListenSocket, openSockets, unixSocketMode } from './sockets.js';
+import {
+  closeSocket,
+  inheritedFdsEnv,
+  type ListenSocket,
+  openSockets,
+  socketFd,
+  unixSocketMode,
+} from './sockets.js';
 import { WorkerHandle } from './worker-handle.js';
 
 export interface ArbiterOptions {
@@ -95,6 +103,8 @@ export class Arbiter {
   #stopWatching: (() => void) | null = null;
   /** A HUP in progress: the workers it replaces, by age. */
   #reload: { startedAt: number; oldAges: Set<number> } | null = null;
+  /** A USR2 upgrade: the new master, which shares (and owns after us) the listening sockets. */
+  #upgrade: { pid: number } | null = null;
 
   constructor(opts: ArbiterOptions) {
     this.#opts = opts;
@@ -155,7 +165,8 @@ export class Arbiter {
       this.#sockets = await openSockets(s.bind, process.env, process.pid, unixSocketMode(s.umask));
     } catch (err) {
       this.#log.critical('master.halt', `Cannot start: ${describeError(err)}`, { err });
-      for (const socket of this.#sockets) closeSocket(socket);
+      for (const socket of this.#sockets)
+        closeSocket(socket, this.#upgrade === null ? {} : { unlink: false });
       this.#pidfile?.remove(process.pid);
       return EXIT_CODES.CONFIG_ERROR;
     }
@@ -182,7 +193,7 @@ export class Arbiter {
 
   private async finish(code: number): Promise<number> {
     this.#stopWatching?.();
-    for (const socket of this.#sockets) closeSocket(socket);
+    for (const socket of this.#sockets) closeSocket(socket, this.#upgrade === null ? {} : { unlink: false });
     this.#sockets = [];
     await this.runHook('onExit', this.api);
     this.#pidfile?.remove(process.pid);
@@ -229,6 +240,9 @@ export class Arbiter {
         });
         this.setWorkerCount(0);
         break;
+      case 'SIGUSR2':
+        this.reexec();
+        break;
       case 'SIGUSR1':
         this.#log.reopen();
         for (const worker of this.#workers.values()) worker.signal('SIGUSR1');
@@ -246,7 +260,7 @@ export class Arbiter {
       workers: this.#workers.size,
     });
     // Closing the master's copies first: once every worker has closed its own, the port closes.
-    for (const socket of this.#sockets) closeSocket(socket);
+    for (const socket of this.#sockets) closeSocket(socket, this.#upgrade === null ? {} : { unlink: false });
     this.#sockets = [];
     const now = Date.now();
     for (const worker of this.#workers.values()) {
@@ -289,6 +303,61 @@ export class Arbiter {
     this.#log.info('reload.started', `Reloading: replacing ${oldAges.size} worker(s)`, {
       replacing: oldAges.size,
     });
+  }
+
+  /**
+   * USR2: start a new master (the same command, so a new unicorn-ts or Node takes over) that
+   * inherits the listening sockets as file descriptors: no port is ever closed. The pidfile moves to
+   * PIDFILE.oldbin; the operator then stops this master (WINCH, then TERM). If the new master dies
+   * first, the pidfile moves back and this master carries on.
+   */
+  private reexec(): void {
+    if (this.#upgrade !== null) {
+      this.#log.warn(
+        'signal.ignored',
+        `An upgrade is already running (new master pid ${this.#upgrade.pid})`,
+        {
+          signal: 'usr2',
+        },
+      );
+      return;
+    }
+    const pidfile = this.#pidfile;
+    const original = pidfile?.path ?? null;
+    try {
+      if (pidfile && original) pidfile.moveTo(`${original}.oldbin`);
+      const child = spawn(process.execPath, [...process.execArgv, ...process.argv.slice(1)], {
+        stdio: ['inherit', 'inherit', 'inherit', ...this.#sockets.map(socketFd)],
+        env: { ...process.env, UNICORN_TS_FDS: inheritedFdsEnv(this.#sockets) },
+      });
+      const upgrade = { pid: child.pid ?? 0 };
+      this.#upgrade = upgrade;
+      child.once('exit', (code, signal) => {
+        if (this.#upgrade !== upgrade) return;
+        this.#upgrade = null;
+        if (this.#stopping !== null) return;
+        if (pidfile && original) pidfile.moveTo(original);
+        this.#log.error(
+          'master.reexec',
+          `The new master (pid ${upgrade.pid}) exited with ${signal ?? `code ${code}`}; this master carries on`,
+          {
+            newMasterPid: upgrade.pid,
+            code,
+            signal,
+          },
+        );
+      });
+      this.#log.info(
+        'master.reexec',
+        `Started a new master (pid ${upgrade.pid}) with the listening sockets; stop this one (pid ${process.pid}) with WINCH, then TERM, once it serves`,
+        {
+          newMasterPid: upgrade.pid,
+        },
+      );
+    } catch (err) {
+      if (pidfile && original && pidfile.path !== original) pidfile.moveTo(original);
+      this.#log.error('master.reexec', `Cannot start a new master: ${describeError(err)}`, { err });
+    }
   }
 
   /** A new worker failed to boot during a reload: keep the old ones, stop the new ones. */

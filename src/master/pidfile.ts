@@ -10,7 +10,7 @@ import lockfile from 'proper-lockfile';
 import { describeError, UnicornError } from '../errors.js';
 
 export class Pidfile {
-  readonly path: string;
+  path: string;
   #release: (() => void) | null = null;
 
   constructor(path: string) {
@@ -50,6 +50,22 @@ export class Pidfile {
     // The holder is gone (killed with -9): its lock is stale whatever its age says.
     rmSync(`${this.path}.lock`, { recursive: true, force: true });
     this.#release = lockfile.lockSync(this.path, options);
+  }
+
+  /**
+   * USR2: the pidfile moves aside (to `PATH.oldbin`) so that the new master can take the path; the
+   * lock moves with it. Moving back undoes an upgrade whose new master died.
+   */
+  moveTo(path: string): void {
+    try {
+      this.#release?.();
+    } catch {
+      // Already released.
+    }
+    this.#release = null;
+    renameSync(this.path, path);
+    this.path = path;
+    this.lock();
   }
 
   /** Removes the file if it still holds `pid`, and releases the lock. */

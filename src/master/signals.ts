@@ -46,6 +46,12 @@ export const MASTER_SIGNALS: readonly SignalSpec[] = [
     worker: 'Ignored.',
   },
   {
+    signal: 'SIGUSR2',
+    master:
+      'Upgrade without downtime (a new unicorn-ts or Node): start a new master running the same command, which inherits the listening sockets (no port is ever closed), and move the pidfile to PIDFILE.oldbin. Once the new master serves, send WINCH and then TERM to the old one. If the new master exits first, the pidfile moves back. Under systemd, use socket activation and `systemctl restart` instead (docs/deploy.md).',
+    worker: 'Ignored.',
+  },
+  {
     signal: 'SIGWINCH',
     master:
       'Stop every worker gracefully and keep the master and its listening sockets (connections wait in the queue). SIGHUP or SIGTTIN starts workers again.',

@@ -218,3 +218,52 @@ describe('the access log', () => {
     assert.equal(B, String(String(server.liveWorkerPids()[0]).length));
   });
 });
+
+describe('logging formats', () => {
+  test('--log-format pretty writes lines for people, not JSON', async () => {
+    const { Server } = await import('../helpers/server.js');
+    const server = new Server([fixture('pid.mjs'), '--log-format', 'pretty', '-b', '127.0.0.1:0']);
+    try {
+      await waitFor('a pretty ready line', () => /Ready: 1 worker\(s\) serving/.test(server.stderrText));
+      const line = server.stderrText.split('\n').find((l) => l.includes('Ready: 1 worker(s) serving'))!;
+      assert.doesNotMatch(line, /^\{/);
+      assert.match(line, /INFO/);
+    } finally {
+      await server.stop();
+    }
+  });
+});
+
+describe('--max-requests-jitter', () => {
+  test("adds up to that many requests to each worker's limit", async () => {
+    const server = await startServer([
+      fixture('pid.mjs'),
+      '-w',
+      '1',
+      '--max-requests',
+      '3',
+      '--max-requests-jitter',
+      '10',
+    ]);
+    const served = new Map<string, number>();
+    await waitFor(
+      'three recycles',
+      async () => {
+        const body = (await request(`${server.url}/`)).body;
+        served.set(body, (served.get(body) ?? 0) + 1);
+        return server.events('worker.retire').length >= 3;
+      },
+      { intervalMs: 5, timeoutMs: 60_000 },
+    );
+    const limits = server.logs
+      .filter((l) => l.event === 'worker.exiting' && l.reason === 'max-requests')
+      .map((l) => Number(/\((\d+)\)/.exec(String(l.msg))?.[1]));
+    assert.ok(limits.length >= 3);
+    for (const limit of limits) assert.ok(limit >= 3 && limit <= 13, `limit ${limit} within 3..13`);
+    // Each limit is 3 plus 0..10 at random: all of them at 3 would mean no jitter (odds 1 in 1,331).
+    assert.ok(
+      limits.some((l) => l > 3),
+      `jitter applied: ${limits.join(', ')}`,
+    );
+  });
+});

@@ -28,6 +28,7 @@ import {
   type Refusal,
   type RequestLimits,
 } from '../src/http/limits.js';
+import { LazyAbort } from '../src/http/lazy-request.js';
 import type { RequestInfo } from '../src/http/request-info.js';
 import { type TlsSettings, tlsOptions } from '../src/http/tls.js';
 import {
@@ -52,7 +53,7 @@ const SERVER_HEADER = 'unicorn-ts';
 
 export type RequestListener = (req: IncomingMessage, res: ServerResponse) => void;
 /** An interface adapter: runs the app for one request; `controller` aborts when the client leaves. */
-type AppCall = (req: IncomingMessage, res: ServerResponse, controller: AbortController) => void;
+type AppCall = (req: IncomingMessage, res: ServerResponse, abort: LazyAbort) => void;
 
 const RETURNED_RESPONSE =
   'the node handler returned a Response; if the app is a fetch handler, start unicorn-ts with --interface fetch';
@@ -336,14 +337,14 @@ export abstract class Worker {
         // flight, so a timeout can name what the worker was stuck in. At most ten beats a second
         // under load: a beat is due only when the last one found the worker idle, or is 100 ms old.
         if (!this.#lastBeatBusy || now - this.#lastBeat >= HEARTBEAT_ON_REQUEST_MS) this.#beat?.();
-        const controller = new AbortController();
+        const abort = new LazyAbort();
         const timer =
           this.#requestTimeoutMs > 0
-            ? setTimeout(() => this.requestTimedOut(req, res, controller), this.#requestTimeoutMs)
+            ? setTimeout(() => this.requestTimedOut(req, res, abort), this.#requestTimeoutMs)
             : null;
         res.once('close', () => {
           if (timer) clearTimeout(timer);
-          if (!res.writableFinished) controller.abort();
+          if (!res.writableFinished) abort.abort();
           this.inflight--;
           this.served++;
           this.#active.delete(res);
@@ -352,7 +353,7 @@ export abstract class Worker {
           this.afterRequest();
         });
         if (hooks.preRequest) void this.runHook('preRequest', this.api, req);
-        handle(req, res, controller);
+        handle(req, res, abort);
       }, res);
     };
   }
@@ -360,11 +361,11 @@ export abstract class Worker {
   private fetchListener(): AppCall {
     const fetchHandler = fetchHandlerOf(this.#app.app);
     const worker = { id: cluster.worker?.id ?? 0, pid: process.pid };
-    return (req, res, controller) => {
-      const info = this.requestInfo(req, controller.signal, worker);
+    return (req, res, abort) => {
+      const info = this.requestInfo(req, abort, worker);
       let result: Response | Promise<Response>;
       try {
-        result = fetchHandler(toRequest(req, info.scheme, controller.signal), info);
+        result = fetchHandler(toRequest(req, info.scheme, abort), info);
       } catch (err) {
         this.requestFailed(req, res, err);
         return;
@@ -375,7 +376,7 @@ export abstract class Worker {
           return writeResponse(res, response);
         })
         .catch((err: unknown) => {
-          if (controller.signal.aborted) return; // the client left; nothing to answer
+          if (abort.aborted) return; // the client left or the request timed out; nothing to answer
           this.requestFailed(req, res, err);
         });
     };
@@ -384,12 +385,8 @@ export abstract class Worker {
   private nodeListener(): AppCall {
     const app = this.#app.app as (req: IncomingMessage, res: ServerResponse) => unknown;
     const worker = { id: cluster.worker?.id ?? 0, pid: process.pid };
-    return (req, res, controller) => {
-      (req as IncomingMessage & { unicorn?: RequestInfo }).unicorn = this.requestInfo(
-        req,
-        controller.signal,
-        worker,
-      );
+    return (req, res, abort) => {
+      (req as IncomingMessage & { unicorn?: RequestInfo }).unicorn = this.requestInfo(req, abort, worker);
       let result: unknown;
       try {
         result = app(req, res);
@@ -412,7 +409,7 @@ export abstract class Worker {
 
   protected requestInfo(
     req: IncomingMessage,
-    signal: AbortSignal,
+    abort: LazyAbort,
     worker: { id: number; pid: number },
   ): RequestInfo {
     const log = this.log;
@@ -424,7 +421,10 @@ export abstract class Worker {
       rootPath: this.#rootPath,
       scheme: client.scheme,
       worker,
-      signal,
+      // Built on first use: most requests never look.
+      get signal() {
+        return abort.signal;
+      },
       // Built on first use: most requests never log.
       get log() {
         child ??= log.plain.child({ method: req.method, url: req.url });
@@ -472,7 +472,7 @@ export abstract class Worker {
   }
 
   /** --request-timeout: the app's signal aborts, the client gets a 503, the worker serves on. */
-  private requestTimedOut(req: IncomingMessage, res: ServerResponse, controller: AbortController): void {
+  private requestTimedOut(req: IncomingMessage, res: ServerResponse, abort: LazyAbort): void {
     this.log.warn(
       'request.timeout',
       `Request ${req.method} ${req.url} exceeded --request-timeout; answered 503`,
@@ -482,7 +482,7 @@ export abstract class Worker {
         timeoutMs: this.#requestTimeoutMs,
       },
     );
-    controller.abort(new Error('request timed out'));
+    abort.abort(new Error('request timed out'));
     if (res.headersSent) {
       res.destroy();
       return;

@@ -4,7 +4,7 @@
  */
 
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { Readable } from 'node:stream';
+import { type LazyAbort, lazyRequest } from './lazy-request.js';
 import type { RequestInfo } from './request-info.js';
 
 export type FetchHandler = (request: Request, info: RequestInfo) => Response | Promise<Response>;
@@ -32,9 +32,8 @@ export function fetchHandlerOf(app: unknown): FetchHandler {
   return (request, info) => obj.fetch(request, info);
 }
 
-const NO_BODY = new Set(['GET', 'HEAD']);
-
-export function toRequest(req: IncomingMessage, scheme: string, signal: AbortSignal): Request {
+/** The request the app sees: a lazily built Web Request (see lazy-request.ts). */
+export function toRequest(req: IncomingMessage, scheme: string, abort: LazyAbort): Request {
   const target = req.url ?? '/';
   // An absolute-form target carries its own authority, which takes precedence over Host (RFC 9112
   // 3.2.2); `*` (OPTIONS) is addressed to the server itself.
@@ -43,16 +42,7 @@ export function toRequest(req: IncomingMessage, scheme: string, signal: AbortSig
     : target === '*'
       ? `${scheme}://${req.headers.host ?? 'localhost'}/`
       : target;
-  const headers = new Headers();
-  const raw = req.rawHeaders;
-  for (let i = 0; i < raw.length; i += 2) headers.append(raw[i]!, raw[i + 1]!);
-  const method = req.method ?? 'GET';
-  const init: RequestInit & { duplex?: 'half' } = { method, headers, signal };
-  if (!NO_BODY.has(method)) {
-    init.body = Readable.toWeb(req) as unknown as ReadableStream<Uint8Array>;
-    init.duplex = 'half';
-  }
-  return new Request(url, init);
+  return lazyRequest(req, url, abort);
 }
 
 /** Writes a Response to node:http; resolves when the body is out (or the client went away). */

@@ -96,6 +96,8 @@ export class Arbiter {
   /** Set when the master is stopping; the loop ends once no worker is left. */
   #stopping: { graceful: boolean; exitCode: number } | null = null;
   #everReady = false;
+  /** Some worker has been ready at least once (the first-boot pacing in manageWorkers). */
+  #anyReady = false;
   #listeningLogged = false;
   #failures = 0;
   #nextSpawnAt = 0;
@@ -534,9 +536,14 @@ export class Arbiter {
     for (const worker of counted.slice(0, Math.max(0, counted.length - this.#target))) {
       worker.stop('worker count reduced', Date.now(), this.settings.gracefulTimeout * 1000);
     }
-    // Too few: spawn, unless a crash loop asks us to wait.
+    // Too few: spawn, unless a crash loop asks us to wait. At the very first boot one worker goes
+    // first, alone: on a small machine it is ready (and serving) sooner than if all boot at once,
+    // and a broken app fails once rather than in every worker. The rest follow when it is ready.
     if (Date.now() < this.#nextSpawnAt) return;
-    for (let missing = this.#target - counted.length; missing > 0; missing--) await this.spawnWorker();
+    let missing = this.#target - counted.length;
+    if (!this.#anyReady && counted.length > 0) missing = 0;
+    else if (!this.#anyReady) missing = Math.min(missing, 1);
+    for (; missing > 0; missing--) await this.spawnWorker();
   }
 
   private async spawnWorker(): Promise<void> {
@@ -590,6 +597,7 @@ export class Arbiter {
       case 'ready':
         if (worker.state === 'booting') worker.state = 'ready';
         worker.readyAt = Date.now();
+        this.#anyReady = true;
         this.onWorkerReady();
         this.wakeUp();
         return;

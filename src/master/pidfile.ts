@@ -6,7 +6,15 @@
  */
 
 import { readFileSync, renameSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
-import lockfile from 'proper-lockfile';
+import { createRequire } from 'node:module';
+
+/** proper-lockfile (and the graceful-fs it patches in) is loaded only when a pidfile is used. */
+let lockfileModule: typeof import('proper-lockfile') | null = null;
+function lockfile(): typeof import('proper-lockfile') {
+  lockfileModule ??= createRequire(import.meta.url)('proper-lockfile') as typeof import('proper-lockfile');
+  return lockfileModule;
+}
+
 import { describeError, UnicornError } from '../errors.js';
 
 export class Pidfile {
@@ -32,7 +40,7 @@ export class Pidfile {
   private lock(): void {
     const options = { realpath: false, stale: 10_000, onCompromised: () => {} };
     try {
-      this.#release = lockfile.lockSync(this.path, options);
+      this.#release = lockfile().lockSync(this.path, options);
       return;
     } catch (err) {
       if ((err as { code?: string }).code !== 'ELOCKED') {
@@ -49,7 +57,7 @@ export class Pidfile {
     }
     // The holder is gone (killed with -9): its lock is stale whatever its age says.
     rmSync(`${this.path}.lock`, { recursive: true, force: true });
-    this.#release = lockfile.lockSync(this.path, options);
+    this.#release = lockfile().lockSync(this.path, options);
   }
 
   /**

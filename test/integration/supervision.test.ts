@@ -36,6 +36,14 @@ describe('supervision', () => {
     assert.equal((await request(`${server.url}/`)).status, 200);
   });
 
+  test('at first boot one worker starts alone; the others are forked once it is ready', async () => {
+    const server = await startServer([fixture('pid.mjs'), '-w', '3']);
+    const firstReady = server.logs.findIndex((l) => l.event === 'worker.ready');
+    const bootings = server.logs.map((l, i) => (l.event === 'worker.booting' ? i : -1)).filter((i) => i >= 0);
+    assert.equal(bootings.length, 3);
+    assert.ok(bootings[0]! < firstReady && bootings[1]! > firstReady && bootings[2]! > firstReady);
+  });
+
   test('with -w 1, a request sent right after SIGKILL of the worker is served by its replacement, not refused', async () => {
     const server = await startServer([fixture('pid.mjs'), '-w', '1']);
     const [victim] = server.liveWorkerPids();

@@ -20,6 +20,7 @@ import { type AccessLogEntry, compileAccessLogFormat } from '../src/http/access-
 import { failResponse, interfaceHint } from '../src/http/errors.js';
 import { fetchHandlerOf, NotAResponseError, toRequest, writeResponse } from '../src/http/fetch-adapter.js';
 import { type ClientResolver, createClientResolver } from '../src/http/forwarded.js';
+import { LazyAbort } from '../src/http/lazy-request.js';
 import {
   checkHead,
   dropUnderscoreFields,
@@ -28,7 +29,6 @@ import {
   type Refusal,
   type RequestLimits,
 } from '../src/http/limits.js';
-import { LazyAbort } from '../src/http/lazy-request.js';
 import type { RequestInfo } from '../src/http/request-info.js';
 import { type TlsSettings, tlsOptions } from '../src/http/tls.js';
 import {

@@ -10,14 +10,13 @@ import { listenOnInheritedHandle } from './listen.js';
  * A busy sync worker does not accept: as soon as it takes a connection it closes its copies of the
  * listening sockets (the master's copy keeps the port open), so the next connection waits in the
  * kernel's queue for whichever worker is free first, instead of queueing behind a busy one. When
- * its connection closes, it asks the master for fresh copies and accepts again. As in Gunicorn,
+ * its response is done, it asks the master for fresh copies and accepts again. As in Gunicorn,
  * connections are not kept alive: one request per connection.
  */
 export class SyncWorker extends Worker {
   readonly #waiting: Array<() => void> = [];
   readonly #connections = new WeakSet<object>();
   #busy = false;
-  #open = 0;
   #accepting = true;
   #resuming = false;
 
@@ -30,22 +29,20 @@ export class SyncWorker extends Worker {
 
   /** A connection was accepted: stop accepting until it is done. */
   private took(socket: Socket): void {
-    this.#open++;
-    socket.once('close', () => {
-      this.#open--;
-      if (this.#open === 0) void this.resumeAccepting();
-    });
+    // A connection that closes without a request (or after it) frees the worker too.
+    socket.once('close', () => void this.resumeAccepting());
     if (!this.#accepting) return;
     this.#accepting = false;
     for (const server of this.servers) net.Server.prototype.close.call(server);
   }
 
   private async resumeAccepting(): Promise<void> {
-    if (this.#accepting || this.#resuming || this.draining) return;
+    // Free once no request runs: a connection still closing after its response does not count.
+    if (this.#accepting || this.#resuming || this.draining || this.#busy) return;
     this.#resuming = true;
     try {
       const sockets = await this.requestSockets();
-      if (this.draining || this.#open > 0) {
+      if (this.draining || this.#busy) {
         for (const { handle } of sockets) (handle as { close(): void }).close();
         return;
       }
@@ -79,7 +76,12 @@ export class SyncWorker extends Worker {
 
   protected override released(): void {
     const next = this.#waiting.shift();
-    if (next) next();
-    else this.#busy = false;
+    if (next) {
+      next();
+      return;
+    }
+    this.#busy = false;
+    // The response is done; its connection closes on its own (no keep-alive). Take the next one now.
+    void this.resumeAccepting();
   }
 }

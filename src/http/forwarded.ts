@@ -24,21 +24,32 @@ export function createClientResolver(allow: string): ClientResolver {
   const trust: (addr: string, i: number) => boolean = list.includes('*')
     ? () => true
     : proxyaddr.compile(list);
+  // Whether a connection's peer is trusted is decided once per connection (keep-alive connections
+  // carry many requests), and not at all for a request without forwarding headers.
+  const trustedPeer = new WeakMap<object, boolean>();
   return (req) => {
-    const peer = req.socket.remoteAddress ?? '';
-    const direct: Client['scheme'] = (req.socket as { encrypted?: boolean }).encrypted ? 'https' : 'http';
+    const socket = req.socket;
+    const peer = socket.remoteAddress ?? '';
+    const direct: Client['scheme'] = (socket as { encrypted?: boolean }).encrypted ? 'https' : 'http';
+    const forwardedFor = req.headers['x-forwarded-for'];
+    const forwardedProto = req.headers['x-forwarded-proto'];
+    if (forwardedFor === undefined && forwardedProto === undefined) return { address: peer, scheme: direct };
     // A unix-socket peer has no address; only processes allowed to open the socket file can connect,
     // which is the proxy's trust, so it is trusted (as Gunicorn does).
     const unixPeer = peer === '';
-    if (!unixPeer && !trust(peer, 0)) return { address: peer, scheme: direct };
-    const forwardedFor = req.headers['x-forwarded-for'];
+    let trusted = trustedPeer.get(socket);
+    if (trusted === undefined) {
+      trusted = unixPeer || trust(peer, 0);
+      trustedPeer.set(socket, trusted);
+    }
+    if (!trusted) return { address: peer, scheme: direct };
     const address =
       forwardedFor === undefined
         ? peer
         : unixPeer
           ? nearestUntrusted(forwardedFor, trust)
           : proxyaddr(req, trust);
-    return { address, scheme: forwardedScheme(req.headers['x-forwarded-proto']) ?? direct };
+    return { address, scheme: forwardedScheme(forwardedProto) ?? direct };
   };
 }
 

@@ -80,3 +80,16 @@ export function rawExchange(
     });
   });
 }
+
+/** GET over a unix socket; resolves with the body (the status is checked by the caller's body). */
+export function unixGet(socketPath: string, path = '/'): Promise<string> {
+  return new Promise((resolve, reject) => {
+    http
+      .get({ socketPath, path, agent: false }, (res) => {
+        let body = '';
+        res.on('data', (c) => (body += c));
+        res.on('end', () => resolve(body));
+      })
+      .on('error', reject);
+  });
+}

@@ -1,27 +1,14 @@
 import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
-import http from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
-import { request } from '../helpers/http.js';
+import { request, unixGet } from '../helpers/http.js';
 import { fixture, runCli, startServer, stopAll } from '../helpers/server.js';
 import { isAlive, waitFor } from '../helpers/wait.js';
 
 after(stopAll);
 const dir = mkdtempSync(join(tmpdir(), 'unicorn-binds-'));
-
-function unixGet(socketPath: string, path = '/'): Promise<string> {
-  return new Promise((resolve, reject) => {
-    http
-      .get({ socketPath, path, agent: false }, (res) => {
-        let body = '';
-        res.on('data', (c) => (body += c));
-        res.on('end', () => resolve(body));
-      })
-      .on('error', reject);
-  });
-}
 
 describe('binds', () => {
   test('several binds at once: IPv4, IPv6 and a unix socket, all served by the same workers', async () => {

@@ -16,12 +16,11 @@ import {
   renameSync,
   rmSync,
 } from 'node:fs';
-import http from 'node:http';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
 import { after, describe, test } from 'node:test';
-import { request } from '../helpers/http.js';
+import { request, unixGet } from '../helpers/http.js';
 import { killGroup, track } from '../helpers/processes.js';
 import { CLI, fixture, type LogLine, ROOT } from '../helpers/server.js';
 import { isAlive, waitFor } from '../helpers/wait.js';
@@ -160,18 +159,6 @@ async function listening(where: number | string): Promise<{ fd: number; port: nu
     port: typeof address === 'object' && address !== null ? address.port : 0,
     release: () => server.close(),
   };
-}
-
-function unixGet(socketPath: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    http
-      .get({ socketPath, path: '/', agent: false }, (res) => {
-        let body = '';
-        res.on('data', (c) => (body += c));
-        res.on('end', () => resolve(body));
-      })
-      .on('error', reject);
-  });
 }
 
 /** Inodes of the sockets listening on 127.0.0.1:port (from /proc/net/tcp). */

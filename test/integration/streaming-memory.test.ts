@@ -1,0 +1,77 @@
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import http from 'node:http';
+import { after, describe, test } from 'node:test';
+import { fixture, startServer, stopAll } from '../helpers/server.js';
+
+after(stopAll);
+
+const MiB = 1024 * 1024;
+const SIZE_MIB = 256;
+
+function rssMiB(pid: number): number {
+  const line = readFileSync(`/proc/${pid}/status`, 'utf8')
+    .split('\n')
+    .find((l) => l.startsWith('VmRSS:'))!;
+  return Number(line.split(/\s+/)[1]) / 1024;
+}
+
+/** Samples a worker's RSS every 20 ms while `work` runs; resolves with the peak. */
+async function peakDuring(pid: number, work: () => Promise<void>): Promise<number> {
+  let peak = rssMiB(pid);
+  const timer = setInterval(() => {
+    peak = Math.max(peak, rssMiB(pid));
+  }, 20);
+  try {
+    await work();
+  } finally {
+    clearInterval(timer);
+  }
+  return Math.max(peak, rssMiB(pid));
+}
+
+describe('bodies stream through with backpressure: a large body never sits in memory', () => {
+  for (const iface of ['fetch', 'node'] as const) {
+    test(`${iface} interface: ${SIZE_MIB} MiB up and ${SIZE_MIB} MiB down, worker RSS grows by far less`, async () => {
+      const app = iface === 'fetch' ? fixture('stream.mjs') : fixture('node-stream.mjs');
+      const server = await startServer([app, '-w', '1']);
+      const pid = server.liveWorkerPids()[0]!;
+      const before = rssMiB(pid);
+      const peak = await peakDuring(pid, async () => {
+        const uploaded = await new Promise<string>((resolve, reject) => {
+          const req = http.request(`${server.url}/upload`, { method: 'POST' }, (res) => {
+            let body = '';
+            res.on('data', (c) => (body += c));
+            res.on('end', () => resolve(body));
+          });
+          req.on('error', reject);
+          const chunk = Buffer.alloc(MiB, 7);
+          let left = SIZE_MIB;
+          const pump = () => {
+            while (left > 0) {
+              left--;
+              if (!req.write(chunk)) return void req.once('drain', pump);
+            }
+            req.end();
+          };
+          pump();
+        });
+        assert.match(uploaded, new RegExp(String(SIZE_MIB * MiB)));
+        const downloaded = await new Promise<number>((resolve, reject) => {
+          http
+            .get(`${server.url}/download?mb=${SIZE_MIB}`, (res) => {
+              let n = 0;
+              res.on('data', (c: Buffer) => (n += c.length));
+              res.on('end', () => resolve(n));
+            })
+            .on('error', reject);
+        });
+        assert.equal(downloaded, SIZE_MIB * MiB);
+      });
+      assert.ok(
+        peak - before < 96,
+        `worker RSS grew by ${(peak - before).toFixed(0)} MiB moving ${SIZE_MIB} MiB each way`,
+      );
+    });
+  }
+});

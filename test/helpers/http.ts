@@ -93,3 +93,46 @@ export function unixGet(socketPath: string, path = '/'): Promise<string> {
       .on('error', reject);
   });
 }
+
+/** POSTs `count` chunks of `size` bytes with chunked encoding, honouring backpressure. */
+export function streamUpload(
+  url: string,
+  count: number,
+  size: number,
+): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = http.request(url, { method: 'POST', agent: false }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (c: string) => (body += c));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+      res.on('error', reject);
+    });
+    req.setTimeout(60_000, () => req.destroy(new Error(`upload to ${url} timed out`)));
+    req.on('error', reject);
+    const chunk = Buffer.alloc(size, 120);
+    let left = count;
+    const pump = () => {
+      while (left > 0) {
+        left--;
+        if (!req.write(chunk)) return void req.once('drain', pump);
+      }
+      req.end();
+    };
+    pump();
+  });
+}
+
+/** GETs a URL and counts the body's bytes as they stream in, without keeping them. */
+export function streamDownload(url: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    http
+      .get(url, { agent: false }, (res) => {
+        let n = 0;
+        res.on('data', (c: Buffer) => (n += c.length));
+        res.on('end', () => resolve(n));
+        res.on('error', reject);
+      })
+      .on('error', reject);
+  });
+}

@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import http from 'node:http';
 import { after, describe, test } from 'node:test';
-import { request } from '../helpers/http.js';
+import { request, streamUpload } from '../helpers/http.js';
 import { ROOT, runCli, type Server, startServer, stopAll } from '../helpers/server.js';
 import { waitFor } from '../helpers/wait.js';
 
@@ -66,31 +66,6 @@ function streamLines(url: string, { stopAfter = Number.POSITIVE_INFINITY } = {})
       });
     },
   );
-}
-
-/** POSTs `count` chunks of `size` bytes with chunked encoding, honouring backpressure. */
-function streamUpload(url: string, count: number, size: number): Promise<{ status: number; body: string }> {
-  return new Promise((resolve, reject) => {
-    const req = http.request(url, { method: 'POST', agent: false }, (res) => {
-      let body = '';
-      res.setEncoding('utf8');
-      res.on('data', (c: string) => (body += c));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
-      res.on('error', reject);
-    });
-    req.setTimeout(60_000, () => req.destroy(new Error(`upload to ${url} timed out`)));
-    req.on('error', reject);
-    const chunk = Buffer.alloc(size, 120);
-    let left = count;
-    const pump = () => {
-      while (left > 0) {
-        left--;
-        if (!req.write(chunk)) return void req.once('drain', pump);
-      }
-      req.end();
-    };
-    pump();
-  });
 }
 
 describe('examples', () => {

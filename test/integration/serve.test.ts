@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import http from 'node:http';
 import { after, describe, test } from 'node:test';
-import { request } from '../helpers/http.js';
+import { request, streamDownload, streamUpload } from '../helpers/http.js';
 import { fixture, startServer, stopAll } from '../helpers/server.js';
 
 after(stopAll);
@@ -128,35 +128,9 @@ describe('serving an app', () => {
 
   test('a streamed download and upload pass through', async () => {
     const server = await startServer([fixture('stream.mjs')]);
-    const down = await new Promise<number>((resolve, reject) => {
-      http
-        .get(`${server.url}/download?mb=8`, (res) => {
-          let n = 0;
-          res.on('data', (c: Buffer) => (n += c.length));
-          res.on('end', () => resolve(n));
-        })
-        .on('error', reject);
-    });
-    assert.equal(down, 8 * 1024 * 1024);
-    const up = await new Promise<string>((resolve, reject) => {
-      const req = http.request(`${server.url}/upload`, { method: 'POST' }, (res) => {
-        let body = '';
-        res.on('data', (c) => (body += c));
-        res.on('end', () => resolve(body));
-      });
-      req.on('error', reject);
-      const chunk = Buffer.alloc(1024 * 1024, 98);
-      let left = 8;
-      const pump = () => {
-        while (left > 0) {
-          left--;
-          if (!req.write(chunk)) return void req.once('drain', pump);
-        }
-        req.end();
-      };
-      pump();
-    });
-    assert.equal(up, String(8 * 1024 * 1024));
+    assert.equal(await streamDownload(`${server.url}/download?mb=8`), 8 * 1024 * 1024);
+    const up = await streamUpload(`${server.url}/upload`, 8, 1024 * 1024);
+    assert.equal(up.body, String(8 * 1024 * 1024));
   });
 });
 

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import http from 'node:http';
 import { after, describe, test } from 'node:test';
+import { streamDownload, streamUpload } from '../helpers/http.js';
 import { fixture, startServer, stopAll } from '../helpers/server.js';
 
 after(stopAll);
@@ -38,34 +38,9 @@ describe('bodies stream through with backpressure: a large body never sits in me
       const pid = server.liveWorkerPids()[0]!;
       const before = rssMiB(pid);
       const peak = await peakDuring(pid, async () => {
-        const uploaded = await new Promise<string>((resolve, reject) => {
-          const req = http.request(`${server.url}/upload`, { method: 'POST' }, (res) => {
-            let body = '';
-            res.on('data', (c) => (body += c));
-            res.on('end', () => resolve(body));
-          });
-          req.on('error', reject);
-          const chunk = Buffer.alloc(MiB, 7);
-          let left = SIZE_MIB;
-          const pump = () => {
-            while (left > 0) {
-              left--;
-              if (!req.write(chunk)) return void req.once('drain', pump);
-            }
-            req.end();
-          };
-          pump();
-        });
+        const uploaded = (await streamUpload(`${server.url}/upload`, SIZE_MIB, MiB)).body;
         assert.match(uploaded, new RegExp(String(SIZE_MIB * MiB)));
-        const downloaded = await new Promise<number>((resolve, reject) => {
-          http
-            .get(`${server.url}/download?mb=${SIZE_MIB}`, (res) => {
-              let n = 0;
-              res.on('data', (c: Buffer) => (n += c.length));
-              res.on('end', () => resolve(n));
-            })
-            .on('error', reject);
-        });
+        const downloaded = await streamDownload(`${server.url}/download?mb=${SIZE_MIB}`);
         assert.equal(downloaded, SIZE_MIB * MiB);
       });
       assert.ok(

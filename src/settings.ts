@@ -261,7 +261,7 @@ const BASE_SETTINGS = [
     env: 'FORWARDED_ALLOW_IPS',
     default: '127.0.0.1,::1',
     parse: parseString,
-    doc: 'Comma-separated addresses and CIDRs of proxies trusted to set X-Forwarded-For and X-Forwarded-Proto, or `*` for any peer. Only a request from a trusted peer gets its client address and scheme (`info.remoteAddress`, `info.scheme`) from those headers; from anyone else they are ignored, so clients cannot spoof their address.',
+    doc: 'Comma-separated addresses and CIDRs of proxies trusted to set the client address and scheme, or `*` for any peer; unix-socket peers are always trusted. From a trusted peer, RFC 7239 `Forwarded` (when present) or else X-Forwarded-For and X-Forwarded-Proto set `info.remoteAddress` and `info.scheme`: the client is the nearest address that is not itself a trusted proxy. From anyone else the headers are ignored, so clients cannot spoof their address.',
   }),
   setting({
     name: 'certfile',

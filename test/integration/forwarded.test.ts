@@ -69,3 +69,24 @@ describe('--root-path (the prefix a proxy mounts the app under)', () => {
     assert.equal(new URL(other.url).pathname, '/apiary', 'only whole path segments match');
   });
 });
+
+describe('RFC 7239 Forwarded', () => {
+  const app = `${fixture('echo.mjs')}:handler`;
+
+  test('from a trusted peer it sets address and scheme, and takes precedence over X-Forwarded-*', async () => {
+    const server = await startServer([app, '--forwarded-allow-ips', '127.0.0.1,10.0.0.0/8']);
+    const client = await seen(server.url, {
+      forwarded: 'for=6.6.6.6, for="198.51.100.7:4711", for=10.0.0.2;proto=https',
+      'x-forwarded-for': '203.0.113.1',
+    });
+    assert.equal(client.address, '198.51.100.7');
+    assert.equal(client.scheme, 'https');
+  });
+
+  test('from an untrusted peer it is ignored', async () => {
+    const server = await startServer([app, '--forwarded-allow-ips', '10.0.0.1']);
+    const client = await seen(server.url, { forwarded: 'for=198.51.100.7;proto=https' });
+    assert.equal(client.address, '127.0.0.1');
+    assert.equal(client.scheme, 'http');
+  });
+});

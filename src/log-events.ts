@@ -15,7 +15,6 @@ export const LOG_EVENTS = {
     'USR2: a new master was started with the listening sockets, or it failed (carries newMasterPid).',
   'signal.received': 'The master took a signal off its queue (`Handling signal: term`).',
   'signal.ignored': 'A signal arrived that the master does not act on in its current state.',
-  'config.error': 'The configuration could not be resolved; the process exits 1.',
   'hook.error': 'A server hook threw or rejected; carries the hook name.',
   'worker.booting': 'The master forked a worker (`Booting worker with pid: N`).',
   'worker.app_loaded': 'A worker imported the app; carries the interface in use (fetch or node).',

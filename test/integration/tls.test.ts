@@ -14,12 +14,31 @@ const file = (name: string) => join(dir, name);
 /** A CA, a server certificate for 127.0.0.1 signed by it, and a client certificate signed by it. */
 function makeCertificates(): void {
   const openssl = (...args: string[]) => execFileSync('openssl', args, { cwd: dir, stdio: 'pipe' });
+  const key = ['-newkey', 'rsa:2048', '-nodes'];
+  /** A key and a certificate for `name`, signed by the CA. */
+  const issue = (name: string, subject: string, extensions: string[] = []) => {
+    openssl('req', ...key, '-subj', subject, '-keyout', `${name}.key`, '-out', `${name}.csr`);
+    openssl(
+      'x509',
+      '-req',
+      '-in',
+      `${name}.csr`,
+      '-CA',
+      'ca.pem',
+      '-CAkey',
+      'ca.key',
+      '-CAcreateserial',
+      '-days',
+      '2',
+      ...extensions,
+      '-out',
+      `${name}.pem`,
+    );
+  };
   openssl(
     'req',
     '-x509',
-    '-newkey',
-    'rsa:2048',
-    '-nodes',
+    ...key,
     '-days',
     '2',
     '-subj',
@@ -30,62 +49,8 @@ function makeCertificates(): void {
     'ca.pem',
   );
   writeFileSync(file('server.ext'), 'subjectAltName=IP:127.0.0.1,DNS:localhost\n');
-  openssl(
-    'req',
-    '-newkey',
-    'rsa:2048',
-    '-nodes',
-    '-subj',
-    '/CN=127.0.0.1',
-    '-keyout',
-    'server.key',
-    '-out',
-    'server.csr',
-  );
-  openssl(
-    'x509',
-    '-req',
-    '-in',
-    'server.csr',
-    '-CA',
-    'ca.pem',
-    '-CAkey',
-    'ca.key',
-    '-CAcreateserial',
-    '-days',
-    '2',
-    '-extfile',
-    'server.ext',
-    '-out',
-    'server.pem',
-  );
-  openssl(
-    'req',
-    '-newkey',
-    'rsa:2048',
-    '-nodes',
-    '-subj',
-    '/CN=client',
-    '-keyout',
-    'client.key',
-    '-out',
-    'client.csr',
-  );
-  openssl(
-    'x509',
-    '-req',
-    '-in',
-    'client.csr',
-    '-CA',
-    'ca.pem',
-    '-CAkey',
-    'ca.key',
-    '-CAcreateserial',
-    '-days',
-    '2',
-    '-out',
-    'client.pem',
-  );
+  issue('server', '/CN=127.0.0.1', ['-extfile', 'server.ext']);
+  issue('client', '/CN=client');
 }
 
 function get(url: string, options: https.RequestOptions = {}): Promise<{ status: number; body: string }> {

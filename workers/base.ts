@@ -72,7 +72,6 @@ export abstract class Worker {
   protected log!: Log;
   protected servers: http.Server[] = [];
   protected draining = false;
-  protected inflight = 0;
   protected served = 0;
   #hooks: Partial<Record<HookName, HookFn>> = {};
   #app!: LoadedApp;
@@ -86,6 +85,11 @@ export abstract class Worker {
   #lastBeatBusy = false;
   /** Responses in flight, with when each started, oldest first. */
   readonly #active = new Map<ServerResponse, number>();
+
+  /** Requests admitted and not yet finished. */
+  protected get inflight(): number {
+    return this.#active.size;
+  }
   #requestTimeoutMs = 0;
   #resolveClient!: ClientResolver;
   #tls: ServerOptions | null = null;
@@ -330,7 +334,6 @@ export abstract class Worker {
           this.released();
           return;
         }
-        this.inflight++;
         const now = Date.now();
         this.#active.set(res, now);
         // A request may never give the loop back: make sure the master has heard of a request in
@@ -345,7 +348,6 @@ export abstract class Worker {
         res.once('close', () => {
           if (timer) clearTimeout(timer);
           if (!res.writableFinished) abort.abort();
-          this.inflight--;
           this.served++;
           this.#active.delete(res);
           if (hooks.postRequest) void this.runHook('postRequest', this.api, req, res);

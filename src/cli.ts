@@ -37,6 +37,16 @@ export function buildProgram(): Command {
   for (const spec of SETTINGS) {
     if (spec.flags.length === 0) continue;
     program.addOption(optionFor(spec));
+    // A switch that defaults to on can be turned off from the command line too.
+    if (spec.type === 'bool' && spec.default === true) {
+      const negation = new Option(
+        `--no-${spec.flags.at(-1)!.replace(/^--/, '')}`,
+        `Turn off ${spec.flags.at(-1)}.`,
+      );
+      negation.attributeName = () => spec.name;
+      negation.helpGroup(`${spec.section}:`);
+      program.addOption(negation);
+    }
   }
   return program;
 }

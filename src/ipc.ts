@@ -41,6 +41,8 @@ export interface WorkerBoot {
   cwd: string;
   /** 1, 2, 3... in spawn order over the master's life; shown in logs as the worker number. */
   age: number;
+  /** The stack probe's pipe (STACK_PROBE_FD), or null when --timeout-stack is off. */
+  stackProbeFd: number | null;
 }
 
 export const WORKER_BOOT_ENV = 'UNICORN_TS_WORKER_BOOT';
@@ -62,4 +64,39 @@ export function isWorkerMessage(msg: unknown): msg is WorkerMessage {
 
 export function isMasterMessage(msg: unknown): msg is MasterMessage {
   return typeof msg === 'object' && msg !== null && (msg as { ns?: unknown }).ns === IPC_NS;
+}
+
+/**
+ * The stack probe: a second, private channel between the master and each worker (an extra stdio
+ * pipe, fd STACK_PROBE_FD in the worker), served by a small thread in the worker. It exists because
+ * the cluster IPC channel is read by the worker's main thread, which is exactly what is stuck when
+ * the master wants to know where it is stuck. One JSON object per line each way.
+ */
+export const STACK_PROBE_FD = 4;
+
+export interface StackProbeRequest {
+  id: number;
+}
+
+export interface StackFrame {
+  /** The function's name, or `<anonymous>`. */
+  fn: string;
+  /** A path relative to the worker's working directory, a `node:` module, or a URL. */
+  file: string;
+  /** 1-based, in the original source when a source map says where that is. */
+  line: number;
+  column: number;
+}
+
+export interface StackProbeReply {
+  id: number;
+  /** Innermost first; empty when the worker was not running JavaScript. */
+  frames: StackFrame[];
+  /** Why there are no frames, when there are none. */
+  note?: string;
+}
+
+/** `handler (src/app.ts:42)`: how a frame appears in log messages. */
+export function formatFrame(frame: StackFrame): string {
+  return `${frame.fn} (${frame.file}:${frame.line})`;
 }

@@ -24,7 +24,10 @@ export const LOG_EVENTS = {
   'worker.exited': 'The master reaped a worker; carries exit code or signal, and a hint when abnormal.',
   'worker.boot_timeout':
     'A worker did not become ready within --boot-timeout and is being killed (a boot failure).',
-  'worker.timeout': 'A worker stopped sending heartbeats for longer than --timeout and is being killed.',
+  'worker.timeout':
+    'A worker stopped sending heartbeats for longer than --timeout and is being killed; with --timeout-stack, `stack` lists where its JavaScript was stuck (innermost first).',
+  'worker.stack_probe':
+    'A worker could not start its stack probe thread; timeouts will be logged without a stack.',
   'worker.backoff': 'Workers keep dying soon after boot; the next spawn waits this long.',
   'worker.uncaught':
     'An error escaped the app (uncaught exception or unhandled rejection); the worker retires.',

@@ -391,6 +391,15 @@ const BASE_SETTINGS = [
     doc: 'Seconds a worker may go without a heartbeat before the master kills and replaces it (0 disables). Workers heartbeat from their event loop, so this catches a loop blocked by synchronous code, not a slow asynchronous request.',
   }),
   setting({
+    name: 'timeoutStack',
+    section: 'Worker Processes',
+    type: 'bool',
+    flags: ['--timeout-stack'],
+    default: true,
+    parse: parseBool,
+    doc: "Before killing a worker for --timeout, pause it and log where its JavaScript was stuck (function, file and line, through source maps for TypeScript). Each worker runs a small probe thread for this (about 8 MiB of memory, nothing per request); --no-timeout-stack turns it off.",
+  }),
+  setting({
     name: 'bootTimeout',
     section: 'Worker Processes',
     type: 'int',

@@ -42,6 +42,7 @@ import {
 import { type AccessLogWriter, Log, type Logger, type LogLevelName, openAccessLog } from '../src/log.js';
 import { HOOKS, type HookFn, type HookName } from '../src/settings.js';
 import { listenOnInheritedHandle } from './listen.js';
+import { startStackProbe } from './stack-probe.js';
 
 const HEARTBEAT_ON_REQUEST_MS = 100;
 
@@ -141,6 +142,10 @@ export abstract class Worker {
     this.log.info('worker.ready', `Worker ready (pid: ${process.pid})`, { age: this.boot.age });
     this.send({ ns: IPC_NS, act: 'ready' });
     this.startHeartbeat();
+    // Started once serving, so it never delays a boot.
+    startStackProbe(this.boot.stackProbeFd, (err) =>
+      this.log.warn('worker.stack_probe', `Stack probe unavailable: ${describeError(err)}`, { err }),
+    );
   }
 
   // ---- lifecycle steps ------------------------------------------------------------------------

@@ -16,14 +16,18 @@
 import { spawn } from 'node:child_process';
 import cluster from 'node:cluster';
 import { dirname, resolve } from 'node:path';
+import type { Duplex } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { parseAppSpec, resolveAppFile } from '../app-module.js';
 import { type ResolvedConfig, serializableSettings } from '../config.js';
 import { describeError } from '../errors.js';
 import {
   EXIT_CODES,
+  formatFrame,
   IPC_NS,
   isWorkerMessage,
+  STACK_PROBE_FD,
+  type StackProbeReply,
   WORKER_BOOT_ENV,
   type WorkerBoot,
   type WorkerMessage,
@@ -41,6 +45,7 @@ import {
   socketFd,
   unixSocketMode,
 } from './sockets.js';
+import { StackProbe } from './stack-probe.js';
 import { WorkerHandle } from './worker-handle.js';
 
 export interface ArbiterOptions {
@@ -73,6 +78,10 @@ const CRASH_WINDOW_MS = 1_000;
 const BACKOFF_FIRST_MS = 100;
 const BACKOFF_MAX_MS = 30_000;
 const QUICK_STOP_GRACE_MS = 2_000;
+/** node:cluster's own stdio for workers: the master's stdin/out/err and the IPC channel. */
+const WORKER_STDIO = ['inherit', 'inherit', 'inherit', 'ipc'];
+/** How long a timed-out worker's stack probe may take before the worker is killed anyway. */
+const STACK_PROBE_WAIT_MS = 2000;
 /** After a timeout, how long SIGABRT has before SIGKILL. */
 const ABORT_GRACE_MS = 1_000;
 /** The loop never sleeps longer than this, so deadlines are checked at least this often. */
@@ -172,7 +181,7 @@ export class Arbiter {
       this.#pidfile?.remove(process.pid);
       return EXIT_CODES.CONFIG_ERROR;
     }
-    cluster.setupPrimary({ exec: WORKER_ENTRY, args: [] });
+    cluster.setupPrimary({ exec: WORKER_ENTRY, args: [], stdio: WORKER_STDIO });
     if (s.reload) this.startReloader();
     return null;
   }
@@ -482,17 +491,20 @@ export class Arbiter {
         (worker.state === 'ready' || worker.state === 'retiring') &&
         now - worker.lastHeartbeat > timeoutMs
       ) {
+        const stack = this.stackBeforeKill(worker);
+        if (stack === 'waiting') continue;
         const silent = Math.round((now - worker.lastHeartbeat) / 1000);
         const doing = worker.oldest
           ? `; it was handling ${worker.oldest.request}, started ${Math.round((now - worker.oldest.startedAt) / 1000)} s ago`
           : '; no request was in flight';
         this.#log.critical(
           'worker.timeout',
-          `WORKER TIMEOUT (pid: ${worker.pid}): event loop blocked for ${silent} s${doing}; killing it`,
+          `WORKER TIMEOUT (pid: ${worker.pid}): event loop blocked for ${silent} s${describeStuckAt(stack)}${doing}; killing it`,
           {
             workerPid: worker.pid,
             silentSeconds: silent,
             request: worker.oldest?.request ?? null,
+            stack: stack?.frames.map(formatFrame) ?? null,
           },
         );
         // As Gunicorn: SIGABRT first (a loop that comes back runs workerAbort and exits), then SIGKILL.
@@ -502,6 +514,26 @@ export class Arbiter {
         worker.signal('SIGABRT');
       }
     }
+  }
+
+  /**
+   * Where a worker that missed its heartbeats is stuck, asked of its probe thread before it is
+   * killed: 'waiting' until the answer is in (the probe bounds the wait), null without a probe.
+   */
+  private stackBeforeKill(worker: WorkerHandle): StackProbeReply | null | 'waiting' {
+    if (worker.stackProbe === null) return null;
+    const current = worker.timeoutProbe;
+    if (current !== null && current.forHeartbeat === worker.lastHeartbeat) return current.reply ?? 'waiting';
+    const probe: NonNullable<WorkerHandle['timeoutProbe']> = {
+      forHeartbeat: worker.lastHeartbeat,
+      reply: null,
+    };
+    worker.timeoutProbe = probe;
+    void worker.stackProbe.request(STACK_PROBE_WAIT_MS).then((reply) => {
+      probe.reply = reply;
+      this.wakeUp();
+    });
+    return 'waiting';
   }
 
   // ---- keeping the count -----------------------------------------------------------------------
@@ -555,9 +587,14 @@ export class Arbiter {
       appModule: this.#opts.appModule,
       cwd: this.#opts.cwd,
       age,
+      stackProbeFd: this.settings.timeoutStack && this.settings.timeout > 0 ? STACK_PROBE_FD : null,
     };
+    // The stack probe needs its own pipe: the IPC channel is read by the thread that gets stuck.
+    cluster.setupPrimary({ stdio: boot.stackProbeFd === null ? WORKER_STDIO : [...WORKER_STDIO, 'pipe'] });
     const clusterWorker = cluster.fork({ [WORKER_BOOT_ENV]: JSON.stringify(boot) });
     const worker = new WorkerHandle(clusterWorker, age, Date.now());
+    const probePipe = clusterWorker.process.stdio[STACK_PROBE_FD];
+    if (boot.stackProbeFd !== null && probePipe) worker.stackProbe = new StackProbe(probePipe as Duplex);
     this.#workers.set(worker.pid, worker);
     clusterWorker.on('message', (message: unknown) => {
       if (isWorkerMessage(message)) this.onWorkerMessage(worker, message);
@@ -721,4 +758,12 @@ export function exitHint(
   if (code !== null && code !== 0) return 'see the error logged by the worker just before';
   if (code === 0) return 'the worker exited on its own (process.exit() in the app?)';
   return undefined;
+}
+
+/** ` at handler (src/app.ts:42)`: the innermost frame in the app's code, or why there is none. */
+function describeStuckAt(stack: StackProbeReply | null): string {
+  if (stack === null) return '';
+  const frame = stack.frames.find((f) => !f.file.startsWith('node:')) ?? stack.frames[0];
+  if (frame === undefined) return ` (no stack: ${stack.note ?? 'unknown'})`;
+  return ` at ${formatFrame(frame)}`;
 }

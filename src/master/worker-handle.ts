@@ -9,7 +9,8 @@
  */
 
 import type { Worker as ClusterWorker } from 'node:cluster';
-import type { MasterMessage } from '../ipc.js';
+import type { MasterMessage, StackProbeReply } from '../ipc.js';
+import type { StackProbe } from './stack-probe.js';
 
 export type WorkerState = 'booting' | 'ready' | 'retiring' | 'stopping' | 'exited';
 
@@ -32,6 +33,10 @@ export class WorkerHandle {
   reason: string | null = null;
   /** When a stopping worker is killed if it has not exited. */
   killAt: number | null = null;
+  /** Asks the worker where its event loop is stuck (--timeout-stack); null when off. */
+  stackProbe: StackProbe | null = null;
+  /** The probe run for the current timeout, keyed by the heartbeat that went stale. */
+  timeoutProbe: { forHeartbeat: number; reply: StackProbeReply | null } | null = null;
   /** The message a worker sent just before failing to boot. */
   bootError: { code: number; message: string } | null = null;
 

@@ -13,14 +13,55 @@ describe('timeouts and recycling limits', () => {
     const [pid] = server.liveWorkerPids();
     const blocked = request(`${server.url}/block`).catch((err: Error) => err);
     const line = await server.waitForEvent('worker.timeout', (l) => l.workerPid === pid);
-    assert.match(String(line.msg), /event loop blocked for \d+ s; it was handling GET \/block/);
+    assert.match(
+      String(line.msg),
+      /event loop blocked for \d+ s at spin \(test\/fixtures\/apps\/block\.mjs:3\); it was handling GET \/block/,
+    );
     assert.equal(line.request, 'GET /block');
+    assert.deepEqual((line.stack as string[]).slice(0, 2), [
+      'spin (test/fixtures/apps/block.mjs:3)',
+      'block (test/fixtures/apps/block.mjs:6)',
+    ]);
     const exited = await server.waitForEvent('worker.exited', (l) => l.workerPid === pid);
     assert.match(String(exited.hint), /--timeout/);
     assert.ok((await blocked) instanceof Error, 'the blocked request cannot be answered');
     await waitFor('replacement', () => server.liveWorkerPids().length === 1);
     const reply = await request(`${server.url}/`);
     assert.notEqual(reply.body, String(pid));
+  });
+
+  test('--timeout names the function, file and line of a blocked TypeScript handler, from its source map', async () => {
+    const server = await startServer([fixture('block.ts'), '-w', '1', '-t', '2']);
+    const [pid] = server.liveWorkerPids();
+    const blocked = request(`${server.url}/spin`).catch((err: Error) => err);
+    const line = await server.waitForEvent('worker.timeout', (l) => l.workerPid === pid);
+    assert.match(String(line.msg), /blocked for \d+ s at crunch \(test\/fixtures\/apps\/block\.ts:15\)/);
+    assert.deepEqual((line.stack as string[]).slice(0, 2), [
+      'crunch (test/fixtures/apps/block.ts:15)',
+      'handler (test/fixtures/apps/block.ts:21)',
+    ]);
+    await blocked;
+  });
+
+  test('--timeout on a worker blocked outside JavaScript says there is no stack, and still kills it', async () => {
+    const server = await startServer([fixture('block.ts'), '-w', '1', '-t', '2']);
+    const [pid] = server.liveWorkerPids();
+    const blocked = request(`${server.url}/native`).catch((err: Error) => err);
+    const line = await server.waitForEvent('worker.timeout', (l) => l.workerPid === pid);
+    assert.match(String(line.msg), /blocked for \d+ s \(no stack: not running JavaScript/);
+    assert.deepEqual(line.stack, []);
+    await server.waitForEvent('worker.exited', (l) => l.workerPid === pid);
+    await blocked;
+  });
+
+  test('--no-timeout-stack: the timeout is logged without a stack', async () => {
+    const server = await startServer([fixture('block.mjs'), '-w', '1', '-t', '2', '--no-timeout-stack']);
+    const [pid] = server.liveWorkerPids();
+    const blocked = request(`${server.url}/block`).catch((err: Error) => err);
+    const line = await server.waitForEvent('worker.timeout', (l) => l.workerPid === pid);
+    assert.match(String(line.msg), /event loop blocked for \d+ s; it was handling GET \/block/);
+    assert.equal(line.stack, null);
+    await blocked;
   });
 
   test('a worker that never becomes ready is killed after --boot-timeout: exit 3 at first boot', async () => {

@@ -134,6 +134,27 @@ describe('serving an app', () => {
   });
 });
 
+describe('connections go to a worker that can take them', () => {
+  test('an async worker busy on the CPU takes no new connection: they go to the free worker at once', async () => {
+    const server = await startServer([fixture('node-pid.mjs'), '-w', '2']);
+    const pids = server.liveWorkerPids().map(String);
+    const burning = request(`${server.url}/?burn=4000`);
+    const busyPid = String((await server.waitForEvent('app.burning')).pid);
+    const started = Date.now();
+    const answeredBy = new Set<string>();
+    for (let i = 0; i < 20; i++) answeredBy.add((await request(`${server.url}/`)).body);
+    const elapsed = Date.now() - started;
+    assert.equal((await burning).body, busyPid);
+    assert.ok(pids.includes(busyPid));
+    assert.deepEqual(
+      [...answeredBy],
+      [pids.find((p) => p !== busyPid)],
+      'a new connection went to the busy worker',
+    );
+    assert.ok(elapsed < 4000, `the quick requests waited behind the busy worker (${elapsed} ms)`);
+  });
+});
+
 describe('the sync worker does not accept while busy', () => {
   test('with one worker busy, every new request goes to the free worker at once', async () => {
     const server = await startServer([fixture('node-pid.mjs'), '-k', 'sync', '-w', '2']);

@@ -19,7 +19,7 @@ import { describeError, isUnicornError, UnicornError } from '../src/errors.js';
 import { type AccessLogEntry, compileAccessLogFormat } from '../src/http/access-log.js';
 import { failResponse, interfaceHint } from '../src/http/errors.js';
 import { fetchHandlerOf, NotAResponseError, toRequest, writeResponse } from '../src/http/fetch-adapter.js';
-import { type ClientResolver, createClientResolver } from '../src/http/forwarded.js';
+import { type ClientResolver, compileTrust, createClientResolver } from '../src/http/forwarded.js';
 import { LazyAbort } from '../src/http/lazy-request.js';
 import {
   checkHead,
@@ -29,6 +29,11 @@ import {
   type Refusal,
   type RequestLimits,
 } from '../src/http/limits.js';
+import {
+  acceptProxyProtocol,
+  PROXY_HEADER_TIMEOUT_MS,
+  type ProxyRejection,
+} from '../src/http/proxy-protocol.js';
 import type { RequestInfo } from '../src/http/request-info.js';
 import { type TlsSettings, tlsOptions } from '../src/http/tls.js';
 import {
@@ -93,6 +98,8 @@ export abstract class Worker {
   }
   #requestTimeoutMs = 0;
   #resolveClient!: ClientResolver;
+  /** --proxy-allow-from when --proxy-protocol is on; null when it is off. */
+  #proxyAllowed: ((peer: string) => boolean) | null = null;
   #tls: ServerOptions | null = null;
   #limits!: RequestLimits;
   #rootPath = '';
@@ -161,6 +168,10 @@ export abstract class Worker {
     process.title = `unicorn-ts: worker [${(s.procName as string | null) ?? this.boot.appModule}]`;
     dropPrivileges(s.group as string | null, s.user as string | null);
     this.#resolveClient = createClientResolver(s.forwardedAllowIps as string);
+    if (s.proxyProtocol === true) {
+      const trust = compileTrust(s.proxyAllowFrom as string);
+      this.#proxyAllowed = (peer) => trust(peer, 0);
+    }
     this.#tls = tlsOptions(s as unknown as TlsSettings);
     this.#rootPath = s.rootPath as string;
     this.#noKeepAlive = (s.keepAlive as number) === 0;
@@ -272,6 +283,13 @@ export abstract class Worker {
     const server = this.#tls
       ? https.createServer({ ...this.#tls, ...options }, listener)
       : http.createServer(options, listener);
+    if (this.#proxyAllowed !== null) {
+      acceptProxyProtocol(server, {
+        allowed: this.#proxyAllowed,
+        timeoutMs: PROXY_HEADER_TIMEOUT_MS,
+        rejected: (rejection) => this.proxyRejected(rejection),
+      });
+    }
     // node:http silently drops fields past maxHeadersCount (2000): let --limit-request-fields decide.
     server.maxHeadersCount = this.#limits.fields > 0 ? this.#limits.fields + 1 : 0;
     // Node rejects a request whose headers take longer than headersTimeout; it must exceed the
@@ -497,6 +515,14 @@ export abstract class Worker {
     res.shouldKeepAlive = false;
     res.writeHead(503, { 'content-type': 'text/plain; charset=utf-8', 'retry-after': '1' });
     res.end('Request timed out\n');
+  }
+
+  /** --proxy-protocol: a connection closed unserved. One line each; a peer that left quietly is debug. */
+  private proxyRejected({ reason, detail, peer }: ProxyRejection): void {
+    const msg = `Closed a connection from ${peer || 'a unix socket'} (PROXY protocol): ${detail}`;
+    const fields = { reason, peer };
+    if (reason === 'closed') this.log.debug('proxy.rejected', msg, fields);
+    else this.log.warn('proxy.rejected', msg, fields);
   }
 
   protected requestFailed(req: IncomingMessage, res: ServerResponse, err: unknown): void {

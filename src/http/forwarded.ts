@@ -3,7 +3,9 @@
  * --forwarded-allow-ips (addresses and CIDRs, or `*`); only then do X-Forwarded-For and
  * X-Forwarded-Proto set the client address and scheme the app sees. From anyone else they are
  * ignored, so a client cannot claim another address by sending the header itself. The address
- * chain is walked by proxy-addr (Express's), which also does the CIDR matching.
+ * chain is walked by proxy-addr (Express's), which also does the CIDR matching, for
+ * --proxy-allow-from too. With the PROXY protocol the peer is the client its header named (see
+ * proxy-protocol.ts), so that is the address trust is decided for.
  */
 
 import type { IncomingMessage } from 'node:http';
@@ -16,14 +18,20 @@ export interface Client {
 
 export type ClientResolver = (req: IncomingMessage) => Client;
 
-export function createClientResolver(allow: string): ClientResolver {
+/**
+ * A matcher for a comma-separated list of addresses and CIDRs, or `*` for any address
+ * (--forwarded-allow-ips, --proxy-allow-from). IPv4-mapped IPv6 peers match their IPv4 entries.
+ */
+export function compileTrust(allow: string): (addr: string, i: number) => boolean {
   const list = allow
     .split(',')
     .map((s) => s.trim())
     .filter(Boolean);
-  const trust: (addr: string, i: number) => boolean = list.includes('*')
-    ? () => true
-    : proxyaddr.compile(list);
+  return list.includes('*') ? () => true : proxyaddr.compile(list);
+}
+
+export function createClientResolver(allow: string): ClientResolver {
+  const trust = compileTrust(allow);
   // Whether a connection's peer is trusted is decided once per connection (keep-alive connections
   // carry many requests), and not at all for a request without forwarding headers.
   const trustedPeer = new WeakMap<object, boolean>();

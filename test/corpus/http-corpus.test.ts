@@ -68,7 +68,7 @@ const SETTING_FLAGS: Record<string, ((value: unknown) => string[]) | null> = {
   permit_unconventional_http_method: null,
   casefold_http_method: null,
   permit_unconventional_http_version: null,
-  proxy_protocol: null,
+  proxy_protocol: (value) => (value === true ? ['--proxy-protocol'] : []),
   forwarded_allow_ips: (value) => ['--forwarded-allow-ips', String(value)],
   secure_scheme_headers: null,
 };
@@ -229,25 +229,10 @@ const KNOWN: Record<string, Known> = {
     outcome: 'refused',
     why: 'permit_obsolete_folding: no such setting; llhttp always refuses obs-fold.',
   },
-  'valid/pp_01': {
-    reason: 'setting',
+  'valid/pp_03': {
+    reason: 'deliberate',
     outcome: 'refused',
-    why: 'proxy_protocol: unicorn-ts does not speak the PROXY protocol; the "PROXY ..." line is a bad request line (400).',
-  },
-  'valid/pp_02': {
-    reason: 'setting',
-    outcome: 'refused',
-    why: 'proxy_protocol: not supported (PROXY v1 line refused with 400).',
-  },
-  'valid/pp_04': {
-    reason: 'setting',
-    outcome: 'refused',
-    why: 'proxy_protocol: not supported (PROXY v2 binary header refused with 400).',
-  },
-  'valid/pp_05': {
-    reason: 'setting',
-    outcome: 'refused',
-    why: 'proxy_protocol: not supported (PROXY v2 binary header refused with 400).',
+    why: 'proxy_protocol on, and a request without a PROXY header: Gunicorn looks for the header and goes on without one; unicorn-ts requires it, as the PROXY protocol spec says a receiver must ("MUST not try to guess whether the protocol header is present"), and closes the connection without a response.',
   },
   'valid/099': {
     reason: 'deliberate',
@@ -304,6 +289,12 @@ const KNOWN_SYNC: Record<string, Known> = {
     outcome: 'differs',
     symptom: ONE_REQUEST_PER_CONNECTION,
     why: 'Pipelined (chunked POST, then GET): only the POST is served, as in valid/018.',
+  },
+  'valid/pp_02': {
+    reason: 'deliberate',
+    outcome: 'differs',
+    symptom: ONE_REQUEST_PER_CONNECTION,
+    why: 'A PROXY v1 line, then two pipelined requests: only the first is served, as in valid/018.',
   },
 };
 
@@ -421,6 +412,8 @@ interface Target {
   server: Server;
   recordFile: string;
   workerPid: number;
+  /** Started with --proxy-protocol: every connection must open with a PROXY header. */
+  proxyProtocol: boolean;
 }
 
 /** Sends one form of a case and waits until every request the app saw has finished or failed. */
@@ -443,13 +436,16 @@ async function send(target: Target, raw: Buffer, delivery: Delivery) {
  * without a single header field, so it passes whatever limits a case's server was started with.
  */
 async function healthCheck(target: Target, timeoutMs: number): Promise<number | null> {
-  const ex = await exchange(target.server.port, HEALTH_REQUEST, 'whole', { timeoutMs, halfClose: false });
+  const raw = target.proxyProtocol ? Buffer.concat([PROXY_UNKNOWN, HEALTH_REQUEST]) : HEALTH_REQUEST;
+  const ex = await exchange(target.server.port, raw, 'whole', { timeoutMs, halfClose: false });
   const reply = parseResponses(ex.data).responses[0];
   if (reply?.status !== 200) return null;
   return (JSON.parse(reply.body.toString('utf8')) as { pid: number }).pid;
 }
 
 const HEALTH_REQUEST = Buffer.from('GET /__corpus_health HTTP/1.0\r\n\r\n', 'latin1');
+/** The health check's PROXY header on a --proxy-protocol server: a v1 line that keeps the real peer. */
+const PROXY_UNKNOWN = Buffer.from('PROXY UNKNOWN\r\n', 'latin1');
 
 /** The worker is unharmed: a plain GET gets 200 from the same worker, and no worker was replaced. */
 async function assertHealthy(target: Target, after: string): Promise<void> {
@@ -471,7 +467,12 @@ async function startTarget(extraArgs: string[], dir: string, label: string): Pro
     env: { CORPUS_RECORD_FILE: recordFile },
   });
   const ready = await server.waitForEvent('worker.ready');
-  return { server, recordFile, workerPid: ready.pid as number };
+  return {
+    server,
+    recordFile,
+    workerPid: ready.pid as number,
+    proxyProtocol: extraArgs.includes('--proxy-protocol'),
+  };
 }
 
 const HEAD_MAY_REACH_APP = new Set(BODY_ERRORS);
@@ -489,7 +490,7 @@ const STOPS_EARLY = ['valid/019', 'valid/021'];
  * the first response, while pieces of the second request may still be on their way. Sent in pieces,
  * the first response was lost to the reset in a few percent of the exchanges.
  */
-const STOPS_EARLY_SYNC = ['valid/018', 'valid/022', 'valid/023'];
+const STOPS_EARLY_SYNC = ['valid/018', 'valid/022', 'valid/023', 'valid/pp_02'];
 
 /**
  * Runs every form and delivery of one case and checks each against what the tables say. Returns the
@@ -594,7 +595,8 @@ for (const worker of WORKERS) {
     }
 
     before(async () => {
-      // One server per distinct set of settings the cases need (the defaults, the limits, header_map).
+      // One server per distinct set of settings the cases need (the defaults, the limits, header_map,
+      // proxy_protocol).
       for (const [key, flags] of groups) {
         targets.set(
           key,

@@ -1,57 +1,15 @@
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync } from 'node:fs';
 import https from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { fixture, runCli, startServer, stopAll } from '../helpers/server.js';
+import { makeCertificates } from '../helpers/tls.js';
 
 after(stopAll);
 const dir = mkdtempSync(join(tmpdir(), 'unicorn-tls-'));
 const file = (name: string) => join(dir, name);
-
-/** A CA, a server certificate for 127.0.0.1 signed by it, and a client certificate signed by it. */
-function makeCertificates(): void {
-  const openssl = (...args: string[]) => execFileSync('openssl', args, { cwd: dir, stdio: 'pipe' });
-  const key = ['-newkey', 'rsa:2048', '-nodes'];
-  /** A key and a certificate for `name`, signed by the CA. */
-  const issue = (name: string, subject: string, extensions: string[] = []) => {
-    openssl('req', ...key, '-subj', subject, '-keyout', `${name}.key`, '-out', `${name}.csr`);
-    openssl(
-      'x509',
-      '-req',
-      '-in',
-      `${name}.csr`,
-      '-CA',
-      'ca.pem',
-      '-CAkey',
-      'ca.key',
-      '-CAcreateserial',
-      '-days',
-      '2',
-      ...extensions,
-      '-out',
-      `${name}.pem`,
-    );
-  };
-  openssl(
-    'req',
-    '-x509',
-    ...key,
-    '-days',
-    '2',
-    '-subj',
-    '/CN=test-ca',
-    '-keyout',
-    'ca.key',
-    '-out',
-    'ca.pem',
-  );
-  writeFileSync(file('server.ext'), 'subjectAltName=IP:127.0.0.1,DNS:localhost\n');
-  issue('server', '/CN=127.0.0.1', ['-extfile', 'server.ext']);
-  issue('client', '/CN=client');
-}
 
 function get(url: string, options: https.RequestOptions = {}): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {
@@ -66,7 +24,7 @@ function get(url: string, options: https.RequestOptions = {}): Promise<{ status:
 }
 
 describe('TLS termination', () => {
-  before(makeCertificates);
+  before(() => makeCertificates(dir));
   const app = `${fixture('echo.mjs')}:handler`;
 
   test('--certfile and --keyfile serve HTTPS, and the app sees scheme https', async () => {

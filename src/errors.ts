@@ -83,6 +83,10 @@ export const ERRORS = {
     when: 'A log file (--error-logfile, --access-logfile) could not be opened.',
     hint: 'Check that its directory exists and is writable, or use "-" for standard output/error.',
   },
+  UNICORN_BODY_TIMEOUT: {
+    when: "A request body stopped arriving for longer than --body-timeout; the app's request body stream fails with this error (the client got 408).",
+    hint: 'The client or the network stalled mid-upload. Raise --body-timeout for clients on slow links, or set it to 0 to wait forever.',
+  },
 } as const satisfies Record<string, ErrorSpec>;
 
 export type ErrorCode = keyof typeof ERRORS;

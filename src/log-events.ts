@@ -38,6 +38,8 @@ export const LOG_EVENTS = {
   'request.shed':
     'A request was answered 503 because the worker was at --worker-connections (at most one line a second).',
   'request.bad': 'A malformed request was refused before it reached the app.',
+  'request.body_timeout':
+    'No piece of a request body arrived for --body-timeout; the client got 408 (or the connection was cut) and the body stream failed.',
   'proxy.rejected':
     'With --proxy-protocol, a connection was closed unserved: its peer is not in --proxy-allow-from, its PROXY header was malformed or late, or it left before sending one (carries reason and peer).',
   'reload.started': 'A HUP reload began: the configuration was re-read and new workers are starting.',

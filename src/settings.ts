@@ -439,6 +439,16 @@ const BASE_SETTINGS = [
     doc: 'Seconds a request may run (0, the default, means no limit). A request that runs longer is answered 503 (or its connection is cut when the response has started), its `info.signal` aborts, and the worker serves on.',
   }),
   setting({
+    name: 'bodyTimeout',
+    section: 'Worker Processes',
+    type: 'float',
+    flags: ['--body-timeout'],
+    meta: 'SECONDS',
+    default: 60,
+    parse: parseFloat_(0),
+    doc: "Seconds the server waits for the next piece of a request body while it reads one (0 disables), like nginx's client_body_timeout. It bounds the silence between two pieces, not the whole upload, and does not run while the app is not reading (the body waits for the app, not for the client). When it expires the client gets 408 (or the connection is cut if the response has started), the app's request body stream fails with UNICORN_BODY_TIMEOUT, `info.signal` aborts, and the worker serves on. Behind nginx, which buffers uploads, it rarely fires.",
+  }),
+  setting({
     name: 'maxMemory',
     section: 'Worker Processes',
     type: 'int',

@@ -24,10 +24,12 @@ import { LazyAbort } from '../src/http/lazy-request.js';
 import {
   checkHead,
   dropUnderscoreFields,
+  hasBody,
   limitBody,
   maxHeaderSize,
   type Refusal,
   type RequestLimits,
+  watchBodyIdle,
 } from '../src/http/limits.js';
 import {
   acceptProxyProtocol,
@@ -50,6 +52,9 @@ import { listenOnInheritedHandle } from './listen.js';
 import { startStackProbe } from './stack-probe.js';
 
 const HEARTBEAT_ON_REQUEST_MS = 100;
+
+/** How long a 408 for --body-timeout may take to go out before the connection is cut anyway. */
+const BODY_TIMEOUT_FLUSH_MS = 1000;
 
 /** How long a draining worker keeps idle keep-alive connections open (at most half the graceful timeout). */
 const IDLE_CLOSE_GRACE_MS = 1000;
@@ -97,6 +102,7 @@ export abstract class Worker {
     return this.#active.size;
   }
   #requestTimeoutMs = 0;
+  #bodyTimeoutMs = 0;
   #resolveClient!: ClientResolver;
   /** --proxy-allow-from when --proxy-protocol is on; null when it is off. */
   #proxyAllowed: ((peer: string) => boolean) | null = null;
@@ -183,6 +189,7 @@ export abstract class Worker {
       headerMap: s.headerMap as RequestLimits['headerMap'],
     };
     this.#requestTimeoutMs = (s.requestTimeout as number) * 1000;
+    this.#bodyTimeoutMs = (s.bodyTimeout as number) * 1000;
     const max = s.maxRequests as number;
     const jitter = s.maxRequestsJitter as number;
     this.#maxRequests = max > 0 ? max + Math.floor(Math.random() * (jitter + 1)) : 0;
@@ -351,6 +358,11 @@ export abstract class Worker {
           }),
         );
       }
+      const abort = new LazyAbort();
+      // No timer at all for the many requests without a body.
+      if (this.#bodyTimeoutMs > 0 && hasBody(req)) {
+        watchBodyIdle(req, res, this.#bodyTimeoutMs, () => this.bodyTimedOut(req, res, abort));
+      }
       this.admit(() => {
         // The client left while the request waited for its turn (sync worker): nothing to run.
         if (req.socket.destroyed) {
@@ -363,7 +375,6 @@ export abstract class Worker {
         // flight, so a timeout can name what the worker was stuck in. At most ten beats a second
         // under load: a beat is due only when the last one found the worker idle, or is 100 ms old.
         if (!this.#lastBeatBusy || now - this.#lastBeat >= HEARTBEAT_ON_REQUEST_MS) this.#beat?.();
-        const abort = new LazyAbort();
         const timer =
           this.#requestTimeoutMs > 0
             ? setTimeout(() => this.requestTimedOut(req, res, abort), this.#requestTimeoutMs)
@@ -515,6 +526,41 @@ export abstract class Worker {
     res.shouldKeepAlive = false;
     res.writeHead(503, { 'content-type': 'text/plain; charset=utf-8', 'retry-after': '1' });
     res.end('Request timed out\n');
+  }
+
+  /**
+   * --body-timeout: the client stopped sending the body. It gets 408 if the response has not
+   * started; either way the connection goes, the app's body stream fails and its signal aborts.
+   */
+  private bodyTimedOut(req: IncomingMessage, res: ServerResponse, abort: LazyAbort): void {
+    const seconds = this.#bodyTimeoutMs / 1000;
+    this.log.warn(
+      'request.body_timeout',
+      `Request ${req.method} ${req.url}: no body data for ${seconds} s (--body-timeout); ${res.headersSent ? 'connection closed' : 'answered 408'}`,
+      { method: req.method, url: req.url, timeoutMs: this.#bodyTimeoutMs },
+    );
+    const err = new UnicornError(
+      'UNICORN_BODY_TIMEOUT',
+      `no request body data for ${seconds} s (--body-timeout)`,
+    );
+    let failed = false;
+    const fail = () => {
+      if (failed) return;
+      failed = true;
+      abort.abort(err);
+      // Destroys the connection too; the error reaches the app's body stream.
+      req.destroy(err);
+    };
+    if (res.headersSent) {
+      fail();
+      return;
+    }
+    const body = `${http.STATUS_CODES[408]}\n`;
+    res.shouldKeepAlive = false;
+    res.writeHead(408, { 'content-type': 'text/plain', 'content-length': body.length, connection: 'close' });
+    res.end(body, fail);
+    // The 408 may queue behind a pipelined response that is still going out: do not wait for it.
+    setTimeout(fail, BODY_TIMEOUT_FLUSH_MS).unref();
   }
 
   /** --proxy-protocol: a connection closed unserved. One line each; a peer that left quietly is debug. */

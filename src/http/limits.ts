@@ -1,7 +1,8 @@
 /**
  * Request limits with Gunicorn's names and defaults, for when clients reach unicorn-ts directly.
  * node:http (llhttp) parses; these checks run on the parsed head before the app sees the request,
- * and the body limit runs as the body arrives, so an oversized body is never read into memory.
+ * and the body limit runs as the body arrives, so an oversized body is never read into memory. The
+ * body timeout (--body-timeout) watches the same arrivals for a client that stops sending.
  */
 
 import type { IncomingMessage } from 'node:http';
@@ -144,4 +145,72 @@ export function limitBody(req: IncomingMessage, max: number, exceeded: () => voi
     }
     return push.call(this, chunk, encoding);
   };
+}
+
+/** Whether a request announces a body: a chunked one, or a Content-Length other than 0. */
+export function hasBody(req: IncomingMessage): boolean {
+  const length = req.headers['content-length'];
+  return req.headers['transfer-encoding'] !== undefined || (length !== undefined && Number(length) > 0);
+}
+
+/**
+ * --body-timeout: calls `expired` once when the server has waited `ms` for the next piece of the
+ * request body. It only counts while the server is waiting for the client: node:http stops reading
+ * the socket when the request stream's buffer is full (the app is not reading; `push` returns
+ * false), and the wait starts again only when the app asks for more (`_read`), so a slow app is
+ * never taken for a slow client. One timer per body, pushed back lazily: a chunk only records the
+ * time, so a fast upload of many chunks costs no timer operations. Stops at the end of the body,
+ * when the request or its response closes (node:http then discards what is left of the body).
+ */
+export function watchBodyIdle(
+  req: IncomingMessage,
+  res: { once(event: 'close', listener: () => void): unknown },
+  ms: number,
+  expired: () => void,
+): void {
+  let done = false;
+  /** Waiting for the client: the body is not complete and the request stream's buffer has room. */
+  let waiting = true;
+  let last = Date.now();
+  let timer: NodeJS.Timeout | null = null;
+  const check = () => {
+    timer = null;
+    if (!waiting) return; // the app's buffer filled up meanwhile; `_read` starts the wait again
+    const idle = Date.now() - last;
+    if (idle < ms) {
+      timer = setTimeout(check, ms - idle);
+      return;
+    }
+    stop();
+    expired();
+  };
+  const wait = () => {
+    waiting = true;
+    last = Date.now();
+    timer ??= setTimeout(check, ms);
+  };
+  const stop = () => {
+    done = true;
+    waiting = false;
+    if (timer !== null) clearTimeout(timer);
+    timer = null;
+  };
+  const push = req.push;
+  req.push = function (this: IncomingMessage, chunk: unknown, encoding?: BufferEncoding) {
+    const room = push.call(this, chunk, encoding);
+    if (!done) {
+      if (chunk === null) stop();
+      else if (room) wait();
+      else waiting = false;
+    }
+    return room;
+  };
+  const read = req._read;
+  req._read = function (this: IncomingMessage, size: number) {
+    if (!done && !waiting && !req.complete) wait();
+    return read.call(this, size);
+  };
+  req.once('close', stop);
+  res.once('close', stop);
+  wait();
 }

@@ -294,6 +294,13 @@ function machineSection(results) {
   ].join('\n');
 }
 
+/** For every family of targets missed in this run, what limits it. */
+function limitsSection(goals) {
+  const missed = [...new Set(goals.filter((g) => g.status === 'missed' && g.limit).map((g) => g.limit))];
+  if (missed.length === 0) return [];
+  return ['### What limits the missed targets', '', ...missed.map((l) => `- **${l.title}.** ${l.text}`), ''];
+}
+
 export function renderMarkdown(results, charts) {
   const goals = evaluateGoals(results);
   const o = results.meta.options;
@@ -319,6 +326,7 @@ export function renderMarkdown(results, charts) {
     '| --- | --- | --- |',
     ...goals.map((g) => `| ${mdEscape(g.text)} | ${mdEscape(g.display ?? g.reason ?? '')} | ${g.status} |`),
     '',
+    ...limitsSection(goals),
     machineSection(results),
     '',
     targetsSection(results),

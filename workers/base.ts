@@ -36,7 +36,7 @@ import {
   PROXY_HEADER_TIMEOUT_MS,
   type ProxyRejection,
 } from '../src/http/proxy-protocol.js';
-import type { RequestInfo } from '../src/http/request-info.js';
+import { type RequestInfo, WorkerRequestInfo } from '../src/http/request-info.js';
 import { type TlsSettings, tlsOptions } from '../src/http/tls.js';
 import {
   EXIT_CODES,
@@ -448,25 +448,17 @@ export abstract class Worker {
     abort: LazyAbort,
     worker: { id: number; pid: number },
   ): RequestInfo {
-    const log = this.log;
-    let child: RequestInfo['log'] | null = null;
     const client = this.#resolveClient(req);
-    return {
-      remoteAddress: client.address,
-      remotePort: req.socket.remotePort ?? 0,
-      rootPath: this.#rootPath,
-      scheme: client.scheme,
+    return new WorkerRequestInfo(
+      client.address,
+      req.socket.remotePort ?? 0,
+      client.scheme,
+      this.#rootPath,
       worker,
-      // Built on first use: most requests never look.
-      get signal() {
-        return abort.signal;
-      },
-      // Built on first use: most requests never log.
-      get log() {
-        child ??= log.plain.child({ method: req.method, url: req.url });
-        return child;
-      },
-    };
+      abort,
+      req,
+      this.log.plain,
+    );
   }
 
   /** A request refused before (or while) its body is read: a short answer, then the connection closes. */

@@ -256,7 +256,10 @@ export const LIMITS = [
       'shows up less as CPU in unicorn-ts functions (none above 2-3% in CPU profiles) than as garbage ' +
       'collection: under wrk, --trace-gc shows a unicorn-ts worker scavenging a 16 MiB semi-space with ' +
       'about 2.5 MiB surviving each time (5-9 ms a scavenge), against a 2 MiB semi-space with nothing ' +
-      'surviving (0.2 ms) in the hand-written cluster worker. On 2 cores with wrk pinned to one, ' +
+      'surviving (0.2 ms) in the hand-written cluster worker; the cause, the per-request info object, was ' +
+      'fixed after the run of 2026-11-23 19:17 (promoted bytes fell from 94 MB to 1 MB under the same ' +
+      'load). A remaining gap, the worker idling in epoll_wait while wrk has requests outstanding, is ' +
+      'not yet explained (docs/design.md). On 2 cores with wrk pinned to one, ' +
       'single runs are also bimodal (the same server measured 22k or 43k req/s depending on whether ' +
       'the scheduler put it on the load generator\u2019s core), which is why runs are interleaved and ' +
       'repeated.',

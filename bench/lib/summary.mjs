@@ -258,8 +258,8 @@ export const LIMITS = [
       'about 2.5 MiB surviving each time (5-9 ms a scavenge), against a 2 MiB semi-space with nothing ' +
       'surviving (0.2 ms) in the hand-written cluster worker; the cause, the per-request info object, was ' +
       'fixed after the run of 2026-11-23 19:17 (promoted bytes fell from 94 MB to 1 MB under the same ' +
-      'load). A remaining gap, the worker idling in epoll_wait while wrk has requests outstanding, is ' +
-      'not yet explained (docs/design.md). On 2 cores with wrk pinned to one, ' +
+      'load); what remains is the pipeline\u2019s own CPU, about 7 µs a request, spread over many small ' +
+      'steps (docs/design.md). On 2 cores with wrk pinned to one, ' +
       'single runs are also bimodal (the same server measured 22k or 43k req/s depending on whether ' +
       'the scheduler put it on the load generator\u2019s core), which is why runs are interleaved and ' +
       'repeated.',

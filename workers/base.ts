@@ -18,7 +18,6 @@ import { loadConfigFile } from '../src/config-file.js';
 import { describeError, isUnicornError, UnicornError } from '../src/errors.js';
 import { type AccessLogEntry, compileAccessLogFormat } from '../src/http/access-log.js';
 import { failResponse, interfaceHint } from '../src/http/errors.js';
-import { fetchHandlerOf, NotAResponseError, toRequest, writeResponse } from '../src/http/fetch-adapter.js';
 import { type ClientResolver, compileTrust, createClientResolver } from '../src/http/forwarded.js';
 import { LazyAbort } from '../src/http/lazy-request.js';
 import {
@@ -48,6 +47,7 @@ import {
 } from '../src/ipc.js';
 import { type AccessLogWriter, Log, type Logger, type LogLevelName, openAccessLog } from '../src/log.js';
 import { HOOKS, type HookFn, type HookName } from '../src/settings.js';
+import { type AppCallContext, fetchAppCall, nodeAppCall } from './app-call.js';
 import { listenOnInheritedHandle } from './listen.js';
 import { startStackProbe } from './stack-probe.js';
 
@@ -63,11 +63,6 @@ const IDLE_CLOSE_GRACE_MS = 1000;
 const SERVER_HEADER = 'unicorn-ts';
 
 export type RequestListener = (req: IncomingMessage, res: ServerResponse) => void;
-/** An interface adapter: runs the app for one request; `controller` aborts when the client leaves. */
-type AppCall = (req: IncomingMessage, res: ServerResponse, abort: LazyAbort) => void;
-
-const RETURNED_RESPONSE =
-  'the node handler returned a Response; if the app is a fetch handler, start unicorn-ts with --interface fetch';
 
 /** What hooks receive as `worker`. */
 export interface WorkerApi {
@@ -319,7 +314,12 @@ export abstract class Worker {
   protected released(): void {}
 
   protected requestListener(): RequestListener {
-    const handle = this.#interface === 'fetch' ? this.fetchListener() : this.nodeListener();
+    const worker = { id: cluster.worker?.id ?? 0, pid: process.pid };
+    const context: AppCallContext = {
+      info: (req, abort) => this.requestInfo(req, abort, worker),
+      failed: (req, res, err) => this.requestFailed(req, res, err),
+    };
+    const handle = (this.#interface === 'fetch' ? fetchAppCall : nodeAppCall)(this.#app.app, context);
     const hooks = this.#hooks;
     const accessLog = this.#accessLog;
     const format = this.#formatAccessLog;
@@ -394,60 +394,7 @@ export abstract class Worker {
     };
   }
 
-  private fetchListener(): AppCall {
-    const fetchHandler = fetchHandlerOf(this.#app.app);
-    const worker = { id: cluster.worker?.id ?? 0, pid: process.pid };
-    return (req, res, abort) => {
-      const info = this.requestInfo(req, abort, worker);
-      let result: Response | Promise<Response>;
-      try {
-        result = fetchHandler(toRequest(req, info.scheme, abort), info);
-      } catch (err) {
-        this.requestFailed(req, res, err);
-        return;
-      }
-      Promise.resolve(result)
-        .then((response) => {
-          if (!(response instanceof Response)) throw new NotAResponseError(response);
-          return writeResponse(res, response);
-        })
-        .catch((err: unknown) => {
-          if (abort.aborted) return; // the client left or the request timed out; nothing to answer
-          this.requestFailed(req, res, err);
-        });
-    };
-  }
-
-  private nodeListener(): AppCall {
-    const app = this.#app.app as (req: IncomingMessage, res: ServerResponse) => unknown;
-    const worker = { id: cluster.worker?.id ?? 0, pid: process.pid };
-    return (req, res, abort) => {
-      (req as IncomingMessage & { unicorn?: RequestInfo }).unicorn = this.requestInfo(req, abort, worker);
-      let result: unknown;
-      try {
-        result = app(req, res);
-      } catch (err) {
-        this.requestFailed(req, res, err);
-        return;
-      }
-      if (result instanceof Response) {
-        this.requestFailed(req, res, new Error(RETURNED_RESPONSE));
-      } else if (result instanceof Promise) {
-        result.then(
-          (value) => {
-            if (value instanceof Response) this.requestFailed(req, res, new Error(RETURNED_RESPONSE));
-          },
-          (err: unknown) => this.requestFailed(req, res, err),
-        );
-      }
-    };
-  }
-
-  protected requestInfo(
-    req: IncomingMessage,
-    abort: LazyAbort,
-    worker: { id: number; pid: number },
-  ): RequestInfo {
+  protected requestInfo(req: IncomingMessage, abort: LazyAbort, worker: RequestInfo['worker']): RequestInfo {
     const client = this.#resolveClient(req);
     return new WorkerRequestInfo(
       client.address,

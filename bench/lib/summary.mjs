@@ -251,18 +251,12 @@ export const LIMITS = [
     text:
       'Per request, a unicorn-ts worker does more than a bare node:http handler: the pipeline that ' +
       'makes it supervisable (in-flight tracking for drains and timeouts, limits, the request info, ' +
-      'a close listener per response). Inside one worker process, a plain node:http server on the ' +
-      'same machine served 1.0x to 1.9x the requests of the unicorn-ts pipeline in three interleaved A/B rounds (the spread is the machine\u2019s). The cost ' +
-      'shows up less as CPU in unicorn-ts functions (none above 2-3% in CPU profiles) than as garbage ' +
-      'collection: under wrk, --trace-gc shows a unicorn-ts worker scavenging a 16 MiB semi-space with ' +
-      'about 2.5 MiB surviving each time (5-9 ms a scavenge), against a 2 MiB semi-space with nothing ' +
-      'surviving (0.2 ms) in the hand-written cluster worker; the cause, the per-request info object, was ' +
-      'fixed after the run of 2026-11-23 19:17 (promoted bytes fell from 94 MB to 1 MB under the same ' +
-      'load); what remains is the pipeline\u2019s own CPU, about 7 µs a request, spread over many small ' +
-      'steps (docs/design.md). On 2 cores with wrk pinned to one, ' +
-      'single runs are also bimodal (the same server measured 22k or 43k req/s depending on whether ' +
-      'the scheduler put it on the load generator\u2019s core), which is why runs are interleaved and ' +
-      'repeated.',
+      'a close listener per response), about 7 µs of CPU a request on this machine, spread over many ' +
+      'small steps (no unicorn-ts function above 3% of a CPU profile; docs/design.md, Performance ' +
+      'notes, has the measurements, including a garbage-collection problem found and fixed on the way). ' +
+      'On 2 cores with wrk pinned to one, single runs are also bimodal (the same server measured 22k or ' +
+      '43k req/s depending on whether the scheduler put it on the load generator\u2019s core), which ' +
+      'is why runs are interleaved and repeated.',
   },
   {
     prefixes: ['keep-alive, fetch'],

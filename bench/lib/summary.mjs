@@ -262,9 +262,10 @@ export const LIMITS = [
     prefixes: ['keep-alive, fetch'],
     title: 'Fetch interface',
     text:
-      'A standard Response keeps its body in a ReadableStream; reading even a string body back out of ' +
-      'it costs more than the rest of the request. The Request is already built lazily; see ' +
-      'docs/design.md.',
+      'Every Response the app makes wraps its body in a ReadableStream, and on Node 20 each stream is ' +
+      'tied to a native object (makeTransferable), so each one survives into the old generation: under ' +
+      'load it is the largest source of promoted garbage. unicorn-ts writes string and byte bodies ' +
+      'without reading the stream; it cannot stop the app from creating it (docs/design.md).',
   },
   {
     prefixes: ['mixed workload'],

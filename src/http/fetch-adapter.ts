@@ -56,6 +56,12 @@ export async function writeResponse(res: ServerResponse, response: Response): Pr
   const cookies = response.headers.getSetCookie();
   if (cookies.length > 0) res.setHeader('set-cookie', cookies);
 
+  const complete = completeBody(response);
+  if (complete !== null) {
+    if (!res.hasHeader('content-length')) res.setHeader('content-length', Buffer.byteLength(complete));
+    res.end(complete);
+    return;
+  }
   const body = response.body;
   if (body === null) {
     res.end();
@@ -99,6 +105,25 @@ export async function writeResponse(res: ServerResponse, response: Response): Pr
     res.off('close', onClose);
   }
 }
+
+/**
+ * The body of a Response made from a string or bytes (`new Response('hi')`, `Response.json()`), read
+ * without its stream. Node's Response (undici) keeps the original value next to the ReadableStream
+ * it wraps it in; writing that value directly skips the stream, two turns of the event loop and the
+ * garbage they leave (under load the stream was the largest source of objects surviving into the old
+ * generation). This reads undici's internal state, so it is guarded: when the state is not where
+ * this expects (another Node version, a body already read), the stream path below is used.
+ */
+export function completeBody(response: Response): string | Uint8Array | null {
+  if (response.bodyUsed) return null;
+  stateKey ??= Object.getOwnPropertySymbols(response).find((s) => s.description === 'state') ?? null;
+  if (stateKey === null) return null;
+  const source = (response as unknown as Record<symbol, { body?: { source?: unknown } } | undefined>)[
+    stateKey
+  ]?.body?.source;
+  return typeof source === 'string' || source instanceof Uint8Array ? source : null;
+}
+let stateKey: symbol | null | undefined;
 
 const NOT_YET = Symbol('not yet');
 

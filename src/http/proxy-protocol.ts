@@ -160,33 +160,17 @@ function parseV2(bytes: Buffer): ProxyParse {
   // LOCAL: the proxy's own connection (health checks); its address block, if any, means nothing.
   if (command === 0 || family === 0) return done(null);
   const body = bytes.subarray(V2_FIXED, total);
-  if (family === 1) {
-    if (length < 12) return invalid(`PROXY v2 IPv4 addresses need 12 bytes, have ${length}`);
-    const source = {
-      address: ipv4Text(body.subarray(0, 4)),
-      port: body.readUInt16BE(8),
-      family: 'IPv4',
-    } as const;
-    const destination = {
-      address: ipv4Text(body.subarray(4, 8)),
-      port: body.readUInt16BE(10),
-      family: 'IPv4',
-    } as const;
-    return done({ family: 'IPv4', source, destination });
-  }
-  if (family === 2) {
-    if (length < 36) return invalid(`PROXY v2 IPv6 addresses need 36 bytes, have ${length}`);
-    const source = {
-      address: ipv6Text(body.subarray(0, 16)),
-      port: body.readUInt16BE(32),
-      family: 'IPv6',
-    } as const;
-    const destination = {
-      address: ipv6Text(body.subarray(16, 32)),
-      port: body.readUInt16BE(34),
-      family: 'IPv6',
-    } as const;
-    return done({ family: 'IPv6', source, destination });
+  const inet = INET_FAMILIES[family];
+  if (inet !== undefined) {
+    // Source address, destination address, source port, destination port.
+    const need = 2 * inet.size + 4;
+    if (length < need) return invalid(`PROXY v2 ${inet.name} addresses need ${need} bytes, have ${length}`);
+    const end = (i: number) => ({
+      address: inet.text(body.subarray(i * inet.size, (i + 1) * inet.size)),
+      port: body.readUInt16BE(2 * inet.size + 2 * i),
+      family: inet.name,
+    });
+    return done({ family: inet.name, source: end(0), destination: end(1) });
   }
   if (length < 216) return invalid(`PROXY v2 unix addresses need 216 bytes, have ${length}`);
   return done({
@@ -195,6 +179,17 @@ function parseV2(bytes: Buffer): ProxyParse {
     destination: unixPath(body.subarray(108, 216)),
   });
 }
+
+/** v2's address families 1 (TCP over IPv4) and 2 (TCP over IPv6): address size and text form. */
+const INET_FAMILIES: Partial<
+  Record<
+    number,
+    { readonly name: 'IPv4' | 'IPv6'; readonly size: number; readonly text: (b: Buffer) => string }
+  >
+> = {
+  1: { name: 'IPv4', size: 4, text: (b) => ipv4Text(b) },
+  2: { name: 'IPv6', size: 16, text: (b) => ipv6Text(b) },
+};
 
 function ipv4Text(b: Buffer): string {
   return `${b[0]}.${b[1]}.${b[2]}.${b[3]}`;

@@ -251,7 +251,7 @@ export const LIMITS = [
     text:
       'Per request, a unicorn-ts worker does more than a bare node:http handler: the pipeline that ' +
       'makes it supervisable (in-flight tracking for drains and timeouts, limits, the request info, ' +
-      'a close listener per response), about 7 µs of CPU a request on this machine, spread over many ' +
+      'a close listener per response), roughly 7-15 µs of CPU a request on this machine, spread over many ' +
       'small steps (no unicorn-ts function above 3% of a CPU profile; docs/design.md, Performance ' +
       'notes, has the measurements, including a garbage-collection problem found and fixed on the way). ' +
       'On 2 cores with wrk pinned to one, single runs are also bimodal (the same server measured 22k or ' +

@@ -59,15 +59,22 @@ export function nodeAppCall(app: unknown, ctx: AppCallContext): AppCall {
       return;
     }
     // A fetch handler started with --interface node: say so rather than leave the client hanging.
-    if (result instanceof Response) {
+    // (Checked only on objects: the global Response loads undici, which most node apps never need.)
+    if (isResponse(result)) {
       ctx.failed(req, res, new Error(RETURNED_RESPONSE));
     } else if (result instanceof Promise) {
       result.then(
         (value) => {
-          if (value instanceof Response) ctx.failed(req, res, new Error(RETURNED_RESPONSE));
+          if (isResponse(value)) ctx.failed(req, res, new Error(RETURNED_RESPONSE));
         },
         (err: unknown) => ctx.failed(req, res, err),
       );
     }
   };
+}
+
+function isResponse(value: unknown): value is Response {
+  return (
+    typeof value === 'object' && value !== null && !(value instanceof Promise) && value instanceof Response
+  );
 }

@@ -79,46 +79,57 @@ function headersOf(self: Lazy): Headers {
   return s.headers;
 }
 
-const prototype: object = Object.create(Request.prototype, {
-  method: {
-    get(this: Lazy) {
-      return this[STATE].req.method ?? 'GET';
-    },
-  },
-  url: {
-    get(this: Lazy) {
-      return this[STATE].url;
-    },
-  },
-  headers: {
-    get(this: Lazy) {
-      return this[STATE].real?.headers ?? headersOf(this);
-    },
-  },
-});
+/**
+ * The prototype every lazy Request shares, made on first use: touching `Request` loads undici,
+ * about 30 ms of a worker's boot that an app on the node interface never needs.
+ */
+let lazyPrototype: object | null = null;
 
-// Everything else Request has (body, json(), clone(), signal, ...) goes to the real one, built once.
-for (const name of Object.getOwnPropertyNames(Request.prototype)) {
-  if (name === 'constructor' || name === 'method' || name === 'url' || name === 'headers') continue;
-  const descriptor = Object.getOwnPropertyDescriptor(Request.prototype, name)!;
-  if (typeof descriptor.value === 'function') {
-    Object.defineProperty(prototype, name, {
-      value(this: Lazy, ...args: unknown[]) {
-        const target = real(this);
-        return (target[name as keyof Request] as (...a: unknown[]) => unknown).apply(target, args);
-      },
-    });
-  } else if (descriptor.get) {
-    Object.defineProperty(prototype, name, {
+function prototypeOfLazy(): object {
+  if (lazyPrototype !== null) return lazyPrototype;
+  const prototype: object = Object.create(Request.prototype, {
+    method: {
       get(this: Lazy) {
-        return real(this)[name as keyof Request];
+        return this[STATE].req.method ?? 'GET';
       },
-    });
+    },
+    url: {
+      get(this: Lazy) {
+        return this[STATE].url;
+      },
+    },
+    headers: {
+      get(this: Lazy) {
+        return this[STATE].real?.headers ?? headersOf(this);
+      },
+    },
+  });
+
+  // Everything else Request has (body, json(), clone(), signal, ...) goes to the real one, built once.
+  for (const name of Object.getOwnPropertyNames(Request.prototype)) {
+    if (name === 'constructor' || name === 'method' || name === 'url' || name === 'headers') continue;
+    const descriptor = Object.getOwnPropertyDescriptor(Request.prototype, name)!;
+    if (typeof descriptor.value === 'function') {
+      Object.defineProperty(prototype, name, {
+        value(this: Lazy, ...args: unknown[]) {
+          const target = real(this);
+          return (target[name as keyof Request] as (...a: unknown[]) => unknown).apply(target, args);
+        },
+      });
+    } else if (descriptor.get) {
+      Object.defineProperty(prototype, name, {
+        get(this: Lazy) {
+          return real(this)[name as keyof Request];
+        },
+      });
+    }
   }
+  lazyPrototype = prototype;
+  return prototype;
 }
 
 export function lazyRequest(req: IncomingMessage, url: string, abort: LazyAbort): Request {
-  const self = Object.create(prototype) as Lazy;
+  const self = Object.create(prototypeOfLazy()) as Lazy;
   self[STATE] = { req, url, abort, headers: null, real: null };
   return self as unknown as Request;
 }

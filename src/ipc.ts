@@ -4,6 +4,8 @@
  * process.send() are never mistaken for ours.
  */
 
+import { createInterface } from 'node:readline';
+
 export const IPC_NS = 'unicorn-ts';
 
 export type WorkerMessage =
@@ -99,4 +101,17 @@ export interface StackProbeReply {
 /** `handler (src/app.ts:42)`: how a frame appears in log messages. */
 export function formatFrame(frame: StackFrame): string {
   return `${frame.fn} (${frame.file}:${frame.line})`;
+}
+
+/** The stack probe's framing, for both ends: one JSON value a line; a line that does not parse is skipped. */
+export function onJsonLines<T>(input: NodeJS.ReadableStream, onValue: (value: T) => void): void {
+  createInterface({ input }).on('line', (line) => {
+    let value: T;
+    try {
+      value = JSON.parse(line) as T;
+    } catch {
+      return;
+    }
+    onValue(value);
+  });
 }

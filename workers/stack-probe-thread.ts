@@ -17,10 +17,9 @@ import { Session } from 'node:inspector';
 import { SourceMap, type SourceMapPayload } from 'node:module';
 import { Socket } from 'node:net';
 import { relative } from 'node:path';
-import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { workerData } from 'node:worker_threads';
-import type { StackFrame, StackProbeReply, StackProbeRequest } from '../src/ipc.js';
+import { onJsonLines, type StackFrame, type StackProbeReply, type StackProbeRequest } from '../src/ipc.js';
 
 /** How long the main thread gets to reach a point where V8 can pause it. */
 const PAUSE_WAIT_MS = 1000;
@@ -47,13 +46,7 @@ const channel = new Socket({ fd, readable: true, writable: true });
 // A broken pipe means the master has gone; the worker's own exit follows.
 channel.on('error', () => {});
 let queue = Promise.resolve();
-createInterface({ input: channel }).on('line', (line) => {
-  let request: StackProbeRequest;
-  try {
-    request = JSON.parse(line) as StackProbeRequest;
-  } catch {
-    return;
-  }
+onJsonLines<StackProbeRequest>(channel, (request) => {
   // One probe at a time: a second session would fight the first over pause and resume.
   queue = queue.then(async () => {
     const reply = await probe(request.id).catch(

@@ -4,9 +4,8 @@
  * worker is killed for --timeout, so the log can say what it was stuck in.
  */
 
-import { createInterface } from 'node:readline';
 import type { Readable, Writable } from 'node:stream';
-import type { StackProbeReply } from '../ipc.js';
+import { onJsonLines, type StackProbeReply } from '../ipc.js';
 
 export class StackProbe {
   readonly #out: Writable;
@@ -18,13 +17,7 @@ export class StackProbe {
     // Never let the pipe keep the master alive or take it down: the worker's exit is what counts.
     (pipe as { unref?: () => void }).unref?.();
     pipe.on('error', () => {});
-    createInterface({ input: pipe }).on('line', (line) => {
-      let reply: StackProbeReply;
-      try {
-        reply = JSON.parse(line) as StackProbeReply;
-      } catch {
-        return;
-      }
+    onJsonLines<StackProbeReply>(pipe, (reply) => {
       this.#pending.get(reply.id)?.(reply);
       this.#pending.delete(reply.id);
     });

@@ -7,6 +7,8 @@
 export const LOG_EVENTS = {
   'master.starting': 'The master is starting: version, pid, the resolved worker class and count.',
   'master.listening': 'A listening socket is bound and owned by the master (`Listening at: URL`).',
+  'master.queueing':
+    'The listening sockets queue connections from now on, before any worker is ready (debug); at warn level, why they could not (they then refuse connections until the first worker is ready).',
   'master.ready': 'The first full set of workers is ready; the whenReady hook runs next.',
   'master.stopping': 'The master began a graceful or quick stop (`Shutting down`).',
   'master.stopped': 'The master is about to exit; carries the exit code.',

@@ -34,6 +34,7 @@ import {
 } from '../ipc.js';
 import type { Log, Logger } from '../log.js';
 import type { HookName } from '../settings.js';
+import { listenEarly, needEarlyListen } from './early-listen.js';
 import { Pidfile } from './pidfile.js';
 import { watchForChanges } from './reloader.js';
 import { MASTER_SIGNALS, type MasterSignal } from './signals.js';
@@ -181,9 +182,27 @@ export class Arbiter {
       this.#pidfile?.remove(process.pid);
       return EXIT_CODES.CONFIG_ERROR;
     }
+    this.queueConnections();
     cluster.setupPrimary({ exec: WORKER_ENTRY, args: [], stdio: WORKER_STDIO });
     if (s.reload) this.startReloader();
     return null;
+  }
+
+  /** The sockets queue connections from now on, not only once a worker is ready (early-listen.ts). */
+  private queueConnections(): void {
+    const sockets = needEarlyListen(this.#sockets);
+    const urls = this.#sockets.map((socket) => socket.url);
+    void listenEarly(sockets, this.settings.backlog).then((failure) => {
+      if (failure === null) {
+        this.#log.debug('master.queueing', `Queueing connections at: ${urls.join(', ')}`, { urls });
+      } else {
+        this.#log.warn(
+          'master.queueing',
+          `Cannot listen before a worker is ready (${failure}); connections are refused until then`,
+          { urls, failure },
+        );
+      }
+    });
   }
 
   /** --reload: a changed file queues a reload, exactly as SIGHUP would. */

@@ -33,6 +33,25 @@ describe('binds', () => {
     assert.equal(existsSync(sock), false, 'the unix socket is removed on exit');
   });
 
+  test('connections made before the first worker is ready wait for it instead of being refused', async () => {
+    const sock = join(dir, 'early.sock');
+    const server = await startServer(
+      [fixture('slow-import.mjs'), '-b', '127.0.0.1:0', '-b', `unix:${sock}`, '--log-level', 'debug'],
+      { waitFor: 'master.queueing' },
+    );
+    const urls = server.events('master.queueing')[0]!.urls as string[];
+    assert.equal(server.events('master.queueing')[0]!.level, 'debug', 'the sockets listen early');
+    const tcp = request(`${urls[0]}/`);
+    const unix = unixGet(sock);
+    // Sent while the app is still importing: no worker is ready yet.
+    assert.equal(server.events('worker.ready').length, 0);
+    assert.deepEqual(await Promise.all([tcp.then((r) => [r.status, r.body]), unix]), [
+      [200, 'imported\n'],
+      'imported\n',
+    ]);
+    assert.equal(server.events('worker.ready').length, 1);
+  });
+
   test('a stale unix socket file left by a killed master is replaced', async () => {
     const sock = join(dir, 'stale.sock');
     const first = await startServer([fixture('pid.mjs'), '-b', `unix:${sock}`]);

@@ -53,7 +53,7 @@ const ALL_WORKLOADS = [...Object.keys(WORKLOADS), ...Object.keys(LIFECYCLE)];
 const QUICK_TARGETS = ['unicorn-fetch', 'unicorn-node', 'cluster-rr', 'cluster-shared', 'bare-http', 'nginx'];
 const LIFECYCLE_TARGETS = {
   launch: ['unicorn-node', 'cluster-rr', 'cluster-shared', 'pm2', 'uvicorn', 'gunicorn'],
-  respawn: ['unicorn-node', 'cluster-rr', 'cluster-shared'],
+  respawn: ['unicorn-node', 'unicorn-standby', 'cluster-rr', 'cluster-shared'],
   reload: ['unicorn-node'],
   'idle-rss': ['unicorn-node', 'cluster-rr', 'bare-http', 'pm2'],
 };
@@ -535,7 +535,8 @@ async function main() {
     );
   }
   log(`[bench] estimated time: ~${Math.ceil(estimateSeconds(o, keys.length) / 60)} min; temp dir ${tmpDir}`);
-  for (const workers of o.workers) await runWorkerCount(ctx, o, results, workers, keys);
+  const loadKeys = keys.filter((k) => !getTarget(k).lifecycleOnly);
+  for (const workers of o.workers) await runWorkerCount(ctx, o, results, workers, loadKeys);
   if (o.workloads.some((w) => LIFECYCLE[w])) await runLifecycle(ctx, o, results);
   results.meta.finishedAt = new Date().toISOString();
   results.meta.loadAverageAtEnd = os.loadavg();

@@ -20,6 +20,8 @@ export const LOG_EVENTS = {
   'hook.error': 'A server hook threw or rejected; carries the hook name.',
   'worker.booting': 'The master forked a worker (`Booting worker with pid: N`).',
   'worker.app_loaded': 'A worker imported the app; carries the interface in use (fetch or node).',
+  'worker.standby': 'A spare worker (--standby) has loaded the app and waits, holding no sockets.',
+  'worker.promoted': 'A standby worker takes the place of one that left; it gets the sockets now.',
   'worker.ready': 'A worker is listening on every socket and accepting requests.',
   'worker.boot_failed': 'A worker exited before it became ready; carries the exit code and reason.',
   'worker.exiting': 'A worker began to stop; carries the reason (signal, max-requests, uncaught error...).',

@@ -348,6 +348,16 @@ const BASE_SETTINGS = [
     doc: 'The number of worker processes. `auto` uses the CPUs this process may run on, respecting affinity masks and cgroup CPU quotas (containers). A common choice for CPU-bound apps is one per core; I/O-bound apps on the async worker rarely need more.',
   }),
   setting({
+    name: 'standby',
+    section: 'Worker Processes',
+    type: 'int',
+    flags: ['--standby'],
+    meta: 'INT',
+    default: 0,
+    parse: parseInt_(0, 64),
+    doc: "Keep this many spare workers booted (app loaded, startup() done) but not serving. When a worker dies, is recycled or times out, or on TTIN, a spare takes its place at once instead of a new process booting (about 10 ms instead of several hundred), and a new spare boots behind it. Each spare costs the memory of a worker, runs the app's startup() and hooks like any worker, and is replaced on HUP. Spares boot after the serving workers, never during a reload.",
+  }),
+  setting({
     name: 'workerClass',
     section: 'Worker Processes',
     type: 'enum',

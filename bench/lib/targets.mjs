@@ -89,20 +89,22 @@ function nodeEnv(port, workers) {
   return { ...process.env, PORT: String(port), WORKERS: String(workers), HOST: '127.0.0.1' };
 }
 
-function unicornTarget(key, label, { iface, worker }) {
+function unicornTarget(key, label, { iface, worker, extra = [], lifecycleOnly = false }) {
   const target = {
     key,
     label,
     family: 'unicorn-ts',
     command:
       `node dist/src/cli.js bench/apps/${iface}-app.mjs -w N -b 127.0.0.1:PORT -k ${worker} ` +
-      `--interface ${iface} --log-level warning`,
+      `--interface ${iface}${extra.length ? ` ${extra.join(' ')}` : ''} --log-level warning`,
+    /** Measured in the lifecycle workloads only (it serves exactly like the target without the flag). */
+    lifecycleOnly,
     unavailable: (ctx) =>
       existsSync(ctx.unicornCli) ? null : `${ctx.unicornCli} not found (unicorn-ts not built: npm run build)`,
     launch(ctx, { port, workers, logLevel = 'warning' }) {
       const app = join(ctx.appsDir, iface === 'fetch' ? 'fetch-app.mjs' : 'node-app.mjs');
       const args = [ctx.unicornCli, app, '-w', String(workers), '-b', `127.0.0.1:${port}`];
-      args.push('-k', worker, '--interface', iface, '--log-level', logLevel);
+      args.push('-k', worker, '--interface', iface, ...extra, '--log-level', logLevel);
       const log = eventLog();
       const proc = spawnTracked(process.execPath, args, {
         label: key,
@@ -317,6 +319,12 @@ export const TARGETS = [
   unicornTarget('unicorn-fetch', 'unicorn-ts fetch, async worker', { iface: 'fetch', worker: 'async' }),
   unicornTarget('unicorn-node', 'unicorn-ts node, async worker', { iface: 'node', worker: 'async' }),
   unicornTarget('unicorn-sync', 'unicorn-ts node, sync worker', { iface: 'node', worker: 'sync' }),
+  unicornTarget('unicorn-standby', 'unicorn-ts node, async worker, --standby 1', {
+    iface: 'node',
+    worker: 'async',
+    extra: ['--standby', '1'],
+    lifecycleOnly: true,
+  }),
   clusterTarget('cluster-rr', 'node:cluster round-robin', 'cluster-rr.mjs'),
   clusterTarget('cluster-shared', 'node:cluster shared socket', 'cluster-shared.mjs'),
   pm2,

@@ -320,7 +320,10 @@ export class Arbiter {
     }
     await this.runHook('onReload', this.api);
     const oldAges = new Set<number>();
+    const now = Date.now();
     for (const worker of this.#workers.values()) {
+      // Spares have the old app loaded: they go, and new ones boot once the reload is done.
+      if (worker.isSpare) worker.stop('reload', now, this.settings.gracefulTimeout * 1000);
       if (!worker.counted && worker.state !== 'retiring') continue;
       worker.state = 'retiring';
       worker.reason = 'reload';
@@ -491,7 +494,7 @@ export class Arbiter {
         worker.killAt = null;
         worker.reason = worker.reason === 'timeout' ? 'timeout' : 'graceful-timeout';
         worker.signal('SIGKILL');
-      } else if (worker.state === 'booting' && now - worker.bornAt > bootTimeoutMs) {
+      } else if (worker.state === 'booting' && now - worker.bootingSince > bootTimeoutMs) {
         this.#log.error(
           'worker.boot_timeout',
           `Worker (pid: ${worker.pid}) not ready after --boot-timeout ${this.settings.bootTimeout} s; killing it`,
@@ -587,17 +590,61 @@ export class Arbiter {
     for (const worker of counted.slice(0, Math.max(0, counted.length - this.#target))) {
       worker.stop('worker count reduced', Date.now(), this.settings.gracefulTimeout * 1000);
     }
-    // Too few: spawn, unless a crash loop asks us to wait. At the very first boot one worker goes
-    // first, alone: on a small machine it is ready (and serving) sooner than if all boot at once,
-    // and a broken app fails once rather than in every worker. The rest follow when it is ready.
-    if (Date.now() < this.#nextSpawnAt) return;
+    // Too few: a standby takes the place at once; it has loaded the app and only needs the sockets.
     let missing = this.#target - counted.length;
+    for (const spare of workers.filter((w) => w.state === 'standby')) {
+      if (missing <= 0) break;
+      this.promote(spare);
+      missing--;
+    }
+    // Spares beyond --standby (WINCH, a reload, a lower setting) go, the oldest first.
+    const wantSpares =
+      this.#target > 0 && this.#reload === null && this.#everReady ? this.settings.standby : 0;
+    const spares = workers.filter((w) => w.isSpare);
+    for (const spare of spares.slice(0, Math.max(0, spares.length - wantSpares))) {
+      spare.stop('standby no longer needed', Date.now(), this.settings.gracefulTimeout * 1000);
+    }
+    // Still too few: spawn, unless a crash loop asks us to wait. At the very first boot one worker
+    // goes first, alone: on a small machine it is ready (and serving) sooner than if all boot at
+    // once, and a broken app fails once rather than in every worker. The rest follow when it is ready.
+    if (Date.now() < this.#nextSpawnAt) return;
     if (!this.#anyReady && counted.length > 0) missing = 0;
     else if (!this.#anyReady) missing = Math.min(missing, 1);
-    for (; missing > 0; missing--) await this.spawnWorker();
+    for (; missing > 0; missing--) await this.spawnWorker(false);
+    // Spares boot last, once the serving workers are up, so they never slow a boot or a reload.
+    for (let n = Math.min(spares.length, wantSpares); n < wantSpares; n++) await this.spawnWorker(true);
   }
 
-  private async spawnWorker(): Promise<void> {
+  /** A standby takes the place of a worker that left: it gets the sockets and reports ready. */
+  private promote(worker: WorkerHandle): void {
+    worker.spare = false;
+    worker.state = 'booting';
+    worker.bootingSince = Date.now();
+    this.#log.info('worker.promoted', `Standby worker (pid: ${worker.pid}) takes over`, {
+      workerPid: worker.pid,
+      age: worker.age,
+    });
+    this.sendSockets(worker);
+  }
+
+  /** Hands a worker every listening socket (it listens on its copies and reports ready). */
+  private sendSockets(worker: WorkerHandle): void {
+    this.#sockets.forEach((socket, index) => {
+      worker.send(
+        {
+          ns: IPC_NS,
+          act: 'listen',
+          index,
+          count: this.#sockets.length,
+          backlog: this.settings.backlog,
+          url: socket.url,
+        },
+        socket.handle,
+      );
+    });
+  }
+
+  private async spawnWorker(spare: boolean): Promise<void> {
     const age = ++this.#age;
     await this.runHook('preFork', this.api, { age });
     const boot: WorkerBoot = {
@@ -611,7 +658,7 @@ export class Arbiter {
     // The stack probe needs its own pipe: the IPC channel is read by the thread that gets stuck.
     cluster.setupPrimary({ stdio: boot.stackProbeFd === null ? WORKER_STDIO : [...WORKER_STDIO, 'pipe'] });
     const clusterWorker = cluster.fork({ [WORKER_BOOT_ENV]: JSON.stringify(boot) });
-    const worker = new WorkerHandle(clusterWorker, age, Date.now());
+    const worker = new WorkerHandle(clusterWorker, age, Date.now(), spare);
     const probePipe = clusterWorker.process.stdio[STACK_PROBE_FD];
     if (boot.stackProbeFd !== null && probePipe) worker.stackProbe = new StackProbe(probePipe as Duplex);
     this.#workers.set(worker.pid, worker);
@@ -624,9 +671,10 @@ export class Arbiter {
     });
     // An IPC error (the worker died mid-send) surfaces as an exit; nothing to do here.
     clusterWorker.on('error', () => {});
-    this.#log.info('worker.booting', `Booting worker with pid: ${worker.pid}`, {
+    this.#log.info('worker.booting', `Booting ${spare ? 'standby ' : ''}worker with pid: ${worker.pid}`, {
       workerPid: worker.pid,
       age,
+      standby: spare,
     });
     await this.runHook('postFork', this.api, workerInfo(worker));
   }
@@ -635,20 +683,17 @@ export class Arbiter {
     worker.lastHeartbeat = Date.now();
     switch (message.act) {
       case 'hello':
-        // The worker has loaded the app: hand it every listening socket.
-        this.#sockets.forEach((socket, index) => {
-          worker.send(
-            {
-              ns: IPC_NS,
-              act: 'listen',
-              index,
-              count: this.#sockets.length,
-              backlog: this.settings.backlog,
-              url: socket.url,
-            },
-            socket.handle,
-          );
-        });
+        // The worker has loaded the app. A spare waits without sockets until it is promoted.
+        if (worker.spare && worker.state === 'booting') {
+          worker.state = 'standby';
+          this.#log.info('worker.standby', `Worker (pid: ${worker.pid}) is booted and waits as a standby`, {
+            workerPid: worker.pid,
+            age: worker.age,
+          });
+          this.wakeUp();
+          return;
+        }
+        this.sendSockets(worker);
         return;
       case 'ready':
         if (worker.state === 'booting') worker.state = 'ready';

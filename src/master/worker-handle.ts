@@ -6,13 +6,19 @@
  *
  * Only `booting` and `ready` workers count toward --workers; a retiring worker keeps serving until
  * its replacement is ready, then it is told to stop.
+ *
+ * A spare (--standby) boots like any worker but is not counted; once it has loaded the app it waits
+ * in `standby`, holding no sockets, until the master promotes it to take the place of a worker
+ * that left (it is then `booting` again until it reports ready, a matter of milliseconds):
+ *
+ *   booting (spare) -> standby -> booting -> ready -> ...
  */
 
 import type { Worker as ClusterWorker } from 'node:cluster';
 import type { MasterMessage, StackProbeReply } from '../ipc.js';
 import type { StackProbe } from './stack-probe.js';
 
-export type WorkerState = 'booting' | 'ready' | 'retiring' | 'stopping' | 'exited';
+export type WorkerState = 'booting' | 'standby' | 'ready' | 'retiring' | 'stopping' | 'exited';
 
 export class WorkerHandle {
   readonly cluster: ClusterWorker;
@@ -21,6 +27,10 @@ export class WorkerHandle {
   readonly age: number;
   readonly bornAt: number;
   state: WorkerState = 'booting';
+  /** Booted as a spare (--standby): not counted toward --workers until promoted. */
+  spare: boolean;
+  /** When --boot-timeout started counting: at the fork, and again at a standby's promotion. */
+  bootingSince: number;
   readyAt: number | null = null;
   lastHeartbeat: number;
   requests = 0;
@@ -40,16 +50,23 @@ export class WorkerHandle {
   /** The message a worker sent just before failing to boot. */
   bootError: { code: number; message: string } | null = null;
 
-  constructor(worker: ClusterWorker, age: number, now: number) {
+  constructor(worker: ClusterWorker, age: number, now: number, spare = false) {
     this.cluster = worker;
     this.pid = worker.process.pid ?? 0;
     this.age = age;
     this.bornAt = now;
+    this.bootingSince = now;
     this.lastHeartbeat = now;
+    this.spare = spare;
   }
 
   get counted(): boolean {
-    return this.state === 'booting' || this.state === 'ready';
+    return (this.state === 'booting' && !this.spare) || this.state === 'ready';
+  }
+
+  /** A spare, booting or waiting in standby. */
+  get isSpare(): boolean {
+    return this.spare && (this.state === 'booting' || this.state === 'standby');
   }
 
   send(message: MasterMessage, handle?: object): void {

@@ -363,7 +363,9 @@ async function runWorkerCount(ctx, o, results, workers, keys) {
     }
     for (const workload of loads) {
       const w = WORKLOADS[workload];
-      const keysHere = [...handles.keys()].filter((k) => appliesTo(workload, k));
+      const keysHere = [...handles.keys()].filter(
+        (k) => appliesTo(workload, k) && (getTarget(k).only?.includes(workload) ?? true),
+      );
       const reps = w.kind === 'stream' ? o.streamRepeat : o.repeat;
       for (let rep = 0; rep < reps; rep++) {
         for (const key of interleave(keysHere, rep)) {

@@ -52,7 +52,20 @@ export function resolveConfig(
     }
   }
 
+  checkCombinations(values);
   return { settings: Object.freeze(values) as unknown as Settings, sources: Object.freeze(sources) };
+}
+
+/** Settings that are valid alone but not together. */
+function checkCombinations(values: Record<string, unknown>): void {
+  if (values.dispatch !== 'request') return;
+  const clash =
+    values.certfile !== null ? '--certfile' : values.proxyProtocol === true ? '--proxy-protocol' : null;
+  if (clash === null) return;
+  throw new UnicornError(
+    'UNICORN_CONFIG_INVALID_VALUE',
+    `--dispatch request cannot be used with ${clash}: that connection state lives in the worker that accepted the connection, so the connection cannot move to another worker`,
+  );
 }
 
 export function unknownSetting(name: string, origin: string): UnicornError {

@@ -21,17 +21,32 @@ export type WorkerMessage =
       inflight: number;
       /** Resident set size in bytes, for --max-memory. */
       rss: number;
+      /** --dispatch request: connections received from the master so far. */
+      given: number;
       /** The request in flight the longest, so a timeout can say what the worker was doing. */
       oldest: { request: string; startedAt: number } | null;
     }
   /** The worker wants to be replaced (max-requests, an uncaught error) and will drain when told. */
   | { ns: typeof IPC_NS; act: 'retire'; reason: string }
   /** The worker cannot boot; it exits with `code` right after this message. */
-  | { ns: typeof IPC_NS; act: 'boot-error'; code: number; message: string };
+  | { ns: typeof IPC_NS; act: 'boot-error'; code: number; message: string }
+  /**
+   * --dispatch request: an idle keep-alive connection handed back to the master (the socket travels
+   * with the message). `index` is its listening socket; `id` is set when the master gave it.
+   */
+  | { ns: typeof IPC_NS; act: 'conn-idle'; index: number };
+
+/** What a worker receives with `act: 'listen'`. */
+export type ListenMessage = Extract<MasterMessage, { act: 'listen' }>;
 
 export type MasterMessage =
   /** One listening socket; its handle travels with the message. */
-  { ns: typeof IPC_NS; act: 'listen'; index: number; count: number; backlog: number; url: string };
+  | { ns: typeof IPC_NS; act: 'listen'; index: number; count: number; backlog: number; url: string }
+  /**
+   * --dispatch request: a keep-alive connection with a request on it (the socket travels with the
+   * message). `head` holds the bytes the master read to see the request coming, as latin1.
+   */
+  | { ns: typeof IPC_NS; act: 'conn'; id: number; index: number; head: string };
 
 /** What a worker is told about itself at spawn time, through its environment. */
 export interface WorkerBoot {

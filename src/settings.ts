@@ -181,6 +181,7 @@ function parseEnvList(raw: unknown, name: string): string[] {
 export type HookFn = (...args: any[]) => unknown;
 
 const WORKER_CLASSES = ['async', 'sync'] as const;
+const DISPATCH_MODES = ['accept', 'request'] as const;
 const INTERFACES = ['auto', 'fetch', 'node'] as const;
 const LOG_LEVELS = ['trace', 'debug', 'info', 'warning', 'error', 'critical'] as const;
 const LOG_FORMATS = ['auto', 'json', 'pretty'] as const;
@@ -367,6 +368,17 @@ const BASE_SETTINGS = [
     default: 'async' as const,
     parse: parseEnum(WORKER_CLASSES),
     doc: "`async` serves many requests at once in each worker, up to --worker-connections. `sync` serves exactly one request at a time per worker, like Gunicorn's sync worker: use it for CPU-bound handlers, where concurrency inside one process only adds latency.",
+  }),
+  setting({
+    name: 'dispatch',
+    section: 'Worker Processes',
+    type: 'enum',
+    flags: ['--dispatch'],
+    meta: 'MODE',
+    choices: DISPATCH_MODES,
+    default: 'accept' as const,
+    parse: parseEnum(DISPATCH_MODES),
+    doc: 'How requests reach workers. `accept`: every free worker accepts new connections from the shared queue, and a keep-alive connection stays with the worker that accepted it. `request`: in addition, an async worker hands each keep-alive connection back to the master once its response is done; the master waits for the next request on it and gives it to a worker with no request in flight, so a request never waits behind a worker busy on the CPU while another is free. It costs two handovers per request (a few thousand requests a second at most), so it suits CPU-heavy apps, not fast ones; see docs/design.md. Not with --certfile or --proxy-protocol, whose per-connection state lives in the worker.',
   }),
   setting({
     name: 'interface',

@@ -41,13 +41,14 @@ import {
   EXIT_CODES,
   IPC_NS,
   isMasterMessage,
-  type MasterMessage,
+  type ListenMessage,
   type WorkerBoot,
   type WorkerMessage,
 } from '../src/ipc.js';
 import { type AccessLogWriter, Log, type Logger, type LogLevelName, openAccessLog } from '../src/log.js';
 import { HOOKS, type HookFn, type HookName } from '../src/settings.js';
 import { type AppCallContext, fetchAppCall, nodeAppCall } from './app-call.js';
+import { ConnectionHandback } from './handback.js';
 import { listenOnInheritedHandle } from './listen.js';
 import { startStackProbe } from './stack-probe.js';
 
@@ -106,6 +107,8 @@ export abstract class Worker {
   #rootPath = '';
   #noKeepAlive = false;
   #connections = 0;
+  /** --dispatch request: hands idle keep-alive connections back to the master; null otherwise. */
+  #handback: ConnectionHandback | null = null;
 
   constructor(boot: WorkerBoot) {
     this.boot = boot;
@@ -146,6 +149,7 @@ export abstract class Worker {
     } catch (err) {
       return this.bootFailed(err);
     }
+    if (this.settings.dispatch === 'request') this.startHandback();
     // Logged before the master hears of it, so the log reads in the order things happened.
     this.log.info('worker.ready', `Worker ready (pid: ${process.pid})`, { age: this.boot.age });
     this.send({ ns: IPC_NS, act: 'ready' });
@@ -233,9 +237,9 @@ export abstract class Worker {
   }
 
   /** Says hello, then collects one `listen` message (with its handle) per socket the master owns. */
-  protected requestSockets(): Promise<Array<{ handle: unknown; message: MasterMessage }>> {
+  protected requestSockets(): Promise<Array<{ handle: unknown; message: ListenMessage }>> {
     return new Promise((resolve) => {
-      const got: Array<{ handle: unknown; message: MasterMessage }> = [];
+      const got: Array<{ handle: unknown; message: ListenMessage }> = [];
       const onMessage = (message: unknown, handle: unknown) => {
         if (!isMasterMessage(message) || message.act !== 'listen') return;
         got[message.index] = { handle, message };
@@ -247,6 +251,19 @@ export abstract class Worker {
       process.on('message', onMessage);
       this.send({ ns: IPC_NS, act: 'hello', interface: this.#interface });
     });
+  }
+
+  /** --dispatch request: connections come from the master too, and go back to it when idle. */
+  private startHandback(): void {
+    const handback = new ConnectionHandback(this.servers, (message, socket, done) => {
+      if (!process.connected || !process.send) return done();
+      process.send(message, socket, { keepOpen: false }, () => done());
+    });
+    process.on('message', (message: unknown, handle: unknown) => {
+      if (!isMasterMessage(message) || message.act !== 'conn') return;
+      if (typeof handle === 'object' && handle !== null) handback.receive(message, handle);
+    });
+    this.#handback = handback;
   }
 
   protected startHeartbeat(): void {
@@ -263,6 +280,7 @@ export abstract class Worker {
         act: 'heartbeat',
         requests: this.served,
         inflight: this.inflight,
+        given: this.#handback?.received ?? 0,
         rss: process.memoryUsage.rss(),
         oldest: oldest && req ? { request: `${req.method} ${req.url}`, startedAt: oldest[1] } : null,
       });
@@ -370,6 +388,7 @@ export abstract class Worker {
           return;
         }
         const now = Date.now();
+        const socket = req.socket;
         this.#active.set(res, now);
         // A request may never give the loop back: make sure the master has heard of a request in
         // flight, so a timeout can name what the worker was stuck in. At most ten beats a second
@@ -384,6 +403,11 @@ export abstract class Worker {
           if (!res.writableFinished) abort.abort();
           this.served++;
           this.#active.delete(res);
+          if (this.#handback !== null) {
+            // The master gives requests only to idle workers: tell it at once that this one is.
+            if (this.inflight === 0 && this.#lastBeatBusy) this.#beat?.();
+            this.#handback.responseDone(socket);
+          }
           if (hooks.postRequest) void this.runHook('postRequest', this.api, req, res);
           this.released();
           this.afterRequest();

@@ -89,7 +89,7 @@ function nodeEnv(port, workers) {
   return { ...process.env, PORT: String(port), WORKERS: String(workers), HOST: '127.0.0.1' };
 }
 
-function unicornTarget(key, label, { iface, worker, extra = [], lifecycleOnly = false }) {
+function unicornTarget(key, label, { iface, worker, extra = [], lifecycleOnly = false, only = null }) {
   const target = {
     key,
     label,
@@ -99,6 +99,8 @@ function unicornTarget(key, label, { iface, worker, extra = [], lifecycleOnly = 
       `--interface ${iface}${extra.length ? ` ${extra.join(' ')}` : ''} --log-level warning`,
     /** Measured in the lifecycle workloads only (it serves exactly like the target without the flag). */
     lifecycleOnly,
+    /** The load workloads it is measured in, when not all (null: all). */
+    only,
     unavailable: (ctx) =>
       existsSync(ctx.unicornCli) ? null : `${ctx.unicornCli} not found (unicorn-ts not built: npm run build)`,
     launch(ctx, { port, workers, logLevel = 'warning' }) {
@@ -319,6 +321,12 @@ export const TARGETS = [
   unicornTarget('unicorn-fetch', 'unicorn-ts fetch, async worker', { iface: 'fetch', worker: 'async' }),
   unicornTarget('unicorn-node', 'unicorn-ts node, async worker', { iface: 'node', worker: 'async' }),
   unicornTarget('unicorn-sync', 'unicorn-ts node, sync worker', { iface: 'node', worker: 'sync' }),
+  unicornTarget('unicorn-dispatch', 'unicorn-ts node, async worker, --dispatch request', {
+    iface: 'node',
+    worker: 'async',
+    extra: ['--dispatch', 'request'],
+    only: ['mixed'],
+  }),
   unicornTarget('unicorn-standby', 'unicorn-ts node, async worker, --standby 1', {
     iface: 'node',
     worker: 'async',

@@ -15,6 +15,7 @@
 
 import { spawn } from 'node:child_process';
 import cluster from 'node:cluster';
+import { Socket } from 'node:net';
 import { dirname, resolve } from 'node:path';
 import type { Duplex } from 'node:stream';
 import { fileURLToPath } from 'node:url';
@@ -34,6 +35,7 @@ import {
 } from '../ipc.js';
 import type { Log, Logger } from '../log.js';
 import type { HookName } from '../settings.js';
+import { RequestDispatcher } from './dispatcher.js';
 import { listenEarly, needEarlyListen } from './early-listen.js';
 import { Pidfile } from './pidfile.js';
 import { watchForChanges } from './reloader.js';
@@ -98,11 +100,15 @@ export class Arbiter {
   readonly #signalQueue: MasterSignal[] = [];
   readonly #exits: Exit[] = [];
   readonly #workers = new Map<number, WorkerHandle>();
+  /** --dispatch request: keep-alive connections waiting here for their next request. */
+  readonly #dispatcher = new RequestDispatcher();
   #sockets: ListenSocket[] = [];
   #pidfile: Pidfile | null = null;
   #target: number;
   #age = 0;
   #wake: (() => void) | null = null;
+  /** A wake-up that came while the loop was not sleeping; the next sleep() returns at once. */
+  #wakePending = false;
   /** Set when the master is stopping; the loop ends once no worker is left. */
   #stopping: { graceful: boolean; exitCode: number } | null = null;
   #everReady = false;
@@ -123,6 +129,7 @@ export class Arbiter {
     this.#log = opts.log;
     this.#config = opts.config;
     this.#target = opts.config.settings.workers;
+    this.#dispatcher.wake = () => this.wakeUp();
   }
 
   get settings(): ResolvedConfig['settings'] {
@@ -150,6 +157,7 @@ export class Arbiter {
       await this.reapWorkers();
       this.murderWorkers();
       await this.manageWorkers();
+      this.#dispatcher.dispatch(this.#workers.values());
       if (this.#stopping !== null && this.#workers.size === 0 && this.#exits.length === 0) break;
       if (this.#signalQueue.length === 0) await this.sleep();
     }
@@ -289,6 +297,7 @@ export class Arbiter {
       graceful,
       workers: this.#workers.size,
     });
+    this.#dispatcher.stop(this.#workers.values());
     // Closing the master's copies first: once every worker has closed its own, the port closes.
     for (const socket of this.#sockets) closeSocket(socket, this.#upgrade === null ? {} : { unlink: false });
     this.#sockets = [];
@@ -662,8 +671,8 @@ export class Arbiter {
     const probePipe = clusterWorker.process.stdio[STACK_PROBE_FD];
     if (boot.stackProbeFd !== null && probePipe) worker.stackProbe = new StackProbe(probePipe as Duplex);
     this.#workers.set(worker.pid, worker);
-    clusterWorker.on('message', (message: unknown) => {
-      if (isWorkerMessage(message)) this.onWorkerMessage(worker, message);
+    clusterWorker.on('message', (message: unknown, handle: unknown) => {
+      if (isWorkerMessage(message)) this.onWorkerMessage(worker, message, handle);
     });
     clusterWorker.on('exit', (code: number | null, signal: NodeJS.Signals | null) => {
       this.#exits.push({ worker, code, signal });
@@ -679,7 +688,7 @@ export class Arbiter {
     await this.runHook('postFork', this.api, workerInfo(worker));
   }
 
-  private onWorkerMessage(worker: WorkerHandle, message: WorkerMessage): void {
+  private onWorkerMessage(worker: WorkerHandle, message: WorkerMessage, handle?: unknown): void {
     worker.lastHeartbeat = Date.now();
     switch (message.act) {
       case 'hello':
@@ -705,6 +714,9 @@ export class Arbiter {
       case 'heartbeat':
         worker.requests = message.requests;
         worker.inflight = message.inflight;
+        worker.givenSeen = message.given;
+        // --dispatch request: a worker that has gone idle can take a waiting request.
+        if (message.inflight === 0 && this.#dispatcher.waiting > 0) this.wakeUp();
         worker.rss = message.rss;
         worker.oldest = message.oldest;
         if (
@@ -732,6 +744,11 @@ export class Arbiter {
           worker.reason = message.reason;
         }
         this.wakeUp();
+        return;
+      case 'conn-idle':
+        if (handle instanceof Socket) {
+          this.#dispatcher.park(handle, message.index, this.settings.keepAlive * 1000);
+        }
         return;
       case 'boot-error':
         worker.bootError = { code: message.code, message: message.message };
@@ -763,6 +780,11 @@ export class Arbiter {
   // ---- plumbing --------------------------------------------------------------------------------
 
   private sleep(): Promise<void> {
+    // Something happened while the loop was busy: go round again at once.
+    if (this.#wakePending) {
+      this.#wakePending = false;
+      return Promise.resolve();
+    }
     const now = Date.now();
     let delay = MAX_SLEEP_MS;
     for (const w of this.#workers.values()) if (w.killAt !== null) delay = Math.min(delay, w.killAt - now);
@@ -780,7 +802,8 @@ export class Arbiter {
   private wakeUp(): void {
     const wake = this.#wake;
     this.#wake = null;
-    wake?.();
+    if (wake === null) this.#wakePending = true;
+    else wake();
   }
 
   private async runHook(name: HookName, ...args: unknown[]): Promise<void> {

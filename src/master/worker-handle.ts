@@ -47,6 +47,9 @@ export class WorkerHandle {
   stackProbe: StackProbe | null = null;
   /** The probe run for the current timeout, keyed by the heartbeat that went stale. */
   timeoutProbe: { forHeartbeat: number; reply: StackProbeReply | null } | null = null;
+  /** --dispatch request: connections the master gave it, and how many it had received at its last beat. */
+  given = 0;
+  givenSeen = 0;
   /** The message a worker sent just before failing to boot. */
   bootError: { code: number; message: string } | null = null;
 
@@ -69,10 +72,14 @@ export class WorkerHandle {
     return this.spare && (this.state === 'booting' || this.state === 'standby');
   }
 
-  send(message: MasterMessage, handle?: object): void {
-    if (!this.cluster.isConnected()) return;
-    // biome-ignore lint/suspicious/noExplicitAny: node:cluster types sendHandle narrowly; it accepts TCP and Pipe wraps.
-    this.cluster.send(message, handle as any);
+  /** `done` runs once the message is written, or at once when the worker is gone. */
+  send(message: MasterMessage, handle?: object, done?: () => void): void {
+    if (!this.cluster.isConnected()) {
+      done?.();
+      return;
+    }
+    // biome-ignore lint/suspicious/noExplicitAny: node:cluster types sendHandle narrowly; it accepts TCP and Pipe wraps and sockets.
+    this.cluster.send(message, handle as any, done === undefined ? undefined : () => done());
   }
 
   /** Graceful stop: SIGTERM now, SIGKILL at `now + graceMs` if still alive. */

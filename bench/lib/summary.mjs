@@ -287,8 +287,12 @@ export const LIMITS = [
       'is then 64 / throughput, about 40 ms, whatever the dispatch; no dispatcher that cannot tell a ' +
       'heavy request from a light one before running it can bring the light requests\u2019 p99 to half ' +
       'the reference\u2019s (about 45 ms, close to that mean). Gunicorn\u2019s sync workers, which never ' +
-      'queue a request behind a busy worker, reached 0.66x. What unicorn-ts does guarantee, and tests, ' +
-      'is that a worker busy on the CPU takes no new connection while another is free.',
+      'queue a request behind a busy worker and reconnect for every request, come closest (see the table). ' +
+      '`--dispatch request`, which moves kept-alive connections to free workers, does worse in this ' +
+      'workload: its two handovers per request take CPU from the heavy requests of a saturated loop; it ' +
+      'is meant for long heavy requests (docs/design.md). What unicorn-ts guarantees, and tests, is that ' +
+      'a worker busy on the CPU takes no new connection while another is free, and with --dispatch ' +
+      'request no request on a kept-alive connection either.',
   },
   {
     prefixes: ['worker replaced'],

@@ -28,11 +28,13 @@ export type WorkerMessage =
     }
   /** The worker wants to be replaced (max-requests, an uncaught error) and will drain when told. */
   | { ns: typeof IPC_NS; act: 'retire'; reason: string }
+  /** The worker switched the sockets it was given at spawn to listening (early-listen.ts), or says why not. */
+  | { ns: typeof IPC_NS; act: 'queueing'; failure: string | null }
   /** The worker cannot boot; it exits with `code` right after this message. */
   | { ns: typeof IPC_NS; act: 'boot-error'; code: number; message: string }
   /**
-   * --dispatch request: an idle keep-alive connection handed back to the master (the socket travels
-   * with the message). `index` is its listening socket; `id` is set when the master gave it.
+   * --dispatch request: an idle keep-alive connection handed back to the master (its handle travels
+   * with the message). `index` is its listening socket.
    */
   | { ns: typeof IPC_NS; act: 'conn-idle'; index: number };
 
@@ -43,10 +45,10 @@ export type MasterMessage =
   /** One listening socket; its handle travels with the message. */
   | { ns: typeof IPC_NS; act: 'listen'; index: number; count: number; backlog: number; url: string }
   /**
-   * --dispatch request: a keep-alive connection with a request on it (the socket travels with the
+   * --dispatch request: a keep-alive connection with a request on it (its handle travels with the
    * message). `head` holds the bytes the master read to see the request coming, as latin1.
    */
-  | { ns: typeof IPC_NS; act: 'conn'; id: number; index: number; head: string };
+  | { ns: typeof IPC_NS; act: 'conn'; index: number; head: string };
 
 /** What a worker is told about itself at spawn time, through its environment. */
 export interface WorkerBoot {
@@ -60,6 +62,8 @@ export interface WorkerBoot {
   age: number;
   /** The stack probe's pipe (STACK_PROBE_FD), or null when --timeout-stack is off. */
   stackProbeFd: number | null;
+  /** Copies of sockets to switch to listening at once, then close (src/master/early-listen.ts). */
+  listenFds: number[];
 }
 
 export const WORKER_BOOT_ENV = 'UNICORN_TS_WORKER_BOOT';

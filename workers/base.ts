@@ -255,9 +255,10 @@ export abstract class Worker {
 
   /** --dispatch request: connections come from the master too, and go back to it when idle. */
   private startHandback(): void {
-    const handback = new ConnectionHandback(this.servers, (message, socket, done) => {
+    const handback = new ConnectionHandback(this.servers, (message, handle, done) => {
       if (!process.connected || !process.send) return done();
-      process.send(message, socket, { keepOpen: false }, () => done());
+      // biome-ignore lint/suspicious/noExplicitAny: process.send types its handle narrowly; it accepts TCP and Pipe wraps.
+      process.send(message, handle as any, {}, () => done());
     });
     process.on('message', (message: unknown, handle: unknown) => {
       if (!isMasterMessage(message) || message.act !== 'conn') return;

@@ -3,6 +3,8 @@
  * through the environment and hands over to the worker class.
  */
 
+// First, before the worker code loads: the master may be waiting for its sockets to listen.
+import './prime-listen.js';
 import { WORKER_BOOT_ENV, type WorkerBoot } from '../src/ipc.js';
 import { AsyncWorker } from './async-worker.js';
 import type { Worker } from './base.js';

@@ -3,7 +3,7 @@
  * requests, and come from the master with a request on them.
  *
  * Once a response is done and its connection is idle, the connection is handed back to the master
- * over IPC (the socket travels with the message). The master waits for the next request on it and
+ * over IPC (its handle travels with the message). The master waits for the next request on it and
  * gives it to a worker with no request in flight, which may be this one or another. So a
  * keep-alive connection never waits behind a request that keeps this worker's event loop busy.
  *
@@ -27,26 +27,33 @@ interface Tracked {
   handedBack: boolean;
 }
 
+interface NativeHandle {
+  reading?: boolean;
+  onread?: unknown;
+  readStop(): number;
+  close(): void;
+}
+
 interface SocketInternals {
-  _handle?: { reading?: boolean; readStop?: () => number } | null;
+  _handle?: NativeHandle | null;
   _httpMessage?: unknown;
-  server?: unknown;
 }
 
 interface ConnectionsList {
   idle(): Array<{ socket?: unknown }>;
 }
 
-export type SendWithSocket = (message: WorkerMessage, socket: Socket, done: () => void) => void;
+/** Sends a message with a bare handle; `done` runs once it is written (or could not be). */
+export type SendWithHandle = (message: WorkerMessage, handle: object, done: () => void) => void;
 
 export class ConnectionHandback {
   readonly #servers: readonly http.Server[];
-  readonly #send: SendWithSocket;
+  readonly #send: SendWithHandle;
   readonly #tracked = new WeakMap<Socket, Tracked>();
   /** Connections received from the master so far (reported in heartbeats). */
   received = 0;
 
-  constructor(servers: readonly http.Server[], send: SendWithSocket) {
+  constructor(servers: readonly http.Server[], send: SendWithHandle) {
     this.#servers = servers;
     this.#send = send;
     servers.forEach((server, index) => {
@@ -89,12 +96,17 @@ export class ConnectionHandback {
     }
     if (socket.readableLength > 0 || !this.#parserIdle(tracked.index, socket)) return;
     if (typeof handle?.readStop !== 'function') return;
-    handle.reading = false;
+    // Stop reading and take the handle out of the socket in one step: nothing in node:net or
+    // node:http can start reading it again, and closing the socket now frees it in node:http
+    // without touching the connection.
     handle.readStop();
+    handle.reading = false;
+    handle.onread = () => {};
+    internals._handle = null;
     tracked.handedBack = true;
-    // Not passed as a server's socket: node would then track it across processes for server.close().
-    internals.server = null;
-    this.#send({ ns: IPC_NS, act: 'conn-idle', index: tracked.index }, socket, () => socket.destroy());
+    socket.destroy();
+    // Once written, the master has its own copy; this one goes.
+    this.#send({ ns: IPC_NS, act: 'conn-idle', index: tracked.index }, handle, () => handle.close());
   }
 
   #parserIdle(index: number, socket: Socket): boolean {

@@ -15,7 +15,6 @@
 
 import { spawn } from 'node:child_process';
 import cluster from 'node:cluster';
-import { Socket } from 'node:net';
 import { dirname, resolve } from 'node:path';
 import type { Duplex } from 'node:stream';
 import { fileURLToPath } from 'node:url';
@@ -36,7 +35,7 @@ import {
 import type { Log, Logger } from '../log.js';
 import type { HookName } from '../settings.js';
 import { RequestDispatcher } from './dispatcher.js';
-import { listenEarly, needEarlyListen } from './early-listen.js';
+import { FIRST_PRIME_FD, needEarlyListen } from './early-listen.js';
 import { Pidfile } from './pidfile.js';
 import { watchForChanges } from './reloader.js';
 import { MASTER_SIGNALS, type MasterSignal } from './signals.js';
@@ -109,6 +108,8 @@ export class Arbiter {
   #wake: (() => void) | null = null;
   /** A wake-up that came while the loop was not sleeping; the next sleep() returns at once. */
   #wakePending = false;
+  /** Sockets not yet switched to listening: each worker spawned gets copies until one has (early-listen.ts). */
+  #unprimed: ListenSocket[] = [];
   /** Set when the master is stopping; the loop ends once no worker is left. */
   #stopping: { graceful: boolean; exitCode: number } | null = null;
   #everReady = false;
@@ -190,27 +191,10 @@ export class Arbiter {
       this.#pidfile?.remove(process.pid);
       return EXIT_CODES.CONFIG_ERROR;
     }
-    this.queueConnections();
+    this.#unprimed = needEarlyListen(this.#sockets);
     cluster.setupPrimary({ exec: WORKER_ENTRY, args: [], stdio: WORKER_STDIO });
     if (s.reload) this.startReloader();
     return null;
-  }
-
-  /** The sockets queue connections from now on, not only once a worker is ready (early-listen.ts). */
-  private queueConnections(): void {
-    const sockets = needEarlyListen(this.#sockets);
-    const urls = this.#sockets.map((socket) => socket.url);
-    void listenEarly(sockets, this.settings.backlog).then((failure) => {
-      if (failure === null) {
-        this.#log.debug('master.queueing', `Queueing connections at: ${urls.join(', ')}`, { urls });
-      } else {
-        this.#log.warn(
-          'master.queueing',
-          `Cannot listen before a worker is ready (${failure}); connections are refused until then`,
-          { urls, failure },
-        );
-      }
-    });
   }
 
   /** --reload: a changed file queues a reload, exactly as SIGHUP would. */
@@ -663,9 +647,11 @@ export class Arbiter {
       cwd: this.#opts.cwd,
       age,
       stackProbeFd: this.settings.timeoutStack && this.settings.timeout > 0 ? STACK_PROBE_FD : null,
+      listenFds: this.#unprimed.map((_, i) => FIRST_PRIME_FD + i),
     };
     // The stack probe needs its own pipe: the IPC channel is read by the thread that gets stuck.
-    cluster.setupPrimary({ stdio: boot.stackProbeFd === null ? WORKER_STDIO : [...WORKER_STDIO, 'pipe'] });
+    const probe = boot.stackProbeFd === null ? 'ignore' : 'pipe';
+    cluster.setupPrimary({ stdio: [...WORKER_STDIO, probe, ...this.#unprimed.map(socketFd)] });
     const clusterWorker = cluster.fork({ [WORKER_BOOT_ENV]: JSON.stringify(boot) });
     const worker = new WorkerHandle(clusterWorker, age, Date.now(), spare);
     const probePipe = clusterWorker.process.stdio[STACK_PROBE_FD];
@@ -746,10 +732,25 @@ export class Arbiter {
         this.wakeUp();
         return;
       case 'conn-idle':
-        if (handle instanceof Socket) {
+        if (typeof handle === 'object' && handle !== null) {
           this.#dispatcher.park(handle, message.index, this.settings.keepAlive * 1000);
         }
         return;
+      case 'queueing': {
+        if (this.#unprimed.length === 0) return;
+        const urls = this.#unprimed.map((socket) => socket.url);
+        this.#unprimed = [];
+        if (message.failure === null) {
+          this.#log.debug('master.queueing', `Queueing connections at: ${urls.join(', ')}`, { urls });
+        } else {
+          this.#log.warn(
+            'master.queueing',
+            `Cannot listen before a worker is ready (${message.failure}); connections are refused until then`,
+            { urls, failure: message.failure },
+          );
+        }
+        return;
+      }
       case 'boot-error':
         worker.bootError = { code: message.code, message: message.message };
         return;

@@ -14,7 +14,7 @@
  * free workers do.
  */
 
-import type { Socket } from 'node:net';
+import net, { type Socket } from 'node:net';
 import { IPC_NS } from '../ipc.js';
 import type { WorkerHandle } from './worker-handle.js';
 
@@ -37,7 +37,6 @@ interface SocketInternals {
 export class RequestDispatcher {
   readonly #queue: Waiting[] = [];
   readonly #parked = new Set<Socket>();
-  #nextId = 1;
   #next = 0;
   #stopped = false;
 
@@ -47,10 +46,11 @@ export class RequestDispatcher {
   }
 
   /**
-   * A connection handed back by a worker. It waits here for its next request, for at most
-   * `keepAliveMs` (--keep-alive), as it would have in the worker.
+   * A connection handed back by a worker (its bare handle). It waits here for its next request,
+   * for at most `keepAliveMs` (--keep-alive), as it would have in the worker.
    */
-  park(socket: Socket, index: number, keepAliveMs: number): void {
+  park(handle: object, index: number, keepAliveMs: number): void {
+    const socket = new net.Socket({ handle, readable: true, writable: true } as net.SocketConstructorOpts);
     if (this.#stopped) {
       socket.destroy();
       return;
@@ -122,13 +122,7 @@ export class RequestDispatcher {
 
   #give({ handle, index, head }: Waiting, worker: WorkerHandle): void {
     worker.given++;
-    const message = {
-      ns: IPC_NS,
-      act: 'conn',
-      id: this.#nextId++,
-      index,
-      head: head.toString('latin1'),
-    } as const;
+    const message = { ns: IPC_NS, act: 'conn', index, head: head.toString('latin1') } as const;
     // Once the message is written the worker has its own copy of the connection (or, if the worker
     // has gone, nobody else has one and closing ends it).
     worker.send(message, handle, () => handle.close());

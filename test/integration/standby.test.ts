@@ -6,18 +6,14 @@ import { isAlive, waitFor } from '../helpers/wait.js';
 
 after(stopAll);
 
+/** One serving worker and one spare, on the app that answers with its pid. */
+const startWithSpare = (...extra: string[]) =>
+  startServer([fixture('pid.mjs'), '-w', '1', '--standby', '1', ...extra]);
+
 describe('--standby', () => {
   test('a spare serves nothing until kill -9 of the only worker, then takes its place; a new spare boots', async () => {
     // --boot-timeout 1 with a spare that waits longer than that: promotion restarts the boot clock.
-    const server = await startServer([
-      fixture('pid.mjs'),
-      '-w',
-      '1',
-      '--standby',
-      '1',
-      '--boot-timeout',
-      '1',
-    ]);
+    const server = await startWithSpare('--boot-timeout', '1');
     const spareLine = await server.waitForEvent('worker.standby');
     const spare = spareLine.workerPid as number;
     const [serving] = server.liveWorkerPids();
@@ -39,7 +35,7 @@ describe('--standby', () => {
   });
 
   test('TTIN promotes the spare; HUP replaces the spare along with the workers', async () => {
-    const server = await startServer([fixture('pid.mjs'), '-w', '1', '--standby', '1']);
+    const server = await startWithSpare();
     const first = (await server.waitForEvent('worker.standby')).workerPid as number;
 
     server.signal('SIGTTIN');
@@ -61,15 +57,7 @@ describe('--standby', () => {
   });
 
   test('a worker recycled by --max-requests is replaced by the spare', async () => {
-    const server = await startServer([
-      fixture('pid.mjs'),
-      '-w',
-      '1',
-      '--standby',
-      '1',
-      '--max-requests',
-      '3',
-    ]);
+    const server = await startWithSpare('--max-requests', '3');
     const spare = (await server.waitForEvent('worker.standby')).workerPid as number;
     const [first] = server.liveWorkerPids();
     for (let i = 0; i < 3; i++) assert.equal((await request(`${server.url}/`)).body, String(first));

@@ -1,0 +1,53 @@
+/**
+ * The worker's half of src/master/early-listen.ts: the first module a worker evaluates. When the
+ * master passed it copies of freshly bound sockets (`listenFds` in the boot payload), it switches
+ * each to listening and closes its copy straight away, in one synchronous step, so this process
+ * never accepts on them; then it tells the master. Everything else about the worker comes later.
+ */
+
+import { closeSync } from 'node:fs';
+import net from 'node:net';
+import { getSystemErrorName } from 'node:util';
+import { IPC_NS, WORKER_BOOT_ENV, type WorkerBoot, type WorkerMessage } from '../src/ipc.js';
+
+interface ServerHandle {
+  listen(backlog: number): number;
+  close(): void;
+}
+
+const createServerHandle = (
+  net as unknown as {
+    _createServerHandle(address: null, port: number, addressType: number, fd: number): ServerHandle | number;
+  }
+)._createServerHandle;
+
+function prime(fds: readonly number[], backlog: number): string | null {
+  const failures: string[] = [];
+  for (const fd of fds) {
+    try {
+      const handle = createServerHandle(null, 0, 0, fd);
+      if (typeof handle === 'number') {
+        closeSync(fd);
+        failures.push(`fd ${fd}: ${getSystemErrorName(handle)}`);
+        continue;
+      }
+      const err = handle.listen(backlog);
+      handle.close();
+      if (err !== 0) failures.push(`fd ${fd}: ${getSystemErrorName(err)}`);
+    } catch (err) {
+      failures.push(`fd ${fd}: ${(err as Error).message}`);
+    }
+  }
+  return failures.length === 0 ? null : failures.join('; ');
+}
+
+const raw = process.env[WORKER_BOOT_ENV];
+const boot = raw === undefined ? null : (JSON.parse(raw) as WorkerBoot);
+if (boot !== null && boot.listenFds.length > 0) {
+  const message: WorkerMessage = {
+    ns: IPC_NS,
+    act: 'queueing',
+    failure: prime(boot.listenFds, boot.settings.backlog as number),
+  };
+  process.send?.(message);
+}

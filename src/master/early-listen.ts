@@ -15,10 +15,11 @@
  * Sockets from systemd or an old master are listening already and are left alone.
  */
 
+import { STACK_PROBE_FD } from '../ipc.js';
 import type { ListenSocket } from './sockets.js';
 
-/** The first descriptor of the copies in the worker: after stdio, IPC (3) and the stack probe (4). */
-export const FIRST_PRIME_FD = 5;
+/** The first descriptor of the copies in the worker: after stdio, IPC and the stack probe's slot. */
+export const FIRST_PRIME_FD = STACK_PROBE_FD + 1;
 
 /** The sockets this master must have switched to listening. */
 export function needEarlyListen(sockets: readonly ListenSocket[]): ListenSocket[] {

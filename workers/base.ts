@@ -259,6 +259,9 @@ export abstract class Worker {
       if (!process.connected || !process.send) return done();
       // biome-ignore lint/suspicious/noExplicitAny: process.send types its handle narrowly; it accepts TCP and Pipe wraps.
       process.send(message, handle as any, {}, () => done());
+      // node holds this beat until the master has acknowledged the handle: when it arrives, the
+      // master knows this worker's state after the handback (src/master/dispatcher.ts).
+      this.#beat?.();
     });
     process.on('message', (message: unknown, handle: unknown) => {
       if (!isMasterMessage(message) || message.act !== 'conn') return;

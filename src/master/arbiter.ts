@@ -701,6 +701,7 @@ export class Arbiter {
         worker.requests = message.requests;
         worker.inflight = message.inflight;
         worker.givenSeen = message.given;
+        worker.heardSinceHandback = true;
         // --dispatch request: a worker that has gone idle can take a waiting request.
         if (message.inflight === 0 && this.#dispatcher.waiting > 0) this.wakeUp();
         worker.rss = message.rss;
@@ -732,6 +733,7 @@ export class Arbiter {
         this.wakeUp();
         return;
       case 'conn-idle':
+        worker.heardSinceHandback = false;
         if (typeof handle === 'object' && handle !== null) {
           this.#dispatcher.park(handle, message.index, this.settings.keepAlive * 1000);
         }

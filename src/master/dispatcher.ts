@@ -6,9 +6,10 @@
  * reads until the client sends something, which is the next request coming, stops reading at once
  * (the rest stays in the kernel and travels with the socket), and queues it. The queue is served in
  * arrival order, each connection to a ready worker that is free: no request in flight at its last
- * heartbeat (a worker beats when a request starts and, in this mode, when it goes idle) and none
- * given by the master that it has not yet reported. When no worker is free, requests wait here,
- * never behind a busy worker.
+ * heartbeat (a worker beats when a request starts and, in this mode, when it goes idle or hands a
+ * connection back), none given by the master that it has not yet reported, and a heartbeat since
+ * its last handback (see WorkerHandle.heardSinceHandback). When no worker is free, requests wait
+ * here, never behind a busy worker.
  *
  * New connections do not pass through here: workers accept them from the shared queue, which only
  * free workers do.
@@ -112,7 +113,12 @@ export class RequestDispatcher {
     // Round the starting point so that free workers share the requests.
     for (let i = 0; i < workers.length; i++) {
       const worker = workers[(this.#next + i) % workers.length]!;
-      if (worker.state === 'ready' && worker.inflight === 0 && worker.given === worker.givenSeen) {
+      const free =
+        worker.state === 'ready' &&
+        worker.inflight === 0 &&
+        worker.given === worker.givenSeen &&
+        worker.heardSinceHandback;
+      if (free) {
         this.#next = (this.#next + i + 1) % workers.length;
         return worker;
       }

@@ -50,6 +50,13 @@ export class WorkerHandle {
   /** --dispatch request: connections the master gave it, and how many it had received at its last beat. */
   given = 0;
   givenSeen = 0;
+  /**
+   * --dispatch request: a heartbeat has come since it last handed a connection back. node's IPC
+   * holds every message a worker sends after a handle until the master's acknowledgement is read,
+   * so a worker that went busy right after a handback cannot say so yet; until it has spoken
+   * again, it is not taken for free.
+   */
+  heardSinceHandback = true;
   /** The message a worker sent just before failing to boot. */
   bootError: { code: number; message: string } | null = null;
 

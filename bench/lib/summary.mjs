@@ -310,11 +310,11 @@ export const LIMITS = [
     prefixes: ['-w 4 launch'],
     title: 'Launch',
     text:
-      'PM2\u2019s figure includes starting its daemon; unicorn-ts\u2019s includes the first worker booting ' +
-      'alone before the others (docs/design.md). Runs from 2026-11-23 23:50 UTC (commit 55f6c60) also ' +
-      'paid for a helper process that switched the sockets to listening early: an A/B of six launches ' +
-      'each put it at 30-50 ms on this machine. The first worker now does that itself, at no measurable ' +
-      'cost (median 480 ms with and without, six launches each).',
+      'PM2\u2019s figure includes starting its daemon; unicorn-ts\u2019s includes a Node boot for the ' +
+      'master and then for the first worker, which boots alone before the others (docs/design.md: ' +
+      'on 2 cores the first answer comes sooner that way). Runs at commit 55f6c60 also paid 30-50 ms ' +
+      'for a helper process that switched the sockets to listening early; the first worker has done ' +
+      'that itself since, at no measurable cost.',
   },
   {
     prefixes: ['master idle RSS'],

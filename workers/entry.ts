@@ -5,9 +5,10 @@
 
 // First, before the worker code loads: the master may be waiting for its sockets to listen.
 import './prime-listen.js';
-import { WORKER_BOOT_ENV, type WorkerBoot } from '../src/ipc.js';
+import type { WorkerBoot } from '../src/ipc.js';
 import { AsyncWorker } from './async-worker.js';
 import type { Worker } from './base.js';
+import { boot } from './boot.js';
 import { SyncWorker } from './sync-worker.js';
 
 const WORKER_CLASSES: Record<string, new (boot: WorkerBoot) => Worker> = {
@@ -15,12 +16,9 @@ const WORKER_CLASSES: Record<string, new (boot: WorkerBoot) => Worker> = {
   sync: SyncWorker,
 };
 
-const raw = process.env[WORKER_BOOT_ENV];
-if (raw === undefined) {
+if (boot === null) {
   console.error('unicorn-ts: this file is started by the unicorn-ts master, not by hand');
   process.exit(1);
 }
-const boot = JSON.parse(raw) as WorkerBoot;
-delete process.env[WORKER_BOOT_ENV];
 const WorkerClass = WORKER_CLASSES[boot.settings.workerClass as string] ?? AsyncWorker;
 await new WorkerClass(boot).main();

@@ -8,7 +8,8 @@
 import { closeSync } from 'node:fs';
 import net from 'node:net';
 import { getSystemErrorName } from 'node:util';
-import { IPC_NS, WORKER_BOOT_ENV, type WorkerBoot, type WorkerMessage } from '../src/ipc.js';
+import { IPC_NS, type WorkerMessage } from '../src/ipc.js';
+import { boot } from './boot.js';
 
 interface ServerHandle {
   listen(backlog: number): number;
@@ -41,8 +42,6 @@ function prime(fds: readonly number[], backlog: number): string | null {
   return failures.length === 0 ? null : failures.join('; ');
 }
 
-const raw = process.env[WORKER_BOOT_ENV];
-const boot = raw === undefined ? null : (JSON.parse(raw) as WorkerBoot);
 if (boot !== null && boot.listenFds.length > 0) {
   const message: WorkerMessage = {
     ns: IPC_NS,

@@ -65,4 +65,15 @@ describe('--standby', () => {
     await server.waitForEvent('worker.exited', (l) => l.workerPid === first);
     assert.equal((await request(`${server.url}/`)).body, String(spare));
   });
+
+  test('WINCH stops the spare too; the master keeps its sockets', async () => {
+    const server = await startWithSpare();
+    const spare = (await server.waitForEvent('worker.standby')).workerPid as number;
+    const [serving] = server.liveWorkerPids();
+    server.signal('SIGWINCH');
+    await server.waitForEvent('worker.exited', (l) => l.workerPid === spare);
+    await server.waitForEvent('worker.exited', (l) => l.workerPid === serving);
+    await waitFor('both processes gone', () => !isAlive(spare) && !isAlive(serving!));
+    assert.ok(!server.exited, 'the master stays');
+  });
 });

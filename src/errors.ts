@@ -87,6 +87,14 @@ export const ERRORS = {
     when: "A request body stopped arriving for longer than --body-timeout; the app's request body stream fails with this error (the client got 408).",
     hint: 'The client or the network stalled mid-upload. Raise --body-timeout for clients on slow links, or set it to 0 to wait forever.',
   },
+  UNICORN_BAD_BODY: {
+    when: "A request body could not be parsed (a malformed chunk, or the connection ended before the body did); the app's request body stream fails with this error, and the client got 400 if the response had not started.",
+    hint: 'The client sent a broken body, or went away mid-upload; nothing to change on the server.',
+  },
+  UNICORN_BODY_TOO_LARGE: {
+    when: "A request body without a Content-Length (chunked) grew past --limit-request-body; the app's request body stream fails with this error instead of ending, and the client got 413.",
+    hint: 'Raise --limit-request-body if such bodies are legitimate, or set it to 0 for no limit.',
+  },
 } as const satisfies Record<string, ErrorSpec>;
 
 export type ErrorCode = keyof typeof ERRORS;

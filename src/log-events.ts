@@ -25,6 +25,8 @@ export const LOG_EVENTS = {
   'worker.ready': 'A worker is listening on every socket and accepting requests.',
   'worker.boot_failed': 'A worker exited before it became ready; carries the exit code and reason.',
   'worker.exiting': 'A worker began to stop; carries the reason (signal, max-requests, uncaught error...).',
+  'worker.orphaned':
+    'The master went away without stopping this worker (kill -9, the OOM killer): it finishes the requests in flight (carries inflight), bounded by --graceful-timeout, then exits.',
   'worker.exited': 'The master reaped a worker; carries exit code or signal, and a hint when abnormal.',
   'worker.boot_timeout':
     'A worker did not become ready within --boot-timeout and is being killed (a boot failure).',

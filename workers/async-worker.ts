@@ -9,8 +9,6 @@ export class AsyncWorker extends Worker {
   protected override admit(run: () => void, res: ServerResponse): void {
     if (this.inflight >= (this.settings.workerConnections as number)) {
       this.shed(res);
-      res.writeHead(503, { 'content-type': 'text/plain', 'retry-after': '1', connection: 'close' });
-      res.end('Service Unavailable\n');
       return;
     }
     run();

@@ -12,6 +12,7 @@ import cluster from 'node:cluster';
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import https, { type ServerOptions } from 'node:https';
 import net, { type Server, type Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
 import { type AppInterface, chooseInterface } from '../src/app-interface.js';
 import { type LoadedApp, loadApp } from '../src/app-module.js';
 import { loadConfigFile } from '../src/config-file.js';
@@ -48,14 +49,16 @@ import {
 import { type AccessLogWriter, Log, type Logger, type LogLevelName, openAccessLog } from '../src/log.js';
 import { HOOKS, type HookFn, type HookName } from '../src/settings.js';
 import { type AppCallContext, fetchAppCall, nodeAppCall } from './app-call.js';
+import { type ClientConnection, ConnectionTable } from './connection.js';
 import { ConnectionHandback } from './handback.js';
 import { listenOnInheritedHandle } from './listen.js';
+import { answerAndClose, rawAnswer } from './responses.js';
 import { startStackProbe } from './stack-probe.js';
 
 const HEARTBEAT_ON_REQUEST_MS = 100;
 
-/** How long a 408 for --body-timeout may take to go out before the connection is cut anyway. */
-const BODY_TIMEOUT_FLUSH_MS = 1000;
+/** How long a 408 or 413 for a failed body may take to go out before the connection is cut anyway. */
+const BODY_FAIL_FLUSH_MS = 1000;
 
 /** How long a draining worker keeps idle keep-alive connections open (at most half the graceful timeout). */
 const IDLE_CLOSE_GRACE_MS = 1000;
@@ -90,6 +93,8 @@ export abstract class Worker {
   #beat: (() => void) | null = null;
   #lastBeat = 0;
   #lastBeatBusy = false;
+  /** The request the last heartbeat named as the oldest in flight, until it finishes. */
+  #reported: ServerResponse | null = null;
   /** Responses in flight, with when each started, oldest first. */
   readonly #active = new Map<ServerResponse, number>();
 
@@ -106,7 +111,11 @@ export abstract class Worker {
   #limits!: RequestLimits;
   #rootPath = '';
   #noKeepAlive = false;
-  #connections = 0;
+  #headerTimeoutMs = 0;
+  /** Every accepted socket (TLS ones from before their handshake): the worker drains when none is left. */
+  readonly #sockets = new Set<Socket>();
+  /** The connections node:http parses requests on, with what each is owed. */
+  readonly #conns = new ConnectionTable();
   /** --dispatch request: hands idle keep-alive connections back to the master; null otherwise. */
   #handback: ConnectionHandback | null = null;
 
@@ -180,6 +189,7 @@ export abstract class Worker {
     this.#tls = tlsOptions(s as unknown as TlsSettings);
     this.#rootPath = s.rootPath as string;
     this.#noKeepAlive = (s.keepAlive as number) === 0;
+    this.#headerTimeoutMs = (s.headerTimeout as number) * 1000;
     this.#limits = {
       line: s.limitRequestLine as number,
       fields: s.limitRequestFields as number,
@@ -211,8 +221,19 @@ export abstract class Worker {
     });
     process.on('uncaughtException', (err) => this.uncaught(err, 'uncaught exception'));
     process.on('unhandledRejection', (err) => this.uncaught(err, 'unhandled rejection'));
-    // If the master goes away, nobody will ever stop us: drain and leave.
-    process.on('disconnect', () => this.stop('master disconnected'));
+    // If the master goes away (kill -9, the OOM killer), nobody will ever stop us: finish the
+    // requests in flight, bounded by --graceful-timeout, and leave. node:cluster's own reaction
+    // to a lost master is to exit at once, dropping them; it skips that for a worker that marked
+    // its disconnect as expected, which is what this flag says.
+    if (cluster.worker) cluster.worker.exitedAfterDisconnect = true;
+    process.on('disconnect', () => {
+      if (this.#finishing) return;
+      this.log.warn('worker.orphaned', 'The master is gone; finishing the requests in flight, then exiting', {
+        inflight: this.inflight,
+      });
+      this.stop('master disconnected');
+      setTimeout(() => this.exit(1), (s.gracefulTimeout as number) * 1000).unref();
+    });
   }
 
   protected async loadApp(): Promise<void> {
@@ -279,6 +300,7 @@ export abstract class Worker {
       const oldest = this.#active.entries().next().value as [ServerResponse, number] | undefined;
       const req = oldest?.[0].req;
       this.#lastBeatBusy = oldest !== undefined;
+      this.#reported = oldest?.[0] ?? null;
       this.send({
         ns: IPC_NS,
         act: 'heartbeat',
@@ -299,13 +321,21 @@ export abstract class Worker {
   /** The server for one listening socket; worker classes set their own limits. */
   protected createServer(listener: RequestListener): http.Server {
     const keepAlive = (this.settings.keepAlive as number) * 1000;
+    const headerTimeout = this.#headerTimeoutMs;
     const options = {
       keepAliveTimeout: keepAlive,
       requestTimeout: 0,
+      // --header-timeout: node:http counts from the connection's start (a client that never sends
+      // a byte is covered) and from the first byte of each later request, never while a kept-alive
+      // connection is idle (that is --keep-alive's). It checks on this interval, so the timeout
+      // fires at most a quarter late.
+      headersTimeout: headerTimeout,
+      connectionsCheckingInterval:
+        headerTimeout > 0 ? Math.max(250, Math.min(30_000, Math.floor(headerTimeout / 4))) : 30_000,
       maxHeaderSize: maxHeaderSize(this.#limits),
     };
     const server = this.#tls
-      ? https.createServer({ ...this.#tls, ...options }, listener)
+      ? https.createServer({ ...this.#tls, ...options, handshakeTimeout: headerTimeout || 120_000 }, listener)
       : http.createServer(options, listener);
     if (this.#proxyAllowed !== null) {
       acceptProxyProtocol(server, {
@@ -316,17 +346,17 @@ export abstract class Worker {
     }
     // node:http silently drops fields past maxHeadersCount (2000): let --limit-request-fields decide.
     server.maxHeadersCount = this.#limits.fields > 0 ? this.#limits.fields + 1 : 0;
-    // Node rejects a request whose headers take longer than headersTimeout; it must exceed the
-    // keep-alive timeout or an idle connection's next request can be cut mid-header.
-    server.headersTimeout = Math.max(60_000, keepAlive + 1000);
     server.on('clientError', (err, socket) => this.clientError(err, socket));
     server.on('connection', (socket: Socket) => {
-      this.#connections++;
+      this.#sockets.add(socket);
       socket.once('close', () => {
-        this.#connections--;
+        this.#sockets.delete(socket);
         this.maybeFinish();
       });
     });
+    // The socket node:http parses on: the TCP socket itself, or the TLS socket over it.
+    if (this.#tls) server.on('secureConnection', (socket: Socket) => this.#conns.add(socket));
+    else server.on('connection', (socket: Socket) => this.#conns.add(socket));
     return server;
   }
 
@@ -345,7 +375,14 @@ export abstract class Worker {
     const hooks = this.#hooks;
     const accessLog = this.#accessLog;
     const format = this.#formatAccessLog;
+    const conns = this.#conns;
     return (req, res) => {
+      const conn = conns.of(req.socket);
+      conn.requests++;
+      // The server has already answered on this connection with `Connection: close` (a refusal,
+      // a timeout): node:http parsed this pipelined request anyway, but its answer could never be
+      // sent, so it is not run. The connection closes after the answers before it.
+      if (conn.closing) return;
       const startedAt = accessLog ? process.hrtime.bigint() : 0n;
       let bodyBytes = 0;
       if (accessLog && format) {
@@ -370,20 +407,15 @@ export abstract class Worker {
       if (this.draining || this.#noKeepAlive) res.shouldKeepAlive = false;
       if (this.#rootPath !== '') stripRootPath(req, this.#rootPath);
       const refusal = checkHead(req, this.#limits);
-      if (refusal !== null) return this.refuse(req, res, refusal);
+      if (refusal !== null) return this.refuse(conn, req, res, refusal);
       if (this.#limits.headerMap === 'drop') dropUnderscoreFields(req);
-      if (this.#limits.body > 0 && req.headers['content-length'] === undefined) {
-        limitBody(req, this.#limits.body, () =>
-          this.refuse(req, res, {
-            status: 413,
-            reason: `body exceeds --limit-request-body ${this.#limits.body}`,
-          }),
-        );
-      }
       const abort = new LazyAbort();
+      if (this.#limits.body > 0 && req.headers['content-length'] === undefined) {
+        limitBody(req, this.#limits.body, () => this.bodyTooLarge(conn, req, res, abort));
+      }
       // No timer at all for the many requests without a body.
       if (this.#bodyTimeoutMs > 0 && hasBody(req)) {
-        watchBodyIdle(req, res, this.#bodyTimeoutMs, () => this.bodyTimedOut(req, res, abort));
+        watchBodyIdle(req, res, this.#bodyTimeoutMs, () => this.bodyTimedOut(conn, req, res, abort));
       }
       this.admit(() => {
         // The client left while the request waited for its turn (sync worker): nothing to run.
@@ -396,17 +428,25 @@ export abstract class Worker {
         this.#active.set(res, now);
         // A request may never give the loop back: make sure the master has heard of a request in
         // flight, so a timeout can name what the worker was stuck in. At most ten beats a second
-        // under load: a beat is due only when the last one found the worker idle, or is 100 ms old.
-        if (!this.#lastBeatBusy || now - this.#lastBeat >= HEARTBEAT_ON_REQUEST_MS) this.#beat?.();
+        // under load: a beat is due when the request the master last heard of has finished (or it
+        // heard of none), or the last beat is 100 ms old.
+        if (this.#reported === null || now - this.#lastBeat >= HEARTBEAT_ON_REQUEST_MS) this.#beat?.();
         const timer =
           this.#requestTimeoutMs > 0
-            ? setTimeout(() => this.requestTimedOut(req, res, abort), this.#requestTimeoutMs)
+            ? setTimeout(() => this.requestTimedOut(conn, req, res, abort), this.#requestTimeoutMs)
             : null;
-        res.once('close', () => {
+        let finished = false;
+        // Runs once: when the response closes, or when its connection goes before the response
+        // ever got it (a pipelined response queued behind one that closed the connection).
+        const finish = () => {
+          if (finished) return;
+          finished = true;
           if (timer) clearTimeout(timer);
           if (!res.writableFinished) abort.abort();
           this.served++;
           this.#active.delete(res);
+          conn.settled(res);
+          if (res === this.#reported) this.#reported = null;
           if (this.#handback !== null) {
             // The master gives requests only to idle workers: tell it at once that this one is.
             if (this.inflight === 0 && this.#lastBeatBusy) this.#beat?.();
@@ -415,7 +455,9 @@ export abstract class Worker {
           if (hooks.postRequest) void this.runHook('postRequest', this.api, req, res);
           this.released();
           this.afterRequest();
-        });
+        };
+        conn.owe({ res, abort, finish });
+        res.once('close', finish);
         if (hooks.preRequest) void this.runHook('preRequest', this.api, req);
         handle(req, res, abort);
       }, res);
@@ -436,23 +478,12 @@ export abstract class Worker {
     );
   }
 
-  /** A request refused before (or while) its body is read: a short answer, then the connection closes. */
-  private refuse(req: IncomingMessage, res: ServerResponse, refusal: Refusal): void {
+  /** A request refused before the app sees it: a short answer, then the connection closes. */
+  private refuse(conn: ClientConnection, req: IncomingMessage, res: ServerResponse, refusal: Refusal): void {
     this.log.info('request.bad', `Refused ${req.method} request: ${refusal.reason}`, {
       status: refusal.status,
     });
-    if (res.headersSent) {
-      res.destroy();
-      return;
-    }
-    const body = `${http.STATUS_CODES[refusal.status]}\n`;
-    res.shouldKeepAlive = false;
-    res.writeHead(refusal.status, {
-      'content-type': 'text/plain',
-      'content-length': body.length,
-      connection: 'close',
-    });
-    res.end(body, () => req.socket.destroySoon());
+    answerAndClose(conn, res, refusal.status);
   }
 
   #shedCount = 0;
@@ -460,6 +491,7 @@ export abstract class Worker {
 
   /** A request answered 503 for lack of capacity: counted, and logged at most once a second. */
   protected shed(res: ServerResponse): void {
+    answerAndClose(this.#conns.of(res.req.socket), res, 503, { 'retry-after': '1' });
     this.#shedCount++;
     const now = Date.now();
     if (now - this.#shedLoggedAt < 1000) return;
@@ -475,7 +507,12 @@ export abstract class Worker {
   }
 
   /** --request-timeout: the app's signal aborts, the client gets a 503, the worker serves on. */
-  private requestTimedOut(req: IncomingMessage, res: ServerResponse, abort: LazyAbort): void {
+  private requestTimedOut(
+    conn: ClientConnection,
+    req: IncomingMessage,
+    res: ServerResponse,
+    abort: LazyAbort,
+  ): void {
     this.log.warn(
       'request.timeout',
       `Request ${req.method} ${req.url} exceeded --request-timeout; answered 503`,
@@ -490,16 +527,19 @@ export abstract class Worker {
       res.destroy();
       return;
     }
-    res.shouldKeepAlive = false;
-    res.writeHead(503, { 'content-type': 'text/plain; charset=utf-8', 'retry-after': '1' });
-    res.end('Request timed out\n');
+    answerAndClose(conn, res, 503, { 'retry-after': '1' });
   }
 
   /**
    * --body-timeout: the client stopped sending the body. It gets 408 if the response has not
    * started; either way the connection goes, the app's body stream fails and its signal aborts.
    */
-  private bodyTimedOut(req: IncomingMessage, res: ServerResponse, abort: LazyAbort): void {
+  private bodyTimedOut(
+    conn: ClientConnection,
+    req: IncomingMessage,
+    res: ServerResponse,
+    abort: LazyAbort,
+  ): void {
     const seconds = this.#bodyTimeoutMs / 1000;
     this.log.warn(
       'request.body_timeout',
@@ -510,24 +550,52 @@ export abstract class Worker {
       'UNICORN_BODY_TIMEOUT',
       `no request body data for ${seconds} s (--body-timeout)`,
     );
+    this.failBody(conn, req, res, abort, 408, err);
+  }
+
+  /**
+   * --limit-request-body, for a body of unknown length that grew past it: the client gets 413 if
+   * the response has not started, and the app's body stream fails (it never sees a cut body end
+   * as if it were whole).
+   */
+  private bodyTooLarge(
+    conn: ClientConnection,
+    req: IncomingMessage,
+    res: ServerResponse,
+    abort: LazyAbort,
+  ): void {
+    const reason = `body exceeds --limit-request-body ${this.#limits.body}`;
+    this.log.info('request.bad', `Refused ${req.method} request: ${reason}`, { status: 413 });
+    const err = new UnicornError('UNICORN_BODY_TOO_LARGE', `request ${reason}`);
+    this.failBody(conn, req, res, abort, 413, err);
+  }
+
+  /** A body that can no longer be read whole: answer `status` if possible, then fail the body with `err`. */
+  private failBody(
+    conn: ClientConnection,
+    req: IncomingMessage,
+    res: ServerResponse,
+    abort: LazyAbort,
+    status: 400 | 408 | 413,
+    err: UnicornError,
+  ): void {
     let failed = false;
     const fail = () => {
       if (failed) return;
       failed = true;
-      abort.abort(err);
-      // Destroys the connection too; the error reaches the app's body stream.
+      // The body stream fails with `err` (this destroys the connection too), and the signal
+      // aborts before the app can react to that: what the app does when its body fails is not the
+      // app's error to log.
       req.destroy(err);
+      abort.abort(err);
     };
     if (res.headersSent) {
       fail();
       return;
     }
-    const body = `${http.STATUS_CODES[408]}\n`;
-    res.shouldKeepAlive = false;
-    res.writeHead(408, { 'content-type': 'text/plain', 'content-length': body.length, connection: 'close' });
-    res.end(body, fail);
-    // The 408 may queue behind a pipelined response that is still going out: do not wait for it.
-    setTimeout(fail, BODY_TIMEOUT_FLUSH_MS).unref();
+    answerAndClose(conn, res, status, undefined, fail);
+    // The answer may queue behind a pipelined response that is still going out: do not wait for it.
+    setTimeout(fail, BODY_FAIL_FLUSH_MS).unref();
   }
 
   /** --proxy-protocol: a connection closed unserved. One line each; a peer that left quietly is debug. */
@@ -553,25 +621,69 @@ export abstract class Worker {
     failResponse(res);
   }
 
-  private clientError(err: Error & { code?: string }, socket: import('node:stream').Duplex): void {
-    // A malformed request never reaches the app and never hurts the worker: answer when we can.
-    const inFlight = (socket as { _httpMessage?: ServerResponse | null })._httpMessage;
+  /**
+   * Bytes node:http could not parse into a request, or a request head that took longer than
+   * --header-timeout. Never the app's business and never the worker's harm: answer when the
+   * connection can still carry an answer, then close.
+   */
+  private clientError(err: Error & { code?: string }, socket: Duplex): void {
+    const conn = this.#conns.of(socket);
     if (err.code === 'HPE_CLOSED_CONNECTION') {
       // Bytes after a request that closes the connection (HTTP/1.0, Connection: close) are ignored;
       // the response under way must not be cut.
-      if (!inFlight) socket.destroy();
+      if (conn.owed.length === 0 && !conn.closing) socket.destroy();
       return;
     }
-    if (err.code !== 'ECONNRESET' && socket.writable && !inFlight?.headersSent) {
-      const status = err.code === 'HPE_HEADER_OVERFLOW' ? 431 : 400;
-      const body = `${http.STATUS_CODES[status]}\n`;
-      this.log.debug('request.bad', `Bad request: ${err.message}`, { code: err.code, status });
-      socket.end(
-        `HTTP/1.1 ${status} ${http.STATUS_CODES[status]}\r\nconnection: close\r\ncontent-type: text/plain\r\ncontent-length: ${body.length}\r\n\r\n${body}`,
-      );
-    } else {
+    if (err.code === 'ECONNRESET' || !socket.writable) {
       socket.destroy();
+      return;
     }
+    // An answer with `Connection: close` is already on its way: it is the last word.
+    if (conn.closing) return;
+    // The bad bytes are part of the body of the request being read (a malformed chunk, or the
+    // connection ended mid-body): that request fails like a body that stopped arriving.
+    const reading = conn.owed[conn.owed.length - 1];
+    if (reading !== undefined && !reading.res.req.complete) {
+      const { res, abort } = reading;
+      this.log.info(
+        'request.bad',
+        `Refused ${res.req.method} request: malformed body (${err.code ?? err.message})`,
+        {
+          status: 400,
+          code: err.code,
+        },
+      );
+      const bad = new UnicornError('UNICORN_BAD_BODY', `malformed request body: ${err.message}`);
+      this.failBody(conn, res.req, res, abort, 400, bad);
+      return;
+    }
+    // Requests parsed before the bad bytes are owed their answers, in order; then the connection
+    // closes, and the bad bytes get none (a client that pipelined them cannot tell which request
+    // an extra 400 would belong to).
+    if (conn.owed.length > 0) {
+      this.log.debug('request.bad', `Bad bytes after a pipelined request: ${err.message}`, {
+        code: err.code,
+      });
+      conn.closeAfterOwed();
+      return;
+    }
+    if (
+      err.code === 'ERR_HTTP_REQUEST_TIMEOUT' &&
+      conn.requests === 0 &&
+      (socket as Socket).bytesRead === 0
+    ) {
+      // Connected and never sent a byte: nothing to answer.
+      this.log.debug('request.bad', 'Closed a connection that sent nothing for --header-timeout', {
+        code: err.code,
+      });
+      socket.destroy();
+      return;
+    }
+    const status =
+      err.code === 'HPE_HEADER_OVERFLOW' ? 431 : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : 400;
+    this.log.debug('request.bad', `Bad request: ${err.message}`, { code: err.code, status });
+    conn.closing = true;
+    socket.end(rawAnswer(status));
   }
 
   private afterRequest(): void {
@@ -603,16 +715,26 @@ export abstract class Worker {
       if (!res.headersSent) res.shouldKeepAlive = false;
       else res.once('finish', () => res.socket?.end());
     }
+    // A connection that has not sent a byte has no request to finish: it goes once this turn of the
+    // loop has read whatever had already arrived.
+    setImmediate(() => {
+      for (const socket of this.#sockets) {
+        if (socket.bytesRead === 0 && socket.readableLength === 0 && !this.#conns.get(socket)?.requests)
+          socket.destroy();
+      }
+    });
     const grace = Math.min(IDLE_CLOSE_GRACE_MS, ((this.settings.gracefulTimeout as number) * 1000) / 2);
     setTimeout(() => {
       for (const server of this.servers) server.closeIdleConnections();
+      // Connections still without a first request (part of a head, or a TLS handshake and no more).
+      for (const conn of this.#conns) if (conn.requests === 0 && !conn.closing) conn.socket.destroy();
     }, grace).unref();
     this.maybeFinish();
   }
 
   /** Drained: no request in flight and no connection open. */
   private maybeFinish(): void {
-    if (this.draining && this.inflight === 0 && this.#connections === 0) void this.finish();
+    if (this.draining && this.inflight === 0 && this.#sockets.size === 0) void this.finish();
   }
 
   private async finish(): Promise<void> {

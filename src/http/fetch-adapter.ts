@@ -4,6 +4,7 @@
  */
 
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { authorityOf } from './host.js';
 import { type LazyAbort, lazyRequest } from './lazy-request.js';
 import type { RequestInfo } from './request-info.js';
 
@@ -32,16 +33,24 @@ export function fetchHandlerOf(app: unknown): FetchHandler {
   return (request, info) => obj.fetch(request, info);
 }
 
-/** The request the app sees: a lazily built Web Request (see lazy-request.ts). */
+/**
+ * The request the app sees: a lazily built Web Request (see lazy-request.ts). Its URL's scheme is
+ * the connection's (or the trusted proxy's), never the client's choice; its authority is the Host
+ * header, already checked (src/http/host.ts). An absolute-form target carries its own authority,
+ * which takes precedence over Host (RFC 9112 section 3.2.2), without the userinfo; `*` (OPTIONS)
+ * is addressed to the server itself.
+ */
 export function toRequest(req: IncomingMessage, scheme: string, abort: LazyAbort): Request {
   const target = req.url ?? '/';
-  // An absolute-form target carries its own authority, which takes precedence over Host (RFC 9112
-  // 3.2.2); `*` (OPTIONS) is addressed to the server itself.
-  const url = target.startsWith('/')
-    ? `${scheme}://${req.headers.host ?? 'localhost'}${target}`
-    : target === '*'
-      ? `${scheme}://${req.headers.host ?? 'localhost'}/`
-      : target;
+  let url: string;
+  if (target.charCodeAt(0) === 47 /* '/' */) {
+    url = `${scheme}://${authorityOf(req.headers.host, req.socket)}${target}`;
+  } else if (target === '*') {
+    url = `${scheme}://${authorityOf(req.headers.host, req.socket)}/`;
+  } else {
+    const absolute = new URL(target);
+    url = `${scheme}://${absolute.host}${absolute.pathname}${absolute.search}`;
+  }
   return lazyRequest(req, url, abort);
 }
 

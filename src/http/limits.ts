@@ -6,6 +6,7 @@
  */
 
 import type { IncomingMessage } from 'node:http';
+import { isValidHost } from './host.js';
 
 export interface RequestLimits {
   /** Longest request line in bytes (method, target, version and the spaces); 0 = no limit. */
@@ -22,7 +23,8 @@ export interface RequestLimits {
 
 /** Fields that must not repeat: two Host or Content-Type values are an attack or a broken client. */
 const SINGLETONS = new Set(['host', 'content-type']);
-const ABSOLUTE_FORM = /^[A-Za-z][A-Za-z0-9+.-]*:\/\//;
+/** absolute-form is for HTTP URLs only: `file:///etc/passwd` is no target for an HTTP server. */
+const ABSOLUTE_FORM = /^https?:\/\//i;
 
 export interface Refusal {
   readonly status: 400 | 413 | 414 | 431 | 505;
@@ -40,8 +42,8 @@ export function maxHeaderSize(limits: RequestLimits): number {
 
 /**
  * What llhttp accepts but a careful server refuses (from Gunicorn's request corpus): versions other
- * than 1.x, request-targets in no valid form, repeated singleton fields, a Transfer-Encoding on
- * HTTP/1.0 (a smuggling vector), and the limits above.
+ * than 1.x, request-targets in no valid form, repeated singleton fields, a missing or malformed Host
+ * (RFC 9112 section 3.2), a Transfer-Encoding on HTTP/1.0 (a smuggling vector), and the limits above.
  */
 export function checkHead(req: IncomingMessage, limits: RequestLimits): Refusal | null {
   if (req.httpVersionMajor !== 1) return { status: 505, reason: `HTTP/${req.httpVersion} is not supported` };
@@ -86,6 +88,12 @@ export function checkHead(req: IncomingMessage, limits: RequestLimits): Refusal 
       seen.add(lower);
     }
   }
+  const host = req.headers.host;
+  if (host === undefined) {
+    if (req.httpVersionMinor >= 1) return { status: 400, reason: 'HTTP/1.1 request without a Host field' };
+  } else if (!isValidHost(host)) {
+    return { status: 400, reason: 'Host field is not a valid host[:port]' };
+  }
   if (req.httpVersionMinor === 0 && req.headers['transfer-encoding'] !== undefined) {
     return { status: 400, reason: 'Transfer-Encoding in an HTTP/1.0 request' };
   }
@@ -97,7 +105,7 @@ export function checkHead(req: IncomingMessage, limits: RequestLimits): Refusal 
   return null;
 }
 
-/** origin-form (`/path`), absolute-form (`http://host/path`), or `*` for OPTIONS only. */
+/** origin-form (`/path`), absolute-form (`http://host/path`, http and https only), or `*` for OPTIONS only. */
 function targetFormAllowed(method: string, target: string): boolean {
   if (target.startsWith('/')) return true;
   if (target === '*') return method === 'OPTIONS';
@@ -129,7 +137,10 @@ export function dropUnderscoreFields(req: IncomingMessage): void {
 
 /**
  * Enforces the body limit on a body of unknown length (chunked) as it arrives: counts what the
- * parser pushes into the request stream, and calls `exceeded` once the limit is passed.
+ * parser pushes into the request stream, and calls `exceeded` once the limit is passed. From then
+ * on nothing more reaches the stream, its end included: a body cut at the limit must never look
+ * complete to the app, so the caller fails the stream (`exceeded` destroys the request with an
+ * error once the 413 is out).
  */
 export function limitBody(req: IncomingMessage, max: number, exceeded: () => void): void {
   let seen = 0;
@@ -138,7 +149,8 @@ export function limitBody(req: IncomingMessage, max: number, exceeded: () => voi
     if (chunk !== null) {
       seen += (chunk as Buffer).length;
       if (seen > max) {
-        req.push = push;
+        // Returning false also makes node:http stop reading the socket.
+        req.push = () => false;
         exceeded();
         return false;
       }

@@ -1,0 +1,115 @@
+/**
+ * What a worker knows of each client connection: the requests it owes answers to, in order, and
+ * whether it has already told the client it will close.
+ *
+ * node:http parses ahead. When a client pipelines, the requests behind the first are parsed (and
+ * their `request` events emitted) while the first is still being answered; their responses wait in
+ * a queue inside node:http and only get the socket when the one before them finishes. If the
+ * connection closes first (the server answered a bad request with `Connection: close`, or the
+ * client left), those queued responses never emit `close`. So the worker never counts on a
+ * response's own events alone: when a connection closes, every request still owed on it is
+ * finished here, its slot released, its app signal aborted.
+ */
+
+import type { ServerResponse } from 'node:http';
+import type { Duplex } from 'node:stream';
+import type { LazyAbort } from '../src/http/lazy-request.js';
+
+/** A request admitted on a connection; `finish` releases it once, whichever way it ends. */
+export interface OwedRequest {
+  readonly res: ServerResponse;
+  /** Aborts the app's work on it (its `info.signal`). */
+  readonly abort: LazyAbort;
+  readonly finish: () => void;
+}
+
+export class ClientConnection {
+  readonly socket: Duplex;
+  /** Requests admitted and not yet finished, oldest first. */
+  readonly owed: OwedRequest[] = [];
+  /** Requests parsed on this connection so far. */
+  requests = 0;
+  /**
+   * The server has answered with `Connection: close` (a refusal, a timeout, a parse error): a
+   * request parsed after that is never run, since its answer could never be sent.
+   */
+  closing = false;
+
+  constructor(socket: Duplex) {
+    this.socket = socket;
+  }
+
+  owe(request: OwedRequest): void {
+    this.owed.push(request);
+  }
+
+  settled(res: ServerResponse): void {
+    const owed = this.owed;
+    // Almost always the first: responses finish in order.
+    const i = owed[0]?.res === res ? 0 : owed.findIndex((r) => r.res === res);
+    if (i >= 0) owed.splice(i, 1);
+  }
+
+  /** The connection is gone: whatever is still owed on it will never be answered. */
+  closed(): void {
+    for (const request of this.owed.splice(0)) request.finish();
+  }
+
+  /**
+   * Let the answers already owed go out, then close: the last owed response carries
+   * `Connection: close`, or, when its head has already gone out, the connection ends after it.
+   * With nothing owed, the connection ends now.
+   */
+  closeAfterOwed(): void {
+    this.closing = true;
+    const last = this.owed[this.owed.length - 1]?.res;
+    if (last === undefined) {
+      this.socket.end();
+      return;
+    }
+    if (!last.headersSent) {
+      last.shouldKeepAlive = false;
+      return;
+    }
+    const socket = this.socket;
+    if (last.writableFinished) socket.end();
+    else last.once('finish', () => socket.end());
+  }
+}
+
+/** The worker's connections, found from any request's socket. */
+export class ConnectionTable {
+  readonly #bySocket = new WeakMap<Duplex, ClientConnection>();
+  readonly #open = new Set<ClientConnection>();
+
+  /** A connection node:http is about to parse requests on. */
+  add(socket: Duplex): ClientConnection {
+    let conn = this.#bySocket.get(socket);
+    if (conn !== undefined) return conn;
+    conn = new ClientConnection(socket);
+    this.#bySocket.set(socket, conn);
+    this.#open.add(conn);
+    const opened = conn;
+    socket.once('close', () => {
+      this.#open.delete(opened);
+      opened.closed();
+    });
+    return conn;
+  }
+
+  get(socket: Duplex): ClientConnection | undefined {
+    return this.#bySocket.get(socket);
+  }
+
+  of(socket: Duplex): ClientConnection {
+    return this.#bySocket.get(socket) ?? this.add(socket);
+  }
+
+  get size(): number {
+    return this.#open.size;
+  }
+
+  [Symbol.iterator](): IterableIterator<ClientConnection> {
+    return this.#open.values();
+  }
+}

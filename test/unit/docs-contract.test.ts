@@ -9,6 +9,7 @@ import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { LOG_EVENTS } from '../../src/log-events.js';
 import { HOOKS, type HookName, SETTINGS_BY_NAME } from '../../src/settings.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -141,5 +142,44 @@ describe('docs/design.md module map', () => {
   test('lists only files that exist', () => {
     const gone = listed.filter((file) => !existsSync(join(ROOT, file)));
     assert.deepEqual(gone, [], `the module map lists files that do not exist: ${gone.join(', ')}`);
+  });
+});
+
+describe('log events named in the docs', () => {
+  const pages = ['README.md', 'examples/README.md', ...filesUnder('docs').filter((p) => p.endsWith('.md'))];
+  const prefixes = new Set(Object.keys(LOG_EVENTS).map((event) => event.split('.')[0]!));
+  // Web Request properties, written like events in the contract.
+  const notEvents = new Set(['request.body', 'request.signal']);
+
+  test('every `prefix.name` a page writes with an event prefix is an event of src/log-events.ts', () => {
+    const unknown: string[] = [];
+    let named = 0;
+    for (const page of pages) {
+      read(page)
+        .split('\n')
+        .forEach((line, i) => {
+          for (const [, name] of line.matchAll(/`([a-z]+\.[a-z_]+)`/g)) {
+            if (!prefixes.has(name!.split('.')[0]!) || notEvents.has(name!)) continue;
+            named++;
+            if (!Object.hasOwn(LOG_EVENTS, name!)) unknown.push(`${page}:${i + 1}: ${name}`);
+          }
+        });
+    }
+    assert.ok(named > 50, `only ${named} event names found in the docs`);
+    assert.deepEqual(unknown, [], `the docs name log events that do not exist:\n${unknown.join('\n')}`);
+  });
+
+  test('the shed 503 is documented with its event, in contract.md and troubleshooting.md', () => {
+    assert.ok(Object.hasOwn(LOG_EVENTS, 'request.shed'));
+    const contract = section(read('docs/contract.md'), /^## 7\. /);
+    const trouble = section(read('docs/troubleshooting.md'), /503 Service Unavailable/);
+    for (const [page, text] of [
+      ['docs/contract.md section 7', contract],
+      ['docs/troubleshooting.md', trouble],
+    ] as const) {
+      assert.match(text, /`request\.shed`/, `${page} does not name request.shed`);
+      assert.match(text, /access log/, `${page} does not say the access log has the 503`);
+      assert.doesNotMatch(text, /neither the error\s+log nor the access log|does not log these/, page);
+    }
   });
 });

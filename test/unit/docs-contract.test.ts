@@ -183,3 +183,23 @@ describe('log events named in the docs', () => {
     }
   });
 });
+
+describe('what --timeout sends, in every page', () => {
+  const pages = ['README.md', 'examples/README.md', ...filesUnder('docs').filter((p) => p.endsWith('.md'))];
+
+  test('a passage that says --timeout ends in SIGKILL also names the SIGABRT sent first', () => {
+    const wrong: string[] = [];
+    let found = 0;
+    for (const page of pages) {
+      // Paragraphs, list items and table rows, each as one passage.
+      for (const passage of read(page).split(/\n\s*\n|\n(?=\s*(?:[-*]|\d+\.|\|) )/)) {
+        if (/never sends `?SIGABRT/.test(passage)) wrong.push(`${page}: ${passage.trim().slice(0, 100)}`);
+        if (!/`--timeout`/.test(passage) || !/SIGKILL/.test(passage)) continue;
+        found++;
+        if (!/SIGABRT/.test(passage)) wrong.push(`${page}: ${passage.trim().slice(0, 100)}`);
+      }
+    }
+    assert.ok(found >= 3, `only ${found} passages about --timeout and SIGKILL`);
+    assert.deepEqual(wrong, [], `passages that get the --timeout sequence wrong:\n${wrong.join('\n')}`);
+  });
+});

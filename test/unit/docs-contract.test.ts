@@ -203,3 +203,29 @@ describe('what --timeout sends, in every page', () => {
     assert.deepEqual(wrong, [], `passages that get the --timeout sequence wrong:\n${wrong.join('\n')}`);
   });
 });
+
+describe('docs/deploy.md', () => {
+  const page = read('docs/deploy.md');
+  const headings = page
+    .split('\n')
+    .filter((line) => /^#{2,3} /.test(line))
+    .map((line) => line.replace(/^#+ /, '').toLowerCase());
+
+  test('has a section for each topic the README promises it covers', () => {
+    const bullet = read('README.md')
+      .split('\n- ')
+      .find((item) => item.startsWith('[docs/deploy.md]'));
+    assert.ok(bullet, 'the README does not list docs/deploy.md');
+    for (const topic of ['nginx', 'systemd', 'containers']) {
+      assert.match(bullet, new RegExp(`\\b${topic}\\b`), `the README no longer promises ${topic}`);
+      assert.ok(headings.includes(topic), `docs/deploy.md has no "${topic}" section`);
+    }
+  });
+
+  test('the tests it cites exist', () => {
+    const cited = [...page.matchAll(/`(test\/[^`\s]+\.ts)`/g)].map((m) => m[1]!);
+    assert.ok(cited.length >= 3, 'docs/deploy.md cites no tests');
+    const missing = cited.filter((path) => !existsSync(join(ROOT, path)));
+    assert.deepEqual(missing, [], `docs/deploy.md cites tests that do not exist: ${missing.join(', ')}`);
+  });
+});

@@ -129,6 +129,14 @@ describe('TypeScript samples in the docs', () => {
 
     const host = ts.createCompilerHost(OPTIONS);
     const exported = packageExports(host);
+    const promised = /The package exports the types of both:([\s\S]*?)for `import type`/.exec(
+      readFileSync(join(ROOT, 'README.md'), 'utf8'),
+    );
+    assert.ok(promised, 'the README no longer lists the exported types');
+    const names = [...promised[1]!.matchAll(/`([A-Z]\w*)`/g)].map((m) => m[1]!);
+    assert.ok(names.length >= 3, `the README names ${names.length} types`);
+    const absent = names.filter((name) => !exported.names.has(name));
+    assert.deepEqual(absent, [], `the README names types unicorn-ts does not export: ${absent.join(', ')}`);
     /** Where each file's lines came from, for messages in the reader's terms. */
     const origin = new Map<string, { sample: Sample; lines: number; checks: Map<number, string> }>();
     const files = samples.map((sample) => {

@@ -838,7 +838,7 @@ export function exitHint(
     return 'killed: it did not finish its requests within --graceful-timeout (or 2 s on a quick stop)';
   // The master sends SIGKILL only with one of the reasons above: this one came from outside.
   if (signal === 'SIGKILL')
-    return 'not sent by unicorn-ts: kill -9, or the kernel when out of memory (check dmesg for the OOM killer)';
+    return 'not sent by unicorn-ts (kill -9, or the kernel when out of memory: check dmesg for the OOM killer)';
   if (signal === 'SIGSEGV' || signal === 'SIGBUS') return 'a native addon or Node itself crashed';
   if (signal === 'SIGABRT') return 'Node aborted (out of heap memory, or a failed assertion)';
   if (code === EXIT_CODES.APP_LOAD_ERROR)

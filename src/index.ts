@@ -5,17 +5,29 @@
 
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { FetchApp, FetchHandler } from './http/fetch-adapter.js';
-import type { RequestInfo } from './http/request-info.js';
+import type { RequestInfo as UnicornRequestInfo } from './http/request-info.js';
 import type { Logger } from './log.js';
 import type { ServerApi } from './master/arbiter.js';
 import type { HookName, Settings } from './settings.js';
 
 export { ERRORS, type ErrorCode, UnicornError } from './errors.js';
 export { LOG_EVENTS, type LogEvent } from './log-events.js';
-export type { FetchApp, FetchHandler, Logger, RequestInfo, ServerApi };
+export type { FetchApp, FetchHandler, Logger, ServerApi, UnicornRequestInfo };
 
-/** A node-interface app: Express, Connect, Koa's callback(), or a plain (req, res) function. */
-export type NodeHandler = (req: IncomingMessage & { unicorn?: RequestInfo }, res: ServerResponse) => unknown;
+/**
+ * @deprecated Use `UnicornRequestInfo`. Without an import, `RequestInfo` is the DOM's global type
+ * (`Request | string`), so code that forgets the import still compiles against the wrong type.
+ */
+export type RequestInfo = UnicornRequestInfo;
+
+/**
+ * A node-interface app: Express, Connect, Koa's callback(), or a plain (req, res) function. The
+ * server sets `req.unicorn` before it calls the app, so it is never missing.
+ */
+export type NodeHandler = (
+  req: IncomingMessage & { unicorn: UnicornRequestInfo },
+  res: ServerResponse,
+) => unknown;
 
 /** What worker-side hooks receive as `worker`. */
 export interface WorkerApi {

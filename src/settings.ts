@@ -429,7 +429,7 @@ const BASE_SETTINGS = [
     meta: 'INT',
     default: 30,
     parse: parseInt_(0),
-    doc: 'Seconds a worker may go without a heartbeat before the master kills and replaces it (0 disables). Workers heartbeat from their event loop, so this catches a loop blocked by synchronous code, not a slow asynchronous request.',
+    doc: 'Seconds a worker may go without a heartbeat before the master kills and replaces it (0 disables): SIGABRT first (the workerAbort hook runs if the event loop comes back), SIGKILL a second later. Workers heartbeat from their event loop, so this catches a loop blocked by synchronous code, not a slow asynchronous request.',
   }),
   setting({
     name: 'timeoutStack',

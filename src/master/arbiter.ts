@@ -422,20 +422,16 @@ export class Arbiter {
       const wasBooting = worker.state === 'booting';
       const expected = worker.state === 'stopping' || worker.state === 'retiring';
       worker.state = 'exited';
-      const how = signal !== null ? `signal ${signal}` : `exit code ${code}`;
+      const how = exitHow(code, signal);
       const fields = { workerPid: worker.pid, age: worker.age, code, signal, reason: worker.reason };
       if (expected && (code === 0 || signal === 'SIGTERM')) {
         this.#log.info('worker.exited', `Worker exited (pid: ${worker.pid})`, fields);
       } else {
         const hint = exitHint(code, signal, worker);
-        this.#log.error(
-          'worker.exited',
-          `Worker (pid: ${worker.pid}) exited with ${how}${hint ? `: ${hint}` : ''}`,
-          {
-            ...fields,
-            hint,
-          },
-        );
+        this.#log.error('worker.exited', abnormalExitMessage(worker.pid, code, signal, hint), {
+          ...fields,
+          hint,
+        });
       }
       await this.runHook('childExit', this.api, workerInfo(worker));
       if (expected || this.#stopping !== null) continue;
@@ -825,11 +821,14 @@ function workerInfo(worker: WorkerHandle): { pid: number; age: number; state: st
   return { pid: worker.pid, age: worker.age, state: worker.state };
 }
 
-/** A hint for an abnormal exit, in the operator's terms. */
+/**
+ * A hint for an abnormal exit, in the operator's terms. The `worker.exited` line names the signal or
+ * the exit code already (and carries them as fields), so a hint never repeats them.
+ */
 export function exitHint(
   code: number | null,
   signal: NodeJS.Signals | null,
-  worker: WorkerHandle,
+  worker: Pick<WorkerHandle, 'reason'>,
 ): string | undefined {
   if (worker.reason === 'timeout')
     return 'killed after --timeout without a heartbeat; see the worker.timeout line';
@@ -837,9 +836,11 @@ export function exitHint(
     return 'killed after --boot-timeout; see the worker.boot_timeout line';
   if (worker.reason === 'graceful-timeout')
     return 'killed: it did not finish its requests within --graceful-timeout (or 2 s on a quick stop)';
-  if (signal === 'SIGKILL') return 'SIGKILL: perhaps out of memory? (check dmesg for the OOM killer)';
-  if (signal === 'SIGSEGV' || signal === 'SIGBUS') return `${signal}: a native addon or Node itself crashed`;
-  if (signal === 'SIGABRT') return 'SIGABRT: Node aborted (out of heap memory, or a failed assertion)';
+  // The master sends SIGKILL only with one of the reasons above: this one came from outside.
+  if (signal === 'SIGKILL')
+    return 'not sent by unicorn-ts (kill -9, or the kernel when out of memory: check dmesg for the OOM killer)';
+  if (signal === 'SIGSEGV' || signal === 'SIGBUS') return 'a native addon or Node itself crashed';
+  if (signal === 'SIGABRT') return 'Node aborted (out of heap memory, or a failed assertion)';
   if (code === EXIT_CODES.APP_LOAD_ERROR)
     return 'the app could not be loaded; see the worker.boot_failed line';
   if (code === EXIT_CODES.WORKER_BOOT_ERROR)
@@ -848,6 +849,21 @@ export function exitHint(
   if (code !== null && code !== 0) return 'see the error logged by the worker just before';
   if (code === 0) return 'the worker exited on its own (process.exit() in the app?)';
   return undefined;
+}
+
+/** The message of an abnormal `worker.exited` line: `Worker (pid: N) exited with signal S: hint`. */
+export function abnormalExitMessage(
+  pid: number,
+  code: number | null,
+  signal: NodeJS.Signals | null,
+  hint: string | undefined,
+): string {
+  return `Worker (pid: ${pid}) exited with ${exitHow(code, signal)}${hint ? `: ${hint}` : ''}`;
+}
+
+/** `signal SIGKILL` or `exit code 1`. */
+function exitHow(code: number | null, signal: NodeJS.Signals | null): string {
+  return signal !== null ? `signal ${signal}` : `exit code ${code}`;
 }
 
 /** ` at handler (src/app.ts:42)`: the innermost frame in the app's code, or why there is none. */

@@ -9,6 +9,7 @@ import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { LOG_EVENTS } from '../../src/log-events.js';
 import { HOOKS, type HookName, SETTINGS_BY_NAME } from '../../src/settings.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -141,5 +142,90 @@ describe('docs/design.md module map', () => {
   test('lists only files that exist', () => {
     const gone = listed.filter((file) => !existsSync(join(ROOT, file)));
     assert.deepEqual(gone, [], `the module map lists files that do not exist: ${gone.join(', ')}`);
+  });
+});
+
+describe('log events named in the docs', () => {
+  const pages = ['README.md', 'examples/README.md', ...filesUnder('docs').filter((p) => p.endsWith('.md'))];
+  const prefixes = new Set(Object.keys(LOG_EVENTS).map((event) => event.split('.')[0]!));
+  // Web Request properties, written like events in the contract.
+  const notEvents = new Set(['request.body', 'request.signal']);
+
+  test('every `prefix.name` a page writes with an event prefix is an event of src/log-events.ts', () => {
+    const unknown: string[] = [];
+    let named = 0;
+    for (const page of pages) {
+      read(page)
+        .split('\n')
+        .forEach((line, i) => {
+          for (const [, name] of line.matchAll(/`([a-z]+\.[a-z_]+)`/g)) {
+            if (!prefixes.has(name!.split('.')[0]!) || notEvents.has(name!)) continue;
+            named++;
+            if (!Object.hasOwn(LOG_EVENTS, name!)) unknown.push(`${page}:${i + 1}: ${name}`);
+          }
+        });
+    }
+    assert.ok(named > 50, `only ${named} event names found in the docs`);
+    assert.deepEqual(unknown, [], `the docs name log events that do not exist:\n${unknown.join('\n')}`);
+  });
+
+  test('the shed 503 is documented with its event, in contract.md and troubleshooting.md', () => {
+    assert.ok(Object.hasOwn(LOG_EVENTS, 'request.shed'));
+    const contract = section(read('docs/contract.md'), /^## 7\. /);
+    const trouble = section(read('docs/troubleshooting.md'), /503 Service Unavailable/);
+    for (const [page, text] of [
+      ['docs/contract.md section 7', contract],
+      ['docs/troubleshooting.md', trouble],
+    ] as const) {
+      assert.match(text, /`request\.shed`/, `${page} does not name request.shed`);
+      assert.match(text, /access log/, `${page} does not say the access log has the 503`);
+      assert.doesNotMatch(text, /neither the error\s+log nor the access log|does not log these/, page);
+    }
+  });
+});
+
+describe('what --timeout sends, in every page', () => {
+  const pages = ['README.md', 'examples/README.md', ...filesUnder('docs').filter((p) => p.endsWith('.md'))];
+
+  test('a passage that says --timeout ends in SIGKILL also names the SIGABRT sent first', () => {
+    const wrong: string[] = [];
+    let found = 0;
+    for (const page of pages) {
+      // Paragraphs, list items and table rows, each as one passage.
+      for (const passage of read(page).split(/\n\s*\n|\n(?=\s*(?:[-*]|\d+\.|\|) )/)) {
+        if (/never sends `?SIGABRT/.test(passage)) wrong.push(`${page}: ${passage.trim().slice(0, 100)}`);
+        if (!/`--timeout`/.test(passage) || !/SIGKILL/.test(passage)) continue;
+        found++;
+        if (!/SIGABRT/.test(passage)) wrong.push(`${page}: ${passage.trim().slice(0, 100)}`);
+      }
+    }
+    assert.ok(found >= 3, `only ${found} passages about --timeout and SIGKILL`);
+    assert.deepEqual(wrong, [], `passages that get the --timeout sequence wrong:\n${wrong.join('\n')}`);
+  });
+});
+
+describe('docs/deploy.md', () => {
+  const page = read('docs/deploy.md');
+  const headings = page
+    .split('\n')
+    .filter((line) => /^#{2,3} /.test(line))
+    .map((line) => line.replace(/^#+ /, '').toLowerCase());
+
+  test('has a section for each topic the README promises it covers', () => {
+    const bullet = read('README.md')
+      .split('\n- ')
+      .find((item) => item.startsWith('[docs/deploy.md]'));
+    assert.ok(bullet, 'the README does not list docs/deploy.md');
+    for (const topic of ['nginx', 'systemd', 'containers']) {
+      assert.match(bullet, new RegExp(`\\b${topic}\\b`), `the README no longer promises ${topic}`);
+      assert.ok(headings.includes(topic), `docs/deploy.md has no "${topic}" section`);
+    }
+  });
+
+  test('the tests it cites exist', () => {
+    const cited = [...page.matchAll(/`(test\/[^`\s]+\.ts)`/g)].map((m) => m[1]!);
+    assert.ok(cited.length >= 3, 'docs/deploy.md cites no tests');
+    const missing = cited.filter((path) => !existsSync(join(ROOT, path)));
+    assert.deepEqual(missing, [], `docs/deploy.md cites tests that do not exist: ${missing.join(', ')}`);
   });
 });

@@ -15,6 +15,7 @@
 
 import { spawn } from 'node:child_process';
 import cluster from 'node:cluster';
+import { statSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import type { Duplex } from 'node:stream';
 import { fileURLToPath } from 'node:url';
@@ -205,12 +206,31 @@ export class Arbiter {
     } catch {
       // The app cannot be found yet; watch the working directory so that creating it reloads.
     }
-    const paths = [appDir, ...this.settings.reloadExtraFiles.map((f) => resolve(this.#opts.cwd, f))];
-    this.#stopWatching = watchForChanges(paths, (file) => {
-      this.#log.info('reload.started', `Changed: ${file}; reloading`, { file });
-      this.enqueue('SIGHUP');
-    });
-    this.#log.info('reload.started', `Watching ${paths.join(', ')} for changes (--reload)`, { paths });
+    const extra = this.settings.reloadExtraFiles.map((f) => resolve(this.#opts.cwd, f));
+    const isDir = (path: string) => statSync(path, { throwIfNoEntry: false })?.isDirectory() === true;
+    const paths = [appDir, ...extra];
+    const { reloadInclude: include, reloadExclude: exclude } = this.settings;
+    this.#stopWatching = watchForChanges(
+      { dirs: [appDir, ...extra.filter(isDir)], files: extra.filter((f) => !isDir(f)), include, exclude },
+      {
+        onChange: (files) => {
+          const file = files.at(-1)!;
+          this.#log.info('reload.started', `Changed: ${files.join(', ')}; reloading`, { file, files });
+          this.enqueue('SIGHUP');
+        },
+        onError: (err) => {
+          const msg = `--reload: watching failed, changes may be missed: ${describeError(err)}`;
+          this.#log.warn('reload.failed', msg, { err });
+        },
+        onReady: () => {
+          this.#log.info('reload.started', `Watching ${paths.join(', ')} for changes (--reload)`, {
+            paths,
+            include,
+            exclude,
+          });
+        },
+      },
+    );
   }
 
   private async finish(code: number): Promise<number> {

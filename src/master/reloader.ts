@@ -27,12 +27,24 @@ export interface WatchOptions {
   readonly exclude: readonly string[];
 }
 
+/**
+ * A matcher for a list of globs: one without a `/` is matched against the last part of the path (a
+ * name), one with a `/` against the whole path. picomatch's own `basename` option would match every
+ * glob against the name only, so the two kinds are compiled apart.
+ */
+function globMatcher(globs: readonly string[]): (path: string) => boolean {
+  const options = { dot: true };
+  const byName = globs.filter((g) => !g.includes('/'));
+  const byPath = globs.filter((g) => g.includes('/'));
+  const name = byName.length > 0 ? picomatch(byName, options) : () => false;
+  const path = byPath.length > 0 ? picomatch(byPath, options) : () => false;
+  return (rel) => name(rel.slice(rel.lastIndexOf('/') + 1)) || path(rel);
+}
+
 /** Which paths under a watched directory count, from the --reload-include/--reload-exclude globs. */
 export function reloadFilter(include: readonly string[], exclude: readonly string[]) {
-  // `basename`: a glob without a slash is matched against the last part of the path only.
-  const options = { dot: true, basename: true };
-  const included = picomatch([...include], options);
-  const excluded = picomatch([...exclude], options);
+  const included = globMatcher(include);
+  const excluded = globMatcher(exclude);
   const parts = (rel: string) => rel.split(sep).filter((p) => p !== '');
   return {
     /** True when `rel` or a directory above it is excluded: the watcher does not descend there. */

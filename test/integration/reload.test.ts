@@ -111,6 +111,20 @@ describe('--reload', () => {
     mkdirSync(join(dir, 'node_modules'));
     mkdirSync(join(dir, '.cache'));
     const server = await startReloading(app);
+    const ready = server.logs.find((l) => l.event === 'reload.started' && Array.isArray(l.paths))!;
+    assert.deepEqual(ready.paths, [dir]);
+    assert.deepEqual(ready.include, [
+      '*.ts',
+      '*.mts',
+      '*.cts',
+      '*.tsx',
+      '*.js',
+      '*.mjs',
+      '*.cjs',
+      '*.jsx',
+      '*.json',
+    ]);
+    assert.deepEqual(ready.exclude, ['node_modules', '.*']);
 
     const before = server.logs.length;
     const data = join(dir, 'data.json');

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, renameSync, unlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
@@ -44,7 +44,7 @@ async function reloadedFor(server: Server, file: string, mark: number): Promise<
 }
 
 describe('--reload', () => {
-  test('reloads after each of three rename-style saves (sed -i) of the app file', async () => {
+  test('reloads after each of three rename-style saves (sed -i) of the app file, then a JetBrains safe write', async () => {
     const { app } = appIn('v1');
     const server = await startReloading(app);
     assert.equal((await request(`${server.url}/`)).body, 'v1');
@@ -58,6 +58,17 @@ describe('--reload', () => {
       await reloadedFor(server, app, mark);
       assert.equal((await request(`${server.url}/`)).body, to, `serving ${to} after the save`);
     }
+
+    // JetBrains' safe write: a temp file, the original moved aside, the temp renamed in, the old one
+    // deleted. Neither side file matches the default globs, so the reload names only the app.
+    const mark = server.logs.length;
+    writeFileSync(`${app}___jb_tmp___`, "export default () => new Response('v5');\n");
+    renameSync(app, `${app}___jb_old___`);
+    renameSync(`${app}___jb_tmp___`, app);
+    unlinkSync(`${app}___jb_old___`);
+    await reloadedFor(server, app, mark);
+    assert.equal((await request(`${server.url}/`)).body, 'v5');
+    assert.deepEqual(new Set(changedFiles(server, mark).flat()), new Set([app]));
   });
 
   test('a new file matching --reload-include reloads; excluded and non-matching files do not', async () => {

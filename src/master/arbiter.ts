@@ -15,7 +15,6 @@
 
 import { spawn } from 'node:child_process';
 import cluster from 'node:cluster';
-import { statSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import type { Duplex } from 'node:stream';
 import { fileURLToPath } from 'node:url';
@@ -206,16 +205,19 @@ export class Arbiter {
     } catch {
       // The app cannot be found yet; watch the working directory so that creating it reloads.
     }
-    const extra = this.settings.reloadExtraFiles.map((f) => resolve(this.#opts.cwd, f));
-    const isDir = (path: string) => statSync(path, { throwIfNoEntry: false })?.isDirectory() === true;
-    const paths = [appDir, ...extra];
+    const paths = [appDir, ...this.settings.reloadExtraFiles.map((f) => resolve(this.#opts.cwd, f))];
     const { reloadInclude: include, reloadExclude: exclude } = this.settings;
     this.#stopWatching = watchForChanges(
-      { dirs: [appDir, ...extra.filter(isDir)], files: extra.filter((f) => !isDir(f)), include, exclude },
+      { paths, include, exclude },
       {
         onChange: (files) => {
           const file = files.at(-1)!;
-          this.#log.info('reload.started', `Changed: ${files.join(', ')}; reloading`, { file, files });
+          // A branch switch changes hundreds of files: the message names a few, the field all.
+          const named =
+            files.length > 5
+              ? `${files.slice(0, 5).join(', ')} and ${files.length - 5} more`
+              : files.join(', ');
+          this.#log.info('reload.started', `Changed: ${named}; reloading`, { file, files });
           this.enqueue('SIGHUP');
         },
         onError: (err) => {

@@ -9,6 +9,7 @@
  * watches directories, follows renames and reports such a save as one `change`.
  */
 
+import { statSync } from 'node:fs';
 import { relative, resolve, sep } from 'node:path';
 import { type FSWatcher, watch } from 'chokidar';
 import picomatch from 'picomatch';
@@ -17,10 +18,11 @@ import picomatch from 'picomatch';
 const SETTLE_MS = 200;
 
 export interface WatchOptions {
-  /** Directories watched for files that match `include` and not `exclude` (the app's, extra ones). */
-  readonly dirs: readonly string[];
-  /** Files watched whatever their names (--reload-extra-file naming a file). */
-  readonly files: readonly string[];
+  /**
+   * What to watch: the app's directory and the --reload-extra-file paths. A directory is filtered by
+   * `include` and `exclude`; a file (or a path that does not exist yet) is watched whatever its name.
+   */
+  readonly paths: readonly string[];
   /** --reload-include globs. */
   readonly include: readonly string[];
   /** --reload-exclude globs. */
@@ -88,14 +90,17 @@ export function watchForChanges(opts: WatchOptions, handlers: WatchHandlers): ()
   };
 
   const filter = reloadFilter(opts.include, opts.exclude);
-  const extraFiles = new Set(opts.files.map((f) => resolve(f)));
+  const isDir = (path: string) => statSync(path, { throwIfNoEntry: false })?.isDirectory() === true;
+  const dirs = opts.paths.map((p) => resolve(p)).filter(isDir);
+  const extraFiles = new Set(opts.paths.map((p) => resolve(p)).filter((p) => !isDir(p)));
   const watchers: FSWatcher[] = [];
-  let pending = opts.dirs.length + extraFiles.size;
+  let pending = dirs.length + extraFiles.size;
   const watchOne = (root: string, accepts: (path: string) => boolean, prune: (path: string) => boolean) => {
     const watcher = watch(root, {
       ignoreInitial: true,
-      // Excluded directories (node_modules, .git) are never descended into, so they cost no watches.
-      ignored: (path) => prune(path),
+      // Excluded directories (node_modules, .git) are never descended into, and files that would not
+      // reload are not watched, so neither costs a watch.
+      ignored: (path, stats) => prune(path) || (stats?.isFile() === true && !accepts(path)),
     });
     watcher.on('all', (event, path) => {
       if ((event === 'add' || event === 'change' || event === 'unlink') && accepts(path)) changed(path);
@@ -107,8 +112,7 @@ export function watchForChanges(opts: WatchOptions, handlers: WatchHandlers): ()
     watchers.push(watcher);
   };
 
-  for (const dir of opts.dirs) {
-    const root = resolve(dir);
+  for (const root of dirs) {
     const rel = (path: string) => relative(root, path);
     watchOne(
       root,

@@ -163,4 +163,30 @@ describe('--reload', () => {
     for (const file of ignored)
       assert.ok(!seen.includes(file), `${file} did not reload (saw ${seen.join(', ')})`);
   });
+
+  test("--reload-extra-file: a file reloads whatever its name; a directory is filtered like the app's", async () => {
+    const { app } = appIn('v1');
+    const other = mkdtempSync(join(tmpdir(), 'unicorn-reload-extra-'));
+    const envFile = join(other, 'settings.env');
+    writeFileSync(envFile, 'A=1\n');
+    const shared = join(other, 'shared');
+    mkdirSync(shared);
+    const server = await startReloading(app, ['--reload-extra-file', envFile, '--reload-extra-file', shared]);
+
+    const mark = server.logs.length;
+    sedInPlace(envFile, 'A=1', 'A=2');
+    await reloadedFor(server, envFile, mark);
+
+    const second = server.logs.length;
+    const ignored = join(shared, 'notes.txt');
+    writeFileSync(ignored, 'x\n');
+    const lib = join(shared, 'lib.mjs');
+    writeFileSync(lib, 'export {};\n');
+    await reloadedFor(server, lib, second);
+    const third = server.logs.length;
+    sedInPlace(app, 'v1', 'v2');
+    await reloadedFor(server, app, third);
+    const seen = changedFiles(server, second).flat();
+    assert.ok(!seen.includes(ignored), `${ignored} did not reload (saw ${seen.join(', ')})`);
+  });
 });

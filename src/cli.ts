@@ -10,12 +10,12 @@ import { Command, CommanderError, InvalidArgumentError, Option } from 'commander
 import { chooseInterface } from './app-interface.js';
 import { loadApp } from './app-module.js';
 import { type ConfigLayer, formatConfig, type ResolvedConfig, resolveConfig } from './config.js';
-import { findConfigFile, loadConfigFile } from './config-file.js';
+import { CONFIG_FILE_NAMES, findConfigFile, loadConfigFile } from './config-file.js';
 import { describeError, isUnicornError, UnicornError } from './errors.js';
 import { EXIT_CODES } from './ipc.js';
 import { Log, type LogLevelName } from './log.js';
 import { Arbiter } from './master/arbiter.js';
-import { SECTIONS, SETTINGS, type SettingSpec } from './settings.js';
+import { helpText, SECTIONS, SETTINGS, type SettingSpec } from './settings.js';
 import { splitShellWords } from './shell-words.js';
 import { VERSION } from './version.js';
 
@@ -33,7 +33,10 @@ export function buildProgram(): Command {
     .argument('[APP_MODULE]', 'PATH[:EXPORT], e.g. app.js, dist/app.js:handler, src/app.ts:createApp()')
     .helpOption('-h, --help', 'show this help')
     .showSuggestionAfterError(true)
-    .allowExcessArguments(false);
+    .allowExcessArguments(false)
+    // Each description already carries its choices, default and env var (settings.ts helpText);
+    // commander would only add the choices a second time.
+    .configureHelp({ optionDescription: (option) => option.description });
   for (const spec of SETTINGS) {
     if (spec.flags.length === 0) continue;
     program.addOption(optionFor(spec));
@@ -53,8 +56,7 @@ export function buildProgram(): Command {
 
 function optionFor(spec: SettingSpec<unknown>): Option {
   const flags = spec.flags.join(', ') + (spec.type === 'bool' ? '' : ` <${spec.meta ?? 'VALUE'}>`);
-  const firstSentence = /^.*?\.(\s|$)/.exec(spec.doc)?.[0].trim() ?? spec.doc;
-  const option = new Option(flags, firstSentence);
+  const option = new Option(flags, helpText(spec));
   option.attributeName = () => spec.name;
   option.helpGroup(`${SECTIONS.find((s) => s === spec.section)}:`);
   if (spec.choices) option.choices(spec.choices as string[]);
@@ -116,8 +118,9 @@ export async function main(argv: readonly string[] = process.argv): Promise<numb
     layers.push({ source: 'command line', origin: 'the command line', values: cli.values });
     return resolveConfig(layers);
   };
+  let named: string | null;
   try {
-    const named = (cli.values.config ?? fromEnv.values.config ?? null) as string | null;
+    named = (cli.values.config ?? fromEnv.values.config ?? null) as string | null;
     configFile = findConfigFile(named, startDir);
     config = await resolveAll(false);
   } catch (err) {
@@ -126,7 +129,9 @@ export async function main(argv: readonly string[] = process.argv): Promise<numb
   const s = config.settings;
 
   if (s.printConfig) {
-    process.stdout.write(`${formatConfig(config)}\n`);
+    process.stdout.write(
+      `${configFileLine(configFile, named !== null, startDir)}\n${formatConfig(config)}\n`,
+    );
     return EXIT_CODES.OK;
   }
 
@@ -205,6 +210,16 @@ export async function main(argv: readonly string[] = process.argv): Promise<numb
   const code = await arbiter.run();
   log.flush();
   return code;
+}
+
+/**
+ * --print-config's first line: which config file was loaded and why, as a comment (the settings
+ * lines below it stay `name = value  (source)`).
+ */
+function configFileLine(file: string | null, named: boolean, dir: string): string {
+  if (file !== null)
+    return `# config file: ${file} (${named ? 'from --config' : 'found in the working directory'})`;
+  return `# config file: none (no --config, and no ${CONFIG_FILE_NAMES.join(', ')} in ${dir})`;
 }
 
 const DAEMON_ENV = 'UNICORN_TS_DAEMONIZED';

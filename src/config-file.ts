@@ -16,7 +16,11 @@ export const CONFIG_FILE_NAMES = [
   'unicorn.config.cjs',
 ] as const;
 
-/** The config file to use: the one named, or the first default name present in `dir`, or none. */
+/**
+ * The config file to use: the one named, or the one default name present in `dir`, or none. Two
+ * default names present is an error, not a choice: loading one would silently ignore the other,
+ * whose settings the user may believe are in force (a stale compiled .js beside its .ts source).
+ */
 export function findConfigFile(named: string | null, dir: string): string | null {
   if (named !== null) {
     const file = resolve(dir, named);
@@ -25,11 +29,14 @@ export function findConfigFile(named: string | null, dir: string): string | null
     }
     return file;
   }
-  for (const name of CONFIG_FILE_NAMES) {
-    const file = resolve(dir, name);
-    if (existsSync(file)) return file;
+  const found = CONFIG_FILE_NAMES.map((name) => resolve(dir, name)).filter((file) => existsSync(file));
+  if (found.length > 1) {
+    throw new UnicornError(
+      'UNICORN_CONFIG_FILE_AMBIGUOUS',
+      `more than one config file in ${dir}: ${found.join(' and ')}; pass -c FILE to say which one to load`,
+    );
   }
-  return null;
+  return found[0] ?? null;
 }
 
 export async function loadConfigFile(file: string, { fresh = false } = {}): Promise<Record<string, unknown>> {

@@ -23,6 +23,10 @@ export const ERRORS = {
     when: 'The config file could not be found, imported or evaluated.',
     hint: 'Run `unicorn-ts --check-config -c FILE APP` to see the full error.',
   },
+  UNICORN_CONFIG_FILE_AMBIGUOUS: {
+    when: 'No -c was given and the working directory holds more than one unicorn.config.* file.',
+    hint: 'Pass `-c FILE` to name the one to load, or remove the others.',
+  },
   UNICORN_CONFIG_FILE_SHAPE: {
     when: 'The config file does not export an object of settings (default export or named exports).',
     hint: 'Export settings as `export default { workers: 4, ... }` or as named exports.',

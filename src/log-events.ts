@@ -48,10 +48,11 @@ export const LOG_EVENTS = {
     'No piece of a request body arrived for --body-timeout; the client got 408 (or the connection was cut) and the body stream failed.',
   'proxy.rejected':
     'With --proxy-protocol, a connection was closed unserved: its peer is not in --proxy-allow-from, its PROXY header was malformed or late, or it left before sending one (carries reason and peer).',
-  'reload.started': 'A HUP reload began: the configuration was re-read and new workers are starting.',
+  'reload.started':
+    'A HUP reload began: the configuration was re-read and new workers are starting. With --reload, also logged once the watcher is ready (`paths`, `include`, `exclude`) and when changed files start a reload (`files`, and `file`, the last of them).',
   'reload.done': 'Every worker from before the reload has exited; carries the duration.',
   'reload.failed':
-    'A reload could not be applied (bad config, or new workers failed to boot); the old workers serve on.',
+    'A reload could not be applied (bad config, or new workers failed to boot); the old workers serve on. With --reload, also (at warn level) when watching files failed, so changes may be missed.',
   'logs.reopened': 'Log files were reopened (USR1).',
 } as const;
 

@@ -166,6 +166,12 @@ function parseRootPath(raw: unknown, name: string): string {
   return path;
 }
 
+/** `warn` is taken as `warning`, so the rest of the code knows one name per level. */
+function parseLogLevel(raw: unknown, name: string): (typeof LOG_LEVELS)[number] {
+  const level = parseEnum(LOG_LEVEL_CHOICES)(raw, name);
+  return level === 'warn' ? 'warning' : level;
+}
+
 /** `--env KEY=VALUE`: validated as a list of assignments. */
 function parseEnvList(raw: unknown, name: string): string[] {
   const list = parseList(raw, name);
@@ -184,6 +190,8 @@ const WORKER_CLASSES = ['async', 'sync'] as const;
 const DISPATCH_MODES = ['accept', 'request'] as const;
 const INTERFACES = ['auto', 'fetch', 'node'] as const;
 const LOG_LEVELS = ['trace', 'debug', 'info', 'warning', 'error', 'critical'] as const;
+/** `warn` is the name the log lines carry (pino's); `warning` is Gunicorn's. Both name one level. */
+const LOG_LEVEL_CHOICES = ['trace', 'debug', 'info', 'warn', 'warning', 'error', 'critical'] as const;
 const LOG_FORMATS = ['auto', 'json', 'pretty'] as const;
 const CERT_REQS = ['none', 'optional', 'required'] as const;
 const HEADER_MAPS = ['drop', 'refuse', 'dangerous'] as const;
@@ -227,7 +235,7 @@ const BASE_SETTINGS = [
     default: null,
     defaultDoc: './unicorn.config.{ts,mts,mjs,js,cjs} when present',
     parse: parseOptionalString,
-    doc: 'The config file to load. It exports settings by these names (camelCase) and server hooks, as a default export object or as named exports. When not given, the first of unicorn.config.ts, .mts, .mjs, .js and .cjs found in the working directory is used.',
+    doc: 'The config file to load. It exports settings by these names (camelCase) and server hooks, as a default export object or as named exports. When not given, the one of unicorn.config.ts, .mts, .mjs, .js and .cjs found in the working directory is used; finding more than one is an error (UNICORN_CONFIG_FILE_AMBIGUOUS) that asks for -c. `--print-config` names the file it loaded on its first line.',
   }),
   // -- Server Socket
   setting({
@@ -649,7 +657,7 @@ const BASE_SETTINGS = [
     flags: ['--reload'],
     default: false,
     parse: parseBool,
-    doc: "Development: restart the workers (a rolling reload, as SIGHUP) when a file under the app's directory changes (node_modules and dot-files excluded). A change that breaks the app keeps the old workers serving and logs the error until the next change fixes it.",
+    doc: "Development: restart the workers (a rolling reload, as SIGHUP) when a file under the app's directory that matches --reload-include and not --reload-exclude is changed, created or deleted. Editors that save by writing a new file and renaming it over the old one (vim, sed -i, JetBrains safe write, git checkout) are seen like any other save. A change that breaks the app keeps the old workers serving and logs the error until the next change fixes it.",
   }),
   setting({
     name: 'reloadExtraFiles',
@@ -659,7 +667,27 @@ const BASE_SETTINGS = [
     meta: 'FILE',
     default: [],
     parse: parseList,
-    doc: 'With --reload, also watch this file (or directory). Repeat the flag for several.',
+    doc: "With --reload, also watch this file, whatever its name, or this directory, filtered like the app's. Repeat the flag for several.",
+  }),
+  setting({
+    name: 'reloadInclude',
+    section: 'Server Mechanics',
+    type: 'list',
+    flags: ['--reload-include'],
+    meta: 'GLOB',
+    default: ['*.ts', '*.mts', '*.cts', '*.tsx', '*.js', '*.mjs', '*.cjs', '*.jsx', '*.json'],
+    parse: parseList,
+    doc: "With --reload, the files whose changes reload. A glob without a `/` is matched against a file's name (`*.html`), one with a `/` against its path from the watched directory (`views/**/*.hbs`). Giving the flag replaces the default list, so name the defaults you still want too (`--reload-include '*.ts' --reload-include '*.html'`). Repeat the flag for several.",
+  }),
+  setting({
+    name: 'reloadExclude',
+    section: 'Server Mechanics',
+    type: 'list',
+    flags: ['--reload-exclude'],
+    meta: 'GLOB',
+    default: ['node_modules', '.*'],
+    parse: parseList,
+    doc: 'With --reload, the files and directories never watched, even when they match --reload-include. A glob without a `/` is matched against the name of the file and of each directory above it, so the defaults leave out node_modules and every dot-file and dot-directory (.git, .cache, editor swap files) at any depth; one with a `/` is matched against the path from the watched directory. Giving the flag replaces the default list. Repeat the flag for several.',
   }),
   setting({
     name: 'checkConfig',
@@ -686,10 +714,10 @@ const BASE_SETTINGS = [
     type: 'enum',
     flags: ['--log-level'],
     meta: 'LEVEL',
-    choices: LOG_LEVELS,
+    choices: LOG_LEVEL_CHOICES,
     default: 'info' as const,
-    parse: parseEnum(LOG_LEVELS),
-    doc: 'The least severe error-log level written.',
+    parse: parseLogLevel,
+    doc: "The least severe error-log level written. `warn` (the name the log lines carry) and `warning` (Gunicorn's) are the same level.",
   }),
   setting({
     name: 'logFormat',
@@ -802,4 +830,53 @@ function editDistance(a: string, b: string): number {
     }
   }
   return row[b.length]!;
+}
+
+// ---- --help text -----------------------------------------------------------------------------
+
+/** Words whose period does not end a sentence (`e.g. /api` is not the end of one). */
+const ABBREVIATION_BEFORE = /(^|[\s(])(e\.g|i\.e|cf|vs)$/i;
+
+/**
+ * The first sentence of a setting's doc, for --help. A period ends a sentence only when it is
+ * followed by a space or the end, is not an abbreviation's, and is outside parentheses and `code`.
+ */
+export function firstSentence(doc: string): string {
+  let depth = 0;
+  let inCode = false;
+  for (let i = 0; i < doc.length; i++) {
+    const c = doc[i]!;
+    if (c === '`') inCode = !inCode;
+    if (inCode) continue;
+    if (c === '(') depth++;
+    else if (c === ')') depth--;
+    else if (
+      depth === 0 &&
+      (c === '.' || c === '?' || c === '!') &&
+      (i + 1 === doc.length || /\s/.test(doc[i + 1]!)) &&
+      !ABBREVIATION_BEFORE.test(doc.slice(0, i))
+    ) {
+      return doc.slice(0, i + 1);
+    }
+  }
+  return doc;
+}
+
+/** A setting's default as --help shows it: `defaultDoc` when the table has one, else the value. */
+export function helpDefault(spec: SettingSpec<unknown>): string {
+  if (spec.defaultDoc !== undefined) return spec.defaultDoc;
+  const value = spec.default;
+  if (value === null || value === '' || (Array.isArray(value) && value.length === 0)) return 'none';
+  if (typeof value === 'boolean') return value ? 'on' : 'off';
+  if (Array.isArray(value)) return value.join(', ');
+  return String(value);
+}
+
+/** One option's --help description: its first sentence, then its choices, default and env var. */
+export function helpText(spec: SettingSpec<unknown>): string {
+  const facts: string[] = [];
+  if (spec.choices) facts.push(`choices: ${spec.choices.join(', ')}`);
+  facts.push(`default: ${helpDefault(spec)}`);
+  if (spec.env !== undefined) facts.push(`env: ${spec.env}`);
+  return `${firstSentence(spec.doc)} (${facts.join('; ')})`;
 }

@@ -206,11 +206,33 @@ export class Arbiter {
       // The app cannot be found yet; watch the working directory so that creating it reloads.
     }
     const paths = [appDir, ...this.settings.reloadExtraFiles.map((f) => resolve(this.#opts.cwd, f))];
-    this.#stopWatching = watchForChanges(paths, (file) => {
-      this.#log.info('reload.started', `Changed: ${file}; reloading`, { file });
-      this.enqueue('SIGHUP');
-    });
-    this.#log.info('reload.started', `Watching ${paths.join(', ')} for changes (--reload)`, { paths });
+    const { reloadInclude: include, reloadExclude: exclude } = this.settings;
+    this.#stopWatching = watchForChanges(
+      { paths, include, exclude },
+      {
+        onChange: (files) => {
+          const file = files.at(-1)!;
+          // A branch switch changes hundreds of files: the message names a few, the field all.
+          const named =
+            files.length > 5
+              ? `${files.slice(0, 5).join(', ')} and ${files.length - 5} more`
+              : files.join(', ');
+          this.#log.info('reload.started', `Changed: ${named}; reloading`, { file, files });
+          this.enqueue('SIGHUP');
+        },
+        onError: (err) => {
+          const msg = `--reload: watching failed, changes may be missed: ${describeError(err)}`;
+          this.#log.warn('reload.failed', msg, { err });
+        },
+        onReady: () => {
+          this.#log.info('reload.started', `Watching ${paths.join(', ')} for changes (--reload)`, {
+            paths,
+            include,
+            exclude,
+          });
+        },
+      },
+    );
   }
 
   private async finish(code: number): Promise<number> {

@@ -3,7 +3,8 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
-import { request } from '../helpers/http.js';
+import { helpText, SETTINGS } from '../../src/settings.js';
+import { request, unixGet } from '../helpers/http.js';
 import { fixture, runCli, startServer, stopAll } from '../helpers/server.js';
 import { waitFor } from '../helpers/wait.js';
 
@@ -171,6 +172,84 @@ describe('bad configuration is a clear error naming what is wrong', () => {
     for (const section of ['Server Socket:', 'Worker Processes:', 'Logging:'])
       assert.ok(stdout.includes(section), section);
     assert.match(stdout, /-w, --workers <INT\|auto>/);
+  });
+
+  test("--help shows every option's whole first sentence, its default and its env var, from the settings table", async () => {
+    const { code, stdout } = await runCli(['--help']);
+    assert.equal(code, 0);
+    // Commander wraps descriptions to the terminal's width: compare with the whitespace folded.
+    const help = stdout.replace(/\s+/g, ' ');
+    for (const spec of SETTINGS.filter((s) => s.flags.length > 0)) {
+      assert.ok(
+        help.includes(helpText(spec).replace(/\s+/g, ' ')),
+        `--help shows ${spec.name}: ${helpText(spec)}`,
+      );
+    }
+    assert.ok(
+      help.includes("(WSGI's SCRIPT_NAME), e.g. `/api`. (default: none; env: SCRIPT_NAME)"),
+      'root-path',
+    );
+    assert.match(help, /--backlog <INT> The most connections .*\(default: 2048\)/);
+    assert.match(
+      help,
+      /-w, --workers <INT\|auto> The number of worker processes\. \(default: 1, or \$WEB_CONCURRENCY when set; env: WEB_CONCURRENCY\)/,
+    );
+    assert.match(
+      help,
+      /--log-level <LEVEL> .*\(choices: trace, debug, info, warn, warning, error, critical; default: info\)/,
+    );
+  });
+
+  test('--log-level takes warn, the name the log lines carry, and warning', async () => {
+    for (const level of ['warn', 'warning']) {
+      const printed_ = await runCli([app, '--log-level', level, '--print-config']);
+      assert.equal(printed_.code, 0, `${level}: ${printed_.stderr}`);
+      assert.deepEqual(printed(printed_.stdout).logLevel, { value: 'warning', source: 'command line' });
+      const checked = await runCli([app, '--log-level', level, '--check-config']);
+      assert.equal(checked.code, 0, `${level}: ${checked.stderr}`);
+    }
+  });
+
+  test('a server started with --log-level warn serves and writes no info lines', async () => {
+    const sock = join(dir, 'warn.sock');
+    const server = await startServer([app, '--log-level', 'warn', '-b', `unix:${sock}`], { waitFor: null });
+    await waitFor('a response on the unix socket', async () => /^\d+$/.test(await unixGet(sock)));
+    assert.equal(server.exited, false);
+    assert.deepEqual(
+      server.logs.filter((l) => l.level === 'info').map((l) => l.event),
+      [],
+    );
+  });
+
+  test('--print-config names the config file it loaded on its first line, and how it was chosen', async () => {
+    const found = await runCli([app, '--print-config'], { cwd: dir });
+    assert.equal(
+      found.stdout.split('\n')[0],
+      `# config file: ${configFile} (found in the working directory)`,
+    );
+    const named = await runCli([app, '-c', configFile, '--print-config']);
+    assert.equal(named.stdout.split('\n')[0], `# config file: ${configFile} (from --config)`);
+    const none = await runCli([app, '--print-config'], { cwd: tmpdir() });
+    assert.match(
+      none.stdout.split('\n')[0]!,
+      /^# config file: none \(no --config, and no unicorn\.config\.ts, .*unicorn\.config\.cjs in /,
+    );
+  });
+
+  test('two default config files in the working directory are an error naming both; -c settles it', async () => {
+    const twoDir = mkdtempSync(join(tmpdir(), 'unicorn-two-configs-'));
+    writeFileSync(join(twoDir, 'unicorn.config.ts'), 'export default { workers: 2 };\n');
+    writeFileSync(join(twoDir, 'unicorn.config.js'), 'export default { workers: 3 };\n');
+    const { code, stdout, stderr } = await runCli([app, '--print-config'], { cwd: twoDir });
+    assert.equal(code, 1);
+    assert.equal(stdout, '');
+    assert.ok(stderr.includes(join(twoDir, 'unicorn.config.ts')), stderr);
+    assert.ok(stderr.includes(join(twoDir, 'unicorn.config.js')), stderr);
+    assert.match(stderr, /pass -c FILE/);
+    assert.match(stderr, /UNICORN_CONFIG_FILE_AMBIGUOUS/);
+    const chosen = await runCli([app, '-c', 'unicorn.config.js', '--print-config'], { cwd: twoDir });
+    assert.equal(chosen.code, 0, chosen.stderr);
+    assert.deepEqual(printed(chosen.stdout).workers, { value: 3, source: 'config file' });
   });
 
   test('a bind that is in use is a clear error', async () => {

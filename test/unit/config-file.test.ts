@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -28,7 +28,7 @@ describe('findConfigFile', () => {
     assert.equal(findConfigFile(null, dirWith({ 'other.config.mjs': '' })), null);
   });
 
-  test('looks for unicorn.config.ts, .mts, .mjs, .js and .cjs, in that order', () => {
+  test('looks for unicorn.config.ts, .mts, .mjs, .js and .cjs, and finds whichever one is there', () => {
     assert.deepEqual(CONFIG_FILE_NAMES, [
       'unicorn.config.ts',
       'unicorn.config.mts',
@@ -36,12 +36,19 @@ describe('findConfigFile', () => {
       'unicorn.config.js',
       'unicorn.config.cjs',
     ]);
-    const dir = dirWith(Object.fromEntries(CONFIG_FILE_NAMES.map((name) => [name, ''])));
     for (const name of CONFIG_FILE_NAMES) {
-      assert.equal(findConfigFile(null, dir), join(dir, name), `${name} is next`);
-      unlinkSync(join(dir, name));
+      const dir = dirWith({ [name]: '' });
+      assert.equal(findConfigFile(null, dir), join(dir, name), name);
     }
-    assert.equal(findConfigFile(null, dir), null);
+  });
+
+  test('two default names present is an error naming both and asking for -c, not a silent choice', () => {
+    const dir = dirWith({ 'unicorn.config.ts': '', 'unicorn.config.js': '', 'other.mjs': '' });
+    assert.throws(() => findConfigFile(null, dir), {
+      code: 'UNICORN_CONFIG_FILE_AMBIGUOUS',
+      message: `more than one config file in ${dir}: ${join(dir, 'unicorn.config.ts')} and ${join(dir, 'unicorn.config.js')}; pass -c FILE to say which one to load`,
+    });
+    assert.equal(findConfigFile('unicorn.config.js', dir), join(dir, 'unicorn.config.js'), '-c settles it');
   });
 
   test('a named file is used even when a default name is present', () => {

@@ -3,7 +3,10 @@ import { availableParallelism } from 'node:os';
 import { describe, test } from 'node:test';
 import {
   DEFAULT_ACCESS_LOG_FORMAT,
+  firstSentence,
   HOOKS,
+  helpDefault,
+  helpText,
   nearestSettingName,
   SECTIONS,
   SETTINGS,
@@ -223,9 +226,38 @@ describe('enum settings', () => {
       code: 'UNICORN_CONFIG_INVALID_VALUE',
       message: 'invalid value for workerClass: "gevent" (expected one of async, sync)',
     });
-    rejects('logLevel', 'warn');
+    rejects('logLevel', 'warnings');
     rejects('interface', 'FETCH');
     rejects('logFormat', null);
+  });
+});
+
+describe('--log-level', () => {
+  test('takes `warn`, the name the log lines carry, as `warning`, and keeps `warning`', () => {
+    assert.equal(spec('logLevel').parse('warn', '--log-level'), 'warning');
+    assert.equal(spec('logLevel').parse('warning', '--log-level'), 'warning');
+    assert.ok(spec('logLevel').choices?.includes('warn'), 'warn is listed in --help and the docs');
+    assert.ok(spec('logLevel').choices?.includes('warning'));
+    assert.match(spec('logLevel').doc, /`warn`.*`warning`/);
+  });
+});
+
+describe('--reload-include and --reload-exclude', () => {
+  test("default to the app's source files, leaving out node_modules and dot-files", () => {
+    assert.deepEqual(spec('reloadInclude').default, [
+      '*.ts',
+      '*.mts',
+      '*.cts',
+      '*.tsx',
+      '*.js',
+      '*.mjs',
+      '*.cjs',
+      '*.jsx',
+      '*.json',
+    ]);
+    assert.deepEqual(spec('reloadExclude').default, ['node_modules', '.*']);
+    assert.deepEqual(spec('reloadInclude').flags, ['--reload-include']);
+    assert.deepEqual(spec('reloadExclude').flags, ['--reload-exclude']);
   });
 });
 
@@ -335,5 +367,67 @@ describe('nearestSettingName', () => {
     assert.equal(nearestSettingName('pid'), 'pidfile');
     assert.equal(nearestSettingName('name'), 'procName');
     assert.equal(nearestSettingName('log-file'), 'errorLogfile');
+  });
+});
+
+describe('--help text, from the table', () => {
+  const flagged = SETTINGS.filter((s) => s.flags.length > 0);
+
+  test("every option's help is a whole first sentence of its doc, never cut inside one", () => {
+    for (const s of flagged) {
+      const sentence = firstSentence(s.doc);
+      assert.ok(s.doc.startsWith(sentence), `${s.name}: a prefix of the doc`);
+      assert.match(sentence, /[.?!]$/, `${s.name}: "${sentence}" ends a sentence`);
+      assert.doesNotMatch(
+        sentence,
+        /\b(e\.g|i\.e|cf|vs)\.$/i,
+        `${s.name}: "${sentence}" ends at an abbreviation`,
+      );
+      const opened = sentence.split('(').length - sentence.split(')').length;
+      assert.equal(opened, 0, `${s.name}: "${sentence}" closes its parentheses`);
+      assert.equal(sentence.split('`').length % 2, 1, `${s.name}: "${sentence}" closes its code spans`);
+      assert.equal(sentence.split('"').length % 2, 1, `${s.name}: "${sentence}" closes its quotes`);
+    }
+  });
+
+  test('--root-path keeps its example', () => {
+    assert.equal(
+      firstSentence(spec('rootPath').doc),
+      "The path prefix a proxy mounts the app under (WSGI's SCRIPT_NAME), e.g. `/api`.",
+    );
+  });
+
+  test('a sentence ends only at a period followed by a space or the end, outside parentheses and code', () => {
+    assert.equal(firstSentence('One. Two.'), 'One.');
+    assert.equal(firstSentence('Use e.g. `a.b`. Then.'), 'Use e.g. `a.b`.');
+    assert.equal(firstSentence('Seconds (0. means none). More.'), 'Seconds (0. means none).');
+    assert.equal(firstSentence('Version 1.2 only. More.'), 'Version 1.2 only.');
+    assert.equal(firstSentence('No period at all'), 'No period at all');
+  });
+
+  test("every option's help shows its default, its choices and, where it has one, its env var", () => {
+    for (const s of flagged) {
+      const text = helpText(s);
+      assert.ok(text.startsWith(firstSentence(s.doc)), s.name);
+      assert.ok(text.includes(`default: ${helpDefault(s)}`), `${s.name}: ${text}`);
+      if (s.env !== undefined) assert.ok(text.includes(`env: ${s.env}`), `${s.name}: ${text}`);
+      else assert.ok(!text.includes('env: '), `${s.name}: ${text}`);
+      if (s.choices) assert.ok(text.includes(`choices: ${s.choices.join(', ')}`), `${s.name}: ${text}`);
+    }
+  });
+
+  test('defaults read as values: numbers, on/off, lists, none; a documented default as written', () => {
+    assert.equal(helpDefault(spec('backlog')), '2048');
+    assert.equal(helpDefault(spec('preload')), 'off');
+    assert.equal(helpDefault(spec('timeoutStack')), 'on');
+    assert.equal(helpDefault(spec('certfile')), 'none');
+    assert.equal(helpDefault(spec('rootPath')), 'none');
+    assert.equal(helpDefault(spec('env')), 'none');
+    assert.equal(helpDefault(spec('reloadExclude')), 'node_modules, .*');
+    assert.equal(helpDefault(spec('workers')), spec('workers').defaultDoc);
+    assert.equal(
+      helpText(spec('workers')),
+      'The number of worker processes. (default: 1, or $WEB_CONCURRENCY when set; env: WEB_CONCURRENCY)',
+    );
   });
 });

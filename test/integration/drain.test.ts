@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { rawExchange, request } from '../helpers/http.js';
-import { fixture, startServer, stopAll } from '../helpers/server.js';
+import { fixture, type LogLine, startServer, stopAll } from '../helpers/server.js';
 import { waitFor } from '../helpers/wait.js';
 
 after(stopAll);
@@ -133,11 +133,18 @@ describe('draining and failing responses, on the wire', () => {
     const timedOut = await server.waitForEvent('worker.timeout', (l) => l.workerPid === pid, {
       level: 'critical',
     });
-    // Let the worker's loop come back, so it can see the SIGABRT it was sent (and ignore it).
-    writeFileSync(release, '');
-    const ignored = await waitFor('the worker saw SIGABRT', () =>
-      server.logs.find((l) => l.fixture === 'sigabrt-ignored' && l.pid === pid),
-    );
+    // Let the worker's loop come back, so it can see the SIGABRT it was sent (and ignore it). The
+    // master is frozen meanwhile, so its SIGKILL cannot come first however slow the machine.
+    process.kill(server.pid, 'SIGSTOP');
+    let ignored: LogLine;
+    try {
+      writeFileSync(release, '');
+      ignored = await waitFor('the worker saw SIGABRT', () =>
+        server.logs.find((l) => l.fixture === 'sigabrt-ignored' && l.pid === pid),
+      );
+    } finally {
+      process.kill(server.pid, 'SIGCONT');
+    }
     const killing = await server.waitForEvent(
       'worker.exiting',
       (l) => l.workerPid === pid && /did not stop in time/.test(String(l.msg)),

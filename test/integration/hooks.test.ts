@@ -193,8 +193,17 @@ describe('server hooks', () => {
       () => 'cut',
     );
     await server.waitForEvent('worker.timeout', (l) => l.workerPid === pid);
-    // The master has sent SIGABRT and kills the worker 1 s later: let its loop come back now.
-    writeFileSync(release, '');
+    // The master sends SIGABRT and SIGKILL 1 s later. Frozen meanwhile, it cannot kill the worker
+    // before its loop is back, however slow the machine.
+    process.kill(server.pid, 'SIGSTOP');
+    try {
+      writeFileSync(release, '');
+      await waitFor('workerAbort', () =>
+        hookLines(server).some((l) => l.hook === 'workerAbort' && l.pid === pid),
+      );
+    } finally {
+      process.kill(server.pid, 'SIGCONT');
+    }
     const exited = await server.waitForEvent('worker.exited', (l) => l.workerPid === pid);
     assert.equal(exited.code, 1, 'the worker exited on its own after workerAbort, before SIGKILL');
     assert.equal(exited.signal, null);

@@ -124,7 +124,14 @@ export class Arbiter {
    * A HUP in progress: the serving workers it replaces, by age, and the age of the first worker it
    * forked (every worker from before it, spares included, has the old app loaded).
    */
-  #reload: { startedAt: number; oldAges: Set<number>; firstNewAge: number } | null = null;
+  #reload: {
+    startedAt: number;
+    oldAges: Set<number>;
+    firstNewAge: number;
+    /** What a rollback goes back to: the old workers run with it. */
+    oldConfig: ResolvedConfig;
+    oldTarget: number;
+  } | null = null;
   /** A USR2 upgrade: the new master, which shares (and owns after us) the listening sockets. */
   #upgrade: { pid: number } | null = null;
 
@@ -309,6 +316,8 @@ export class Arbiter {
    * app again.
    */
   private async reload(): Promise<void> {
+    const oldConfig = this.#config;
+    const oldTarget = this.#target;
     try {
       this.#config = await this.#opts.reloadConfig();
     } catch (err) {
@@ -326,7 +335,7 @@ export class Arbiter {
       worker.reason = 'reload';
       oldAges.add(worker.age);
     }
-    this.#reload = { startedAt: now, oldAges, firstNewAge: this.#age + 1 };
+    this.#reload = { startedAt: now, oldAges, firstNewAge: this.#age + 1, oldConfig, oldTarget };
     this.#failures = 0;
     this.#nextSpawnAt = 0;
     this.setWorkerCount(this.settings.workers);
@@ -390,11 +399,17 @@ export class Arbiter {
     }
   }
 
-  /** A new worker failed to boot during a reload: keep the old ones, stop the new ones. */
+  /**
+   * A new worker failed to boot during a reload: keep the old ones, stop the new ones, and go back to
+   * the configuration and worker count they run with. A count the reload raised would otherwise
+   * have the master fork the broken app again and again.
+   */
   private rollBackReload(reason: string): void {
     const reload = this.#reload;
     if (reload === null) return;
     this.#reload = null;
+    this.#config = reload.oldConfig;
+    this.setWorkerCount(reload.oldTarget);
     const now = Date.now();
     for (const worker of this.#workers.values()) {
       if (reload.oldAges.has(worker.age)) {

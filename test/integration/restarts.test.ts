@@ -150,6 +150,36 @@ export default () => new Response('v2');
     await reloadFixedApp(server, app, oldPids);
   });
 
+  test('a rolled-back reload that also raised the worker count goes back to the old count: no boot loop', async () => {
+    const app = versionedApp('broken-with-more-workers.mjs', 'v1');
+    const config = join(dir, 'more-workers.config.mjs');
+    writeFileSync(config, 'export default { workers: 2 };\n');
+    const server = await startServer([app, '-c', config]);
+    const oldPids = server.liveWorkerPids();
+    assert.equal(oldPids.length, 2);
+    writeFileSync(config, 'export default { workers: 3 };\n');
+    writeFileSync(app, "throw new Error('broken deploy');\n");
+    const mark = server.logs.length;
+    server.signal('SIGHUP');
+    await server.waitForEvent('reload.failed', () => true, { after: mark, level: 'error' });
+    for (const pid of bootedSince(server, mark)) {
+      await server.waitForEvent('worker.exited', (l) => l.workerPid === pid, { level: 'error' });
+    }
+    const quiet = server.logs.length;
+    await observeFor(3000);
+    assert.deepEqual(bootedSince(server, quiet), [], 'no worker boots after the rollback');
+    assert.equal(server.events('worker.backoff').length, 0, 'no crash loop');
+    const counts = server.logs
+      .slice(mark)
+      .filter((l) => l.event === 'workers.count')
+      .map((l) => [l.from, l.to]);
+    assert.deepEqual(counts, [
+      [2, 3],
+      [3, 2],
+    ]);
+    assert.deepEqual(server.liveWorkerPids().sort(), oldPids.sort());
+  });
+
   test('HUP re-reads the config file', async () => {
     const config = join(dir, 'reload.config.mjs');
     writeFileSync(config, 'export default { workers: 1 };\n');

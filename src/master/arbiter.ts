@@ -120,8 +120,18 @@ export class Arbiter {
   #nextSpawnAt = 0;
   #config: ResolvedConfig;
   #stopWatching: (() => void) | null = null;
-  /** A HUP in progress: the workers it replaces, by age. */
-  #reload: { startedAt: number; oldAges: Set<number> } | null = null;
+  /**
+   * A HUP in progress: the serving workers it replaces, by age, and the age of the first worker it
+   * forked (every worker from before it, spares included, has the old app loaded).
+   */
+  #reload: {
+    startedAt: number;
+    oldAges: Set<number>;
+    firstNewAge: number;
+    /** What a rollback goes back to: the old workers run with it. */
+    oldConfig: ResolvedConfig;
+    oldTarget: number;
+  } | null = null;
   /** A USR2 upgrade: the new master, which shares (and owns after us) the listening sockets. */
   #upgrade: { pid: number } | null = null;
 
@@ -323,8 +333,13 @@ export class Arbiter {
    * HUP: re-read the configuration, then replace every worker. New workers import the app afresh;
    * each old worker is stopped only once a new one is ready (manageWorkers), so capacity never drops.
    * If a new worker cannot boot, the reload is rolled back and the old workers keep serving.
+   * Spares (--standby) have the old app loaded: they wait out the reload, neither promoted nor
+   * replaced, and go once it is done; a rolled-back reload keeps them, so nothing boots the broken
+   * app again.
    */
   private async reload(): Promise<void> {
+    const oldConfig = this.#config;
+    const oldTarget = this.#target;
     try {
       this.#config = await this.#opts.reloadConfig();
     } catch (err) {
@@ -337,14 +352,12 @@ export class Arbiter {
     const oldAges = new Set<number>();
     const now = Date.now();
     for (const worker of this.#workers.values()) {
-      // Spares have the old app loaded: they go, and new ones boot once the reload is done.
-      if (worker.isSpare) worker.stop('reload', now, this.settings.gracefulTimeout * 1000);
       if (!worker.counted && worker.state !== 'retiring') continue;
       worker.state = 'retiring';
       worker.reason = 'reload';
       oldAges.add(worker.age);
     }
-    this.#reload = { startedAt: Date.now(), oldAges };
+    this.#reload = { startedAt: now, oldAges, firstNewAge: this.#age + 1, oldConfig, oldTarget };
     this.#failures = 0;
     this.#nextSpawnAt = 0;
     this.setWorkerCount(this.settings.workers);
@@ -408,11 +421,17 @@ export class Arbiter {
     }
   }
 
-  /** A new worker failed to boot during a reload: keep the old ones, stop the new ones. */
+  /**
+   * A new worker failed to boot during a reload: keep the old ones, stop the new ones, and go back to
+   * the configuration and worker count they run with. A count the reload raised would otherwise
+   * have the master fork the broken app again and again.
+   */
   private rollBackReload(reason: string): void {
     const reload = this.#reload;
     if (reload === null) return;
     this.#reload = null;
+    this.#config = reload.oldConfig;
+    this.setWorkerCount(reload.oldTarget);
     const now = Date.now();
     for (const worker of this.#workers.values()) {
       if (reload.oldAges.has(worker.age)) {
@@ -459,7 +478,7 @@ export class Arbiter {
       if (expected || this.#stopping !== null) continue;
 
       const bootCode = worker.bootError?.code ?? code;
-      if (wasBooting && this.#reload !== null && !this.#reload.oldAges.has(worker.age)) {
+      if (wasBooting && this.#reload !== null && worker.age >= this.#reload.firstNewAge) {
         this.rollBackReload(worker.bootError?.message ?? how);
         continue;
       }
@@ -576,6 +595,12 @@ export class Arbiter {
     const reload = this.#reload;
     if (reload !== null && ![...this.#workers.values()].some((w) => reload.oldAges.has(w.age))) {
       this.#reload = null;
+      // The spares from before the reload have the old app: new ones boot below.
+      for (const worker of this.#workers.values()) {
+        if (worker.isSpare && worker.age < reload.firstNewAge) {
+          worker.stop('reload', Date.now(), this.settings.gracefulTimeout * 1000);
+        }
+      }
       this.#log.info('reload.done', `Reload done in ${Date.now() - reload.startedAt} ms`, {
         durationMs: Date.now() - reload.startedAt,
         workerPids: this.api.workerPids,
@@ -602,16 +627,17 @@ export class Arbiter {
       worker.stop('worker count reduced', Date.now(), this.settings.gracefulTimeout * 1000);
     }
     // Too few: a standby takes the place at once; it has loaded the app and only needs the sockets.
+    // Not during a reload: every standby then has the old app.
     let missing = this.#target - counted.length;
     for (const spare of workers.filter((w) => w.state === 'standby')) {
-      if (missing <= 0) break;
+      if (missing <= 0 || this.#reload !== null) break;
       this.promote(spare);
       missing--;
     }
-    // Spares beyond --standby (WINCH, a reload, a lower setting) go, the oldest first.
-    const wantSpares =
-      this.#target > 0 && this.#reload === null && this.#everReady ? this.settings.standby : 0;
-    const spares = workers.filter((w) => w.isSpare);
+    // Spares beyond --standby (WINCH, a lower setting) go, the oldest first. During a reload the old
+    // spares wait, and none boots: they go when it is done, and stay if it is rolled back.
+    const wantSpares = this.#target > 0 && this.#everReady ? this.settings.standby : 0;
+    const spares = this.#reload === null ? workers.filter((w) => w.isSpare) : [];
     for (const spare of spares.slice(0, Math.max(0, spares.length - wantSpares))) {
       spare.stop('standby no longer needed', Date.now(), this.settings.gracefulTimeout * 1000);
     }
@@ -623,6 +649,7 @@ export class Arbiter {
     else if (!this.#anyReady) missing = Math.min(missing, 1);
     for (; missing > 0; missing--) await this.spawnWorker(false);
     // Spares boot last, once the serving workers are up, so they never slow a boot or a reload.
+    if (this.#reload !== null) return;
     for (let n = Math.min(spares.length, wantSpares); n < wantSpares; n++) await this.spawnWorker(true);
   }
 

@@ -32,7 +32,7 @@ export const MASTER_SIGNALS: readonly SignalSpec[] = [
   {
     signal: 'SIGHUP',
     master:
-      'Reload: re-read the config file (run onReload), start new workers that import the app afresh, and stop each old worker once a new one is ready. If a new worker cannot boot, the reload is rolled back and the old workers keep serving (`reload.failed`). `reload.done` is logged when the last old worker has exited.',
+      'Reload: re-read the config file (run onReload), start new workers that import the app afresh, and stop each old worker once a new one is ready. If a new worker cannot boot, the reload is rolled back: the old workers keep serving, with the configuration and worker count from before the HUP (`reload.failed`). `reload.done` is logged when the last old worker has exited.',
     worker: 'Ignored (the master replaces workers; it does not reload them in place).',
   },
   {

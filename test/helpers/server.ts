@@ -22,11 +22,47 @@ export interface LogLine {
   [key: string]: unknown;
 }
 
+/** The error log's levels, least severe first (src/log.ts). */
+const LEVELS = ['trace', 'debug', 'info', 'warning', 'error', 'critical'] as const;
+export type Level = (typeof LEVELS)[number];
+
+/**
+ * The --log-level a command line (or UNICORN_TS_CMD_ARGS) sets, last one winning as in the CLI;
+ * 'info' when neither does. A level set in a config file is not seen here.
+ */
+export function logLevelOf(args: readonly string[], env: Record<string, string | undefined> = {}): Level {
+  const words = [...(env.UNICORN_TS_CMD_ARGS ?? '').split(/\s+/).filter(Boolean), ...args];
+  let level: Level = 'info';
+  words.forEach((word, i) => {
+    const value = word.startsWith('--log-level=')
+      ? word.slice('--log-level='.length)
+      : word === '--log-level'
+        ? words[i + 1]
+        : undefined;
+    if (value !== undefined && (LEVELS as readonly string[]).includes(value)) level = value as Level;
+  });
+  return level;
+}
+
+/**
+ * Throws when a line at `level` cannot reach the log: waiting for it would only time out, and a
+ * caller that swallowed the timeout would pass without having seen anything.
+ */
+export function assertLoggable(event: string, level: Level, serverLevel: Level): void {
+  if (LEVELS.indexOf(level) < LEVELS.indexOf(serverLevel)) {
+    throw new Error(
+      `waiting for ${event} at ${level} level can never succeed: the server runs with --log-level ${serverLevel}, which filters it out`,
+    );
+  }
+}
+
 export interface StartOptions {
   env?: Record<string, string | undefined>;
   cwd?: string;
   /** Wait for this event before resolving; null to resolve at once. Default `master.ready`. */
   waitFor?: string | null;
+  /** The least severe level the awaited event may be logged at. Default `info`. */
+  waitForLevel?: Level;
   /** Add `-b 127.0.0.1:0` unless the args bind already. Default true. */
   bind?: boolean;
   timeoutMs?: number;
@@ -35,6 +71,8 @@ export interface StartOptions {
 export class Server {
   readonly child: ChildProcess;
   readonly pid: number;
+  /** The --log-level from the command line: lines less severe never arrive. */
+  readonly logLevel: Level;
   readonly logs: LogLine[] = [];
   stdout = '';
   stderrText = '';
@@ -50,6 +88,7 @@ export class Server {
     });
     track(this.child);
     this.pid = this.child.pid!;
+    this.logLevel = logLevelOf(args, { ...process.env, ...opts.env });
     let pending = '';
     this.child.stderr!.setEncoding('utf8').on('data', (chunk: string) => {
       this.stderrText += chunk;
@@ -87,12 +126,17 @@ export class Server {
     return this.logs.filter((l) => l.event === name);
   }
 
-  /** Resolves with the first log line (from index `after`) matching the event and predicate. */
+  /**
+   * Resolves with the first log line (from index `after`) matching the event and predicate.
+   * `level` is the least severe level the awaited line may have (most events are info); waiting for
+   * a line the server's --log-level filters out throws at once.
+   */
   async waitForEvent(
     name: string,
     predicate: (l: LogLine) => boolean = () => true,
-    { timeoutMs = 30_000, after = 0 } = {},
+    { timeoutMs = 30_000, after = 0, level = 'info' as Level } = {},
   ): Promise<LogLine> {
+    assertLoggable(name, level, this.logLevel);
     const deadline = Date.now() + timeoutMs;
     for (;;) {
       const found = this.logs.slice(after).find((l) => l.event === name && predicate(l));
@@ -137,14 +181,19 @@ export class Server {
     return waitFor('server exit', () => (this.exited ? this.exit : undefined), { timeoutMs });
   }
 
-  /** Graceful stop, then the whole group is killed whatever happened. */
+  /**
+   * Cleanup: a graceful stop, then the whole group is killed whatever happened. Best effort by
+   * design, since it runs in whatever state a test left the server (a request still in flight, a
+   * worker hung on purpose); a test that asserts on the stop itself signals TERM and awaits
+   * waitForExit(), which fails loudly.
+   */
   async stop(timeoutMs = 15_000): Promise<void> {
     if (!this.exited) {
       try {
         this.signal('SIGTERM');
         await this.waitForExit(timeoutMs);
       } catch {
-        // Fall through to the kill.
+        // The kill below ends it either way.
       }
     }
     killGroup(this.pid);
@@ -161,7 +210,10 @@ export async function startServer(args: string[], opts: StartOptions = {}): Prom
   started.add(server);
   const event = opts.waitFor === undefined ? 'master.ready' : opts.waitFor;
   if (event !== null) {
-    const line = await server.waitForEvent(event, () => true, { timeoutMs: opts.timeoutMs ?? 60_000 });
+    const line = await server.waitForEvent(event, () => true, {
+      timeoutMs: opts.timeoutMs ?? 60_000,
+      level: opts.waitForLevel ?? 'info',
+    });
     // The master's and the workers' lines share a pipe in no fixed order: wait for every worker's own
     // ready line too, so liveWorkerPids() is complete when this resolves.
     for (const pid of (line.workerPids as number[] | undefined) ?? []) {

@@ -5,8 +5,8 @@ import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { request } from '../helpers/http.js';
 import { startLoad } from '../helpers/load.js';
-import { fixture, startServer, stopAll } from '../helpers/server.js';
-import { waitFor } from '../helpers/wait.js';
+import { fixture, type Server, startServer, stopAll } from '../helpers/server.js';
+import { isAlive, observeFor, waitFor } from '../helpers/wait.js';
 
 after(stopAll);
 const dir = mkdtempSync(join(tmpdir(), 'unicorn-restarts-'));
@@ -15,6 +15,36 @@ function versionedApp(name: string, version: string): string {
   const file = join(dir, name);
   writeFileSync(file, `export default () => new Response('${version} ' + process.pid);\n`);
   return file;
+}
+
+/** Pids of the workers forked since log line `mark`. */
+function bootedSince(server: Server, mark: number): number[] {
+  return server.logs
+    .slice(mark)
+    .filter((l) => l.event === 'worker.booting')
+    .map((l) => l.workerPid as number);
+}
+
+/**
+ * After a rolled-back reload, the old workers are ordinary serving workers: once the app is fixed, a
+ * HUP replaces exactly them, one by one.
+ */
+async function reloadFixedApp(server: Server, app: string, oldPids: number[]): Promise<void> {
+  writeFileSync(app, "export default () => new Response('v3 ' + process.pid);\n");
+  const mark = server.logs.length;
+  server.signal('SIGHUP');
+  const started = await server.waitForEvent('reload.started', (l) => l.replacing !== undefined, {
+    after: mark,
+  });
+  assert.equal(started.replacing, oldPids.length);
+  const done = await server.waitForEvent('reload.done', () => true, { after: mark });
+  const retired = server.logs
+    .slice(mark)
+    .filter((l) => l.event === 'worker.retire')
+    .map((l) => l.workerPid as number);
+  assert.deepEqual(retired.sort(), [...oldPids].sort(), 'the old workers retire for the reload');
+  assert.equal((done.workerPids as number[]).length, oldPids.length);
+  assert.match((await request(`${server.url}/`)).body, /^v3 \d+$/);
 }
 
 describe('restarts never drop a request', () => {
@@ -52,8 +82,9 @@ describe('restarts never drop a request', () => {
     const oldPids = server.liveWorkerPids();
     writeFileSync(app, "throw new Error('broken deploy');\n");
     const load = startLoad(server.url, { keepAlive: 2, fresh: 1 });
+    const mark = server.logs.length;
     server.signal('SIGHUP');
-    const failed = await server.waitForEvent('reload.failed');
+    const failed = await server.waitForEvent('reload.failed', () => true, { after: mark });
     assert.match(String(failed.msg), /broken deploy/);
     await waitFor('load after the failed reload', () => load.result.ok >= 100);
     const result = await load.stop();
@@ -63,7 +94,90 @@ describe('restarts never drop a request', () => {
       [],
     );
     assert.deepEqual(server.liveWorkerPids().sort(), oldPids.sort());
+    // The old workers are serving workers again, not retiring ones waiting for a replacement: the
+    // master boots nothing more (a retiring pair would have it boot the broken app over and over).
+    const newPids = bootedSince(server, mark);
+    for (const pid of newPids) await server.waitForEvent('worker.exited', (l) => l.workerPid === pid);
+    const quiet = server.logs.length;
+    await observeFor(3000);
+    assert.deepEqual(bootedSince(server, quiet), [], 'no worker boots after the rollback');
+    assert.equal(server.events('worker.backoff').length, 0, 'no crash loop');
+    assert.deepEqual(server.liveWorkerPids().sort(), oldPids.sort());
     assert.equal(server.exited, false, 'the master stays up');
+    await reloadFixedApp(server, app, oldPids);
+  });
+
+  test('a rolled-back reload stops the new workers that were still booting', async () => {
+    // The first new worker to import v2 fails; the others hang in their import (until
+    // --boot-timeout, 60 s): only the rollback can stop them.
+    const app = versionedApp('fails-then-hangs.mjs', 'v1');
+    const marker = join(dir, 'fails-then-hangs.marker');
+    const server = await startServer([app, '-w', '3']);
+    const oldPids = server.liveWorkerPids();
+    writeFileSync(
+      app,
+      `import { openSync } from 'node:fs';
+let first = true;
+try { openSync(${JSON.stringify(marker)}, 'wx'); } catch { first = false; }
+if (first) throw new Error('broken deploy');
+await new Promise(() => setInterval(() => {}, 1000));
+export default () => new Response('v2');
+`,
+    );
+    const mark = server.logs.length;
+    server.signal('SIGHUP');
+    const failed = await server.waitForEvent('reload.failed', () => true, { after: mark });
+    const newPids = bootedSince(server, mark);
+    assert.equal(newPids.length, 3, 'three new workers were booting');
+    const failedPid = server.logs
+      .slice(mark)
+      .find((l) => l.event === 'worker.exited' && l.reason !== 'reload rolled back')?.workerPid;
+    for (const pid of newPids.filter((p) => p !== failedPid)) {
+      const exited = await server.waitForEvent('worker.exited', (l) => l.workerPid === pid, {
+        timeoutMs: 15_000,
+        after: server.logs.indexOf(failed),
+      });
+      assert.equal(exited.reason, 'reload rolled back');
+    }
+    const quiet = server.logs.length;
+    await observeFor(3000);
+    assert.deepEqual(bootedSince(server, quiet), [], 'no worker boots after the rollback');
+    assert.deepEqual(server.liveWorkerPids().sort(), oldPids.sort());
+    for (const pid of oldPids) assert.ok(isAlive(pid));
+    const bodies = new Set<string>();
+    for (let i = 0; i < 20; i++) bodies.add((await request(`${server.url}/`)).body.split(' ')[0]!);
+    assert.deepEqual([...bodies], ['v1']);
+    await reloadFixedApp(server, app, oldPids);
+  });
+
+  test('a rolled-back reload that also raised the worker count goes back to the old count: no boot loop', async () => {
+    const app = versionedApp('broken-with-more-workers.mjs', 'v1');
+    const config = join(dir, 'more-workers.config.mjs');
+    writeFileSync(config, 'export default { workers: 2 };\n');
+    const server = await startServer([app, '-c', config]);
+    const oldPids = server.liveWorkerPids();
+    assert.equal(oldPids.length, 2);
+    writeFileSync(config, 'export default { workers: 3 };\n');
+    writeFileSync(app, "throw new Error('broken deploy');\n");
+    const mark = server.logs.length;
+    server.signal('SIGHUP');
+    await server.waitForEvent('reload.failed', () => true, { after: mark, level: 'error' });
+    for (const pid of bootedSince(server, mark)) {
+      await server.waitForEvent('worker.exited', (l) => l.workerPid === pid, { level: 'error' });
+    }
+    const quiet = server.logs.length;
+    await observeFor(3000);
+    assert.deepEqual(bootedSince(server, quiet), [], 'no worker boots after the rollback');
+    assert.equal(server.events('worker.backoff').length, 0, 'no crash loop');
+    const counts = server.logs
+      .slice(mark)
+      .filter((l) => l.event === 'workers.count')
+      .map((l) => [l.from, l.to]);
+    assert.deepEqual(counts, [
+      [2, 3],
+      [3, 2],
+    ]);
+    assert.deepEqual(server.liveWorkerPids().sort(), oldPids.sort());
   });
 
   test('HUP re-reads the config file', async () => {

@@ -79,14 +79,19 @@ describe('supervision', () => {
     assert.ok((await pending) instanceof Error);
   });
 
-  test('SIGINT is a quick stop: the master exits 0 without waiting for slow requests', async () => {
-    const server = await startServer([fixture('pid.mjs'), '-w', '2']);
-    void request(`${server.url}/?ms=30000`).catch(() => {});
+  test('SIGINT is a quick stop: the master exits 0 without waiting for slow requests, which are cut', async () => {
+    const server = await startServer([fixture('pid.mjs'), '-w', '1']);
+    const slow = request(`${server.url}/?ms=30000`).then(
+      () => 'answered',
+      () => 'cut',
+    );
+    await acceptedBefore(server.url);
     server.signal('SIGINT');
     const started = Date.now();
     const { code } = await server.waitForExit(15_000);
     assert.equal(code, 0);
     assert.ok(Date.now() - started < 10_000);
+    assert.equal(await slow, 'cut');
   });
 
   test('SIGQUIT is a quick stop too', async () => {

@@ -1,0 +1,169 @@
+/**
+ * The master's rules that only show over time: what it does with signals while stopping, after
+ * WINCH, during a crash loop, on a quick stop, and when a worker's app throws.
+ */
+import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, describe, test } from 'node:test';
+import { request } from '../helpers/http.js';
+import { fixture, type Server, startServer, stopAll } from '../helpers/server.js';
+import { isAlive, observeFor, waitFor } from '../helpers/wait.js';
+
+after(stopAll);
+const dir = mkdtempSync(join(tmpdir(), 'unicorn-rules-'));
+
+/** Pids of the workers forked since log line `mark`. */
+function bootedSince(server: Server, mark: number): number[] {
+  return server.logs
+    .slice(mark)
+    .filter((l) => l.event === 'worker.booting')
+    .map((l) => l.workerPid as number);
+}
+
+/** With one worker, connections are accepted in order: once a later one is answered, ours is in flight. */
+async function acceptedBefore(url: string): Promise<void> {
+  assert.equal((await request(`${url}/`)).status, 200);
+}
+
+describe('master rules', () => {
+  test('while stopping gracefully, HUP and TTIN are logged as ignored, nothing boots, and the stop completes', async () => {
+    const server = await startServer([fixture('pid.mjs'), '-w', '1']);
+    const [pid] = server.liveWorkerPids();
+    const slow = request(`${server.url}/?ms=2500`);
+    await acceptedBefore(server.url);
+    server.signal('SIGTERM');
+    const stopping = await server.waitForEvent('master.stopping');
+    const mark = server.logs.indexOf(stopping);
+    server.signal('SIGHUP');
+    await server.waitForEvent('signal.ignored', (l) => l.signal === 'hup', { after: mark });
+    server.signal('SIGTTIN');
+    await server.waitForEvent('signal.ignored', (l) => l.signal === 'ttin', { after: mark });
+    const reply = await slow;
+    assert.equal(reply.status, 200);
+    assert.equal(reply.body, String(pid), 'the in-flight request finished on its worker');
+    assert.equal((await server.waitForExit()).code, 0);
+    const after = server.logs.slice(mark);
+    assert.deepEqual(
+      after.filter((l) => ['reload.started', 'workers.count', 'worker.booting'].includes(String(l.event))),
+      [],
+      'neither signal was acted on',
+    );
+    assert.equal(server.events('master.stopped').length, 1);
+  });
+
+  test('TTOU after WINCH keeps the master empty (as Gunicorn: never below one, but zero stays zero); TTIN brings one back', async () => {
+    const server = await startServer([fixture('pid.mjs'), '-w', '2']);
+    const pids = server.liveWorkerPids();
+    server.signal('SIGWINCH');
+    for (const pid of pids) await server.waitForEvent('worker.exited', (l) => l.workerPid === pid);
+    const mark = server.logs.length;
+    server.signal('SIGTTOU');
+    await server.waitForEvent('signal.received', (l) => l.signal === 'ttou', { after: mark });
+    await observeFor(2000);
+    assert.deepEqual(bootedSince(server, mark), [], 'no worker boots after TTOU');
+    assert.equal(
+      server.logs.slice(mark).filter((l) => l.event === 'workers.count').length,
+      0,
+      'the count stays 0',
+    );
+    server.signal('SIGTTIN');
+    const count = await server.waitForEvent('workers.count', () => true, { after: mark });
+    assert.deepEqual([count.from, count.to], [0, 1]);
+    const reply = await request(`${server.url}/`);
+    assert.equal(reply.status, 200);
+    assert.ok(!pids.includes(Number(reply.body)));
+    assert.equal(bootedSince(server, mark).length, 1);
+  });
+
+  test('HUP resets the crash-loop backoff: the fixed app boots at once, not after the pending delay', async () => {
+    const crashFile = join(dir, 'crash');
+    const server = await startServer([fixture('crash-when-file.mjs'), '-w', '1'], {
+      env: { CRASH_FILE: crashFile },
+    });
+    const [first] = server.liveWorkerPids();
+    writeFileSync(crashFile, '');
+    process.kill(first!, 'SIGKILL');
+    const long = await server.waitForEvent('worker.backoff', (l) => (l.delayMs as number) >= 6400, {
+      level: 'warning',
+      timeoutMs: 90_000,
+    });
+    // The deploy is fixed and the operator reloads, at the start of a 6.4 s wait.
+    rmSync(crashFile);
+    const mark = server.logs.length;
+    server.signal('SIGHUP');
+    const booting = await server.waitForEvent('worker.booting', () => true, { after: mark });
+    const waited = Date.parse(String(booting.time)) - Date.parse(String(long.time));
+    assert.ok(waited < 4000, `the new worker booted ${waited} ms into a 6400 ms backoff, not at once`);
+    const ready = await server.waitForEvent('worker.ready', (l) => l.pid === booting.workerPid, {
+      after: mark,
+    });
+    assert.equal((await request(`${server.url}/`)).body, String(ready.pid));
+  });
+
+  for (const signal of ['SIGINT', 'SIGQUIT'] as const) {
+    test(`a quick stop (${signal}) sends QUIT to the workers: they leave at once, without shutdown()`, async () => {
+      const lifecycleLog = join(dir, `quick-${signal}.log`);
+      const server = await startServer([fixture('lifecycle.mjs'), '-w', '2'], {
+        env: { LIFECYCLE_LOG: lifecycleLog },
+      });
+      const pids = server.liveWorkerPids();
+      server.signal(signal);
+      assert.equal((await server.waitForExit()).code, 0);
+      for (const pid of pids) {
+        const exiting = server.events('worker.exiting').filter((l) => l.pid === pid);
+        assert.deepEqual(
+          exiting.map((l) => [l.reason, l.quick]),
+          [['SIGQUIT', true]],
+        );
+      }
+      const lifecycle = readFileSync(lifecycleLog, 'utf8').trim().split('\n');
+      assert.ok(!lifecycle.some((l) => l.startsWith('shutdown')), lifecycle.join('; '));
+    });
+  }
+
+  test('an error escaping the app retires the worker: its replacement boots before it exits, and serves', async () => {
+    const server = await startServer([fixture('uncaught.mjs'), '-w', '1']);
+    const [pid] = server.liveWorkerPids();
+    const slow = request(`${server.url}/slow?ms=3000`);
+    await acceptedBefore(server.url);
+    const mark = server.logs.length;
+    assert.equal((await request(`${server.url}/escape`)).status, 200);
+    await server.waitForEvent('worker.uncaught', (l) => l.pid === pid, { level: 'error' });
+    const booting = await server.waitForEvent('worker.booting', () => true, { after: mark });
+    assert.ok(isAlive(pid!), 'the old worker is still finishing its request');
+    assert.equal(
+      server.logs.slice(mark).filter((l) => l.event === 'worker.exited').length,
+      0,
+      'the replacement was asked for before the old worker exited',
+    );
+    const replacement = booting.workerPid as number;
+    assert.equal((await slow).body, `ok ${pid}`);
+    const exited = await server.waitForEvent('worker.exited', (l) => l.workerPid === pid);
+    assert.equal(exited.reason, 'uncaught exception');
+    assert.equal(exited.code, 0);
+    await waitFor('the replacement to serve', () => server.liveWorkerPids().includes(replacement));
+    assert.equal((await request(`${server.url}/slow`)).body, `ok ${replacement}`);
+    assert.equal(server.events('worker.backoff').length, 0, 'a retirement is not a crash');
+  });
+
+  test('a rolled-back reload with --standby keeps the old spare: nothing boots after the rollback', async () => {
+    const app = join(dir, 'standby-app.mjs');
+    writeFileSync(app, "export default () => new Response('v1 ' + process.pid);\n");
+    const server = await startServer([app, '-w', '1', '--standby', '1']);
+    await server.waitForEvent('worker.standby');
+    writeFileSync(app, "throw new Error('broken deploy');\n");
+    const mark = server.logs.length;
+    server.signal('SIGHUP');
+    await server.waitForEvent('reload.failed', () => true, { after: mark, level: 'error' });
+    for (const pid of bootedSince(server, mark)) {
+      await server.waitForEvent('worker.exited', (l) => l.workerPid === pid, { level: 'error' });
+    }
+    const quiet = server.logs.length;
+    await observeFor(3000);
+    assert.deepEqual(bootedSince(server, quiet), [], 'no worker boots after the rollback');
+    assert.equal(server.events('worker.backoff').length, 0, 'no crash loop');
+    assert.match((await request(`${server.url}/`)).body, /^v1 /);
+  });
+});

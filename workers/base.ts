@@ -18,7 +18,7 @@ import { type LoadedApp, loadApp } from '../src/app-module.js';
 import { loadConfigFile } from '../src/config-file.js';
 import { describeError, isUnicornError, UnicornError } from '../src/errors.js';
 import { type AccessLogEntry, compileAccessLogFormat } from '../src/http/access-log.js';
-import { failResponse, interfaceHint } from '../src/http/errors.js';
+import { failResponse, interfaceHint, rawAnswer } from '../src/http/errors.js';
 import { type ClientResolver, compileTrust, createClientResolver } from '../src/http/forwarded.js';
 import { LazyAbort } from '../src/http/lazy-request.js';
 import {
@@ -52,7 +52,7 @@ import { type AppCallContext, fetchAppCall, nodeAppCall } from './app-call.js';
 import { type ClientConnection, ConnectionTable } from './connection.js';
 import { ConnectionHandback } from './handback.js';
 import { listenOnInheritedHandle } from './listen.js';
-import { answerAndClose, rawAnswer } from './responses.js';
+import { answerAndClose } from './responses.js';
 import { startStackProbe } from './stack-probe.js';
 
 const HEARTBEAT_ON_REQUEST_MS = 100;
@@ -276,14 +276,20 @@ export abstract class Worker {
 
   /** --dispatch request: connections come from the master too, and go back to it when idle. */
   private startHandback(): void {
-    const handback = new ConnectionHandback(this.servers, (message, handle, done) => {
-      if (!process.connected || !process.send) return done();
-      // biome-ignore lint/suspicious/noExplicitAny: process.send types its handle narrowly; it accepts TCP and Pipe wraps.
-      process.send(message, handle as any, {}, () => done());
-      // node holds this beat until the master has acknowledged the handle: when it arrives, the
-      // master knows this worker's state after the handback (src/master/dispatcher.ts).
-      this.#beat?.();
-    });
+    const handback = new ConnectionHandback(
+      this.servers,
+      (message, handle, done) => {
+        if (!process.connected || !process.send) return done();
+        // biome-ignore lint/suspicious/noExplicitAny: process.send types its handle narrowly; it accepts TCP and Pipe wraps.
+        process.send(message, handle as any, {}, () => done());
+        // node holds this beat until the master has acknowledged the handle: when it arrives, the
+        // master knows this worker's state after the handback (src/master/dispatcher.ts).
+        this.#beat?.();
+      },
+      () => {
+        if (this.inflight === 0) this.#beat?.();
+      },
+    );
     process.on('message', (message: unknown, handle: unknown) => {
       if (!isMasterMessage(message) || message.act !== 'conn') return;
       if (typeof handle === 'object' && handle !== null) handback.receive(message, handle);

@@ -49,13 +49,19 @@ export type SendWithHandle = (message: WorkerMessage, handle: object, done: () =
 export class ConnectionHandback {
   readonly #servers: readonly http.Server[];
   readonly #send: SendWithHandle;
+  readonly #closed: () => void;
   readonly #tracked = new WeakMap<Socket, Tracked>();
   /** Connections received from the master so far (reported in heartbeats). */
   received = 0;
 
-  constructor(servers: readonly http.Server[], send: SendWithHandle) {
+  /**
+   * `closed` runs when a connection the master gave closes here (bad bytes answered 400, the client
+   * left): the master counts this worker busy until it hears otherwise, so it must hear at once.
+   */
+  constructor(servers: readonly http.Server[], send: SendWithHandle, closed: () => void) {
     this.#servers = servers;
     this.#send = send;
+    this.#closed = closed;
     servers.forEach((server, index) => {
       server.on('connection', (socket: Socket) => {
         if (!this.#tracked.has(socket)) this.#tracked.set(socket, { index, handedBack: false });
@@ -72,7 +78,11 @@ export class ConnectionHandback {
       return;
     }
     this.received++;
-    this.#tracked.set(socket, { index: message.index, handedBack: false });
+    const tracked = { index: message.index, handedBack: false };
+    this.#tracked.set(socket, tracked);
+    socket.once('close', () => {
+      if (!tracked.handedBack) this.#closed();
+    });
     socket.unshift(Buffer.from(message.head, 'latin1'));
     server.emit('connection', socket);
   }

@@ -31,9 +31,3 @@ export function answerAndClose(
   });
   res.end(body, sent);
 }
-
-/** The same answer written straight to a socket, for bytes node:http could not parse into a request. */
-export function rawAnswer(status: 400 | 408 | 431): string {
-  const body = `${http.STATUS_CODES[status]}\n`;
-  return `HTTP/1.1 ${status} ${http.STATUS_CODES[status]}\r\nconnection: close\r\ncontent-type: text/plain; charset=utf-8\r\ncontent-length: ${body.length}\r\n\r\n${body}`;
-}

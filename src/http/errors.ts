@@ -1,4 +1,4 @@
-import type { ServerResponse } from 'node:http';
+import http, { type ServerResponse } from 'node:http';
 
 /**
  * The response for a request the app failed: a short 500, never a stack (that goes to the log). When
@@ -25,4 +25,14 @@ export function interfaceHint(err: unknown, current: 'fetch' | 'node'): string |
     return 'if the app is a (req, res) handler, start unicorn-ts with --interface node';
   }
   return undefined;
+}
+
+/**
+ * The server's own answer written straight to a socket, for bytes that never became a request
+ * node:http could hand over (the worker's client errors, the master's parked connections): the same
+ * shape as workers/responses.ts writes, `Connection: close` included.
+ */
+export function rawAnswer(status: 400 | 408 | 431): string {
+  const body = `${http.STATUS_CODES[status]}\n`;
+  return `HTTP/1.1 ${status} ${http.STATUS_CODES[status]}\r\nconnection: close\r\ncontent-type: text/plain; charset=utf-8\r\ncontent-length: ${body.length}\r\n\r\n${body}`;
 }

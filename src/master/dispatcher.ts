@@ -16,6 +16,7 @@
  */
 
 import net, { type Socket } from 'node:net';
+import { rawAnswer } from '../http/errors.js';
 import { IPC_NS } from '../ipc.js';
 import type { WorkerHandle } from './worker-handle.js';
 
@@ -68,6 +69,12 @@ export class RequestDispatcher {
       this.#parked.delete(socket);
       if (typeof handle?.readStop !== 'function') {
         socket.destroy();
+        return;
+      }
+      if (!mayStartRequest(head)) {
+        // Bytes that cannot begin a request line: answered here, so that they never take a
+        // worker's turn from a request that waits behind them.
+        socket.end(rawAnswer(400));
         return;
       }
       handle.readStop();
@@ -133,4 +140,18 @@ export class RequestDispatcher {
     // has gone, nobody else has one and closing ends it).
     worker.send(message, handle, () => handle.close());
   }
+}
+
+/** A request line begins with a method token and a space, after any empty lines (RFC 9112 2.2). */
+const REQUEST_START = /^(?:\r?\n)*[!#$%&'*+\-.^_`|~0-9A-Za-z]+(?: |$)/;
+const ONLY_EMPTY_LINES = /^(?:\r?\n)*\r?$/;
+
+/**
+ * Whether the first bytes of a parked connection's next request can begin one. Only what is
+ * certainly not a request is refused: a head cut inside the method or made of empty lines so far
+ * goes on to a worker, whose parser has the last word.
+ */
+export function mayStartRequest(head: Buffer): boolean {
+  const text = head.toString('latin1', 0, Math.min(head.length, 64));
+  return REQUEST_START.test(text) || ONLY_EMPTY_LINES.test(text);
 }

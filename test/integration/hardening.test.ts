@@ -298,3 +298,49 @@ describe('WORKER TIMEOUT', () => {
     socket.destroy();
   });
 });
+
+/** A kept-alive raw connection: `ask` sends one request and resolves with its whole answer. */
+function keptAlive(port: number) {
+  const socket = net.connect(port, '127.0.0.1');
+  socket.on('error', () => {});
+  let data = '';
+  socket.on('data', (c: Buffer) => (data += c.toString('latin1')));
+  const closed = new Promise<void>((resolve) => socket.once('close', () => resolve()));
+  return {
+    socket,
+    closed,
+    get data() {
+      return data;
+    },
+    async ask(path: string): Promise<string> {
+      const before = data.length;
+      socket.write(`GET ${path} HTTP/1.1\r\nHost: a\r\n\r\n`);
+      return waitFor(`an answer to ${path}`, () => {
+        const got = data.slice(before);
+        const m = /content-length: (\d+)\r\n[\s\S]*?\r\n\r\n/i.exec(got);
+        return m && got.length >= m.index + m[0].length + Number(m[1]) ? got : undefined;
+      });
+    },
+  };
+}
+
+describe('--dispatch request: bad bytes on a parked connection', () => {
+  test('are answered 400 by the master and cost a waiting request nothing', async () => {
+    const server = await startServer([fixture('pid.mjs'), '-w', '2', '--dispatch', 'request']);
+    const legit = keptAlive(server.port);
+    assert.match(await legit.ask('/'), /^HTTP\/1\.1 200 /);
+    const attackers = Array.from({ length: 40 }, () => keptAlive(server.port));
+    for (const a of attackers) assert.match(await a.ask('/'), /^HTTP\/1\.1 200 /);
+    // Every connection is parked in the master once its answer is out; now each sends garbage, and
+    // the legitimate client its next request.
+    for (const a of attackers) a.socket.write('XYZ\r\n');
+    const started = Date.now();
+    assert.match(await legit.ask('/again'), /^HTTP\/1\.1 200 /);
+    const waited = Date.now() - started;
+    await Promise.all(attackers.map((a) => a.closed));
+    for (const a of attackers) assert.match(a.data.slice(a.data.lastIndexOf('HTTP/1.1')), /^HTTP\/1\.1 400 /);
+    // Before, each bad connection took a free worker's turn: 40 of them delayed this by ~20 s.
+    assert.ok(waited < 5000, `the legitimate request waited ${waited} ms`);
+    legit.socket.destroy();
+  });
+});

@@ -622,7 +622,7 @@ export function parseResponseStream(data: Buffer, closed: boolean): ResponseStre
       if (colon > 0) headers[line.slice(0, colon).trim().toLowerCase()] = line.slice(colon + 1).trim();
     }
     let next = end + 4;
-    let body = Buffer.alloc(0);
+    let body: Buffer = Buffer.alloc(0);
     const bodiless = status < 200 || status === 204 || status === 304 || isResponseStart(data, next);
     if (bodiless) {
       // Nothing to read.

@@ -5,13 +5,19 @@
  * sent whole or in pieces and half-closed, pipelines of well-formed requests on open connections, a
  * valid request followed by garbage, and uploads around --limit-request-body.
  *
- * For every case: no 5xx, nothing but HTTP from the server, and the connection answered or closed
- * within a deadline; a valid request followed by garbage still gets its 2xx; an upload over the
- * limit is refused and one within it reaches the app whole. After every batch: the worker pids are
+ * For every case: no 5xx (505, the deliberate answer to HTTP/2.0 and the like, aside), nothing but
+ * HTTP from the server, and the connection answered or closed within a deadline; a valid request
+ * followed by garbage still gets its 2xx; the app sees the path the request-target names, whatever
+ * the Host; an upload over the limit is refused and one within it reaches the app whole. After every batch: the worker pids are
  * unchanged and no `worker.exited` was logged, no error-level log line appeared, and a burst of
  * health requests (as many as --worker-connections) is answered 200 at once. A batch that breaks one
  * of these is replayed case by case on a fresh server to name the case. At the end, a connection
- * that sends nothing, or half a head, must be closed by the server.
+ * that sends nothing, or half a head, must be closed by the server within IDLE_DEADLINE_MS (servers
+ * run with --keep-alive 2: the deadline assumes such a connection gets no longer than an idle one).
+ *
+ * Each configuration runs its cases at most CASE_DEADLINE_MS apart from a hang, so on a sound server
+ * the whole file takes about a minute; a broken one costs replays, bounded by MAX_RESTARTS and
+ * REPLAY_BUDGET_MS per configuration.
  *
  * A failure prints the seed, the case index and the exact bytes (JSON-escaped latin1), how they were
  * split, and what happened. FUZZ_SEED and FUZZ_CASES (cases per configuration) change the run;

@@ -476,7 +476,7 @@ const BASE_SETTINGS = [
     meta: 'SECONDS',
     default: 30,
     parse: parseFloat_(0),
-    doc: "Seconds a client has to send a complete request head, counted from when it connects and from the first byte of each later request on a kept-alive connection (0 disables), like nginx's client_header_timeout and Puma's first_data_timeout. A connection that sends nothing in that time is closed without an answer; one that sent part of a head gets 408. It does not run while a kept-alive connection waits between requests (that is --keep-alive), and a draining worker closes connections that have not started a request at once. On the sync worker it also bounds how long an idle connection can hold the worker.",
+    doc: "Seconds a client has to send a complete request head, counted from when it connects and from the first byte of each later request on a kept-alive connection (0 disables), like nginx's client_header_timeout and Puma's first_data_timeout. A connection that sends nothing in that time is closed without an answer; one that sent part of a head gets 408. It does not run while a kept-alive connection waits between requests (that is --keep-alive), and a draining worker closes connections that have not started a request after a second's grace, as it does idle kept-alive ones. On the sync worker it also bounds how long an idle connection can hold the worker.",
   }),
   setting({
     name: 'bodyTimeout',

@@ -382,6 +382,7 @@ export abstract class Worker {
     const accessLog = this.#accessLog;
     const format = this.#formatAccessLog;
     const conns = this.#conns;
+    const fetchInterface = this.#interface === 'fetch';
     return (req, res) => {
       const conn = conns.of(req.socket);
       conn.requests++;
@@ -414,6 +415,13 @@ export abstract class Worker {
       if (this.#rootPath !== '') stripRootPath(req, this.#rootPath);
       const refusal = checkHead(req, this.#limits);
       if (refusal !== null) return this.refuse(conn, req, res, refusal);
+      // The Fetch standard forbids these methods in a Request: a fetch app cannot be given one.
+      if (fetchInterface && (req.method === 'TRACE' || req.method === 'TRACK')) {
+        return this.refuse(conn, req, res, {
+          status: 405,
+          reason: `${req.method} cannot reach a fetch handler`,
+        });
+      }
       if (this.#limits.headerMap === 'drop') dropUnderscoreFields(req);
       const abort = new LazyAbort();
       if (this.#limits.body > 0 && req.headers['content-length'] === undefined) {
@@ -721,19 +729,17 @@ export abstract class Worker {
       if (!res.headersSent) res.shouldKeepAlive = false;
       else res.once('finish', () => res.socket?.end());
     }
-    // A connection that has not sent a byte has no request to finish: it goes once this turn of the
-    // loop has read whatever had already arrived.
-    setImmediate(() => {
-      for (const socket of this.#sockets) {
-        if (socket.bytesRead === 0 && socket.readableLength === 0 && !this.#conns.get(socket)?.requests)
-          socket.destroy();
-      }
-    });
+    // Connections that have not started a request get the same grace as idle kept-alive ones, not
+    // less: one accepted just before the stop may have its first request on the way (under load a
+    // proxy's fresh connection often does), and closing it would fail that request.
     const grace = Math.min(IDLE_CLOSE_GRACE_MS, ((this.settings.gracefulTimeout as number) * 1000) / 2);
     setTimeout(() => {
       for (const server of this.servers) server.closeIdleConnections();
-      // Connections still without a first request (part of a head, or a TLS handshake and no more).
-      for (const conn of this.#conns) if (conn.requests === 0 && !conn.closing) conn.socket.destroy();
+      for (const socket of this.#sockets) {
+        const conn = this.#conns.get(socket);
+        if (conn === undefined ? socket.bytesRead === 0 : conn.requests === 0 && !conn.closing)
+          socket.destroy();
+      }
     }, grace).unref();
     this.maybeFinish();
   }

@@ -27,7 +27,7 @@ const SINGLETONS = new Set(['host', 'content-type']);
 const ABSOLUTE_FORM = /^https?:\/\//i;
 
 export interface Refusal {
-  readonly status: 400 | 413 | 414 | 431 | 505;
+  readonly status: 400 | 405 | 413 | 414 | 431 | 505;
   readonly reason: string;
 }
 

@@ -13,7 +13,7 @@
  * health requests (as many as --worker-connections) is answered 200 at once. A batch that breaks one
  * of these is replayed case by case on a fresh server to name the case. At the end, a connection
  * that sends nothing, or half a head, must be closed by the server within IDLE_DEADLINE_MS (servers
- * run with --keep-alive 2: the deadline assumes such a connection gets no longer than an idle one).
+ * run with --keep-alive 2 and --header-timeout 2).
  *
  * Each configuration runs its cases at most CASE_DEADLINE_MS apart from a hang, so on a sound server
  * the whole file takes about a minute; a broken one costs replays, bounded by MAX_RESTARTS and
@@ -140,6 +140,9 @@ class Target {
       '-w',
       '1',
       '--keep-alive',
+      String(KEEP_ALIVE_S),
+      // A connection that never completes a head is closed after this (the default is 30 s).
+      '--header-timeout',
       String(KEEP_ALIVE_S),
       '--limit-request-body',
       String(BODY_LIMIT),

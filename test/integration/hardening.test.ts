@@ -228,7 +228,7 @@ describe('connections that never send a complete head (--header-timeout)', () =>
     await idle;
   });
 
-  test('a draining worker closes connections that have not started a request at once', async () => {
+  test('a draining worker closes connections that have not started a request within a second, as idle kept-alive ones', async () => {
     // The default --header-timeout (30 s) would hold the stop up to --graceful-timeout.
     const server = await startServer([fixture('pid.mjs'), '-w', '1', '--graceful-timeout', '20']);
     const idle = [holdOpen(server.port), holdOpen(server.port), holdOpen(server.port)];
@@ -342,5 +342,20 @@ describe('--dispatch request: bad bytes on a parked connection', () => {
     // Before, each bad connection took a free worker's turn: 40 of them delayed this by ~20 s.
     assert.ok(waited < 5000, `the legitimate request waited ${waited} ms`);
     legit.socket.destroy();
+  });
+});
+
+describe('methods a fetch Request cannot carry', () => {
+  test('TRACE is answered 405 on the fetch interface, never a 500; the node interface still gets it', async () => {
+    const fetchServer = await startServer(['examples/hello.ts', '-w', '1']);
+    const { data } = await rawExchange(
+      fetchServer.port,
+      Buffer.from('TRACE / HTTP/1.1\r\nHost: a\r\n\r\n', 'latin1'),
+    );
+    assert.equal(statusOf(data), 405);
+    assert.deepEqual(errorLines(fetchServer), []);
+    const nodeServer = await startServer([fixture('node-pid.mjs'), '-w', '1']);
+    const reply = await request(`${nodeServer.url}/`, { method: 'TRACE' });
+    assert.equal(reply.status, 200);
   });
 });

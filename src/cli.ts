@@ -204,6 +204,7 @@ export async function main(argv: readonly string[] = process.argv): Promise<numb
     appModule,
     configFile,
     cwd: process.cwd(),
+    startDir,
     log,
     version: VERSION,
   });

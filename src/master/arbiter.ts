@@ -13,7 +13,7 @@
  * and sleeps until the next event or deadline.
  */
 
-import { spawn } from 'node:child_process';
+import { type ChildProcess, type StdioOptions, spawn } from 'node:child_process';
 import cluster from 'node:cluster';
 import { dirname, resolve } from 'node:path';
 import type { Duplex } from 'node:stream';
@@ -58,6 +58,8 @@ export interface ArbiterOptions {
   readonly configFile: string | null;
   /** The directory APP_MODULE is resolved from (after --chdir). */
   readonly cwd: string;
+  /** The directory the command was started from (before --chdir): a USR2 re-exec runs from there. */
+  readonly startDir: string;
   readonly log: Log;
   readonly version: string;
 }
@@ -369,56 +371,88 @@ export class Arbiter {
   /**
    * USR2: start a new master (the same command, so a new unicorn-ts or Node takes over) that
    * inherits the listening sockets as file descriptors: no port is ever closed. The pidfile moves to
-   * PIDFILE.oldbin; the operator then stops this master (WINCH, then TERM). If the new master dies
-   * first, the pidfile moves back and this master carries on.
+   * PIDFILE.oldbin; the operator then stops this master (WINCH, then TERM). If the new master cannot
+   * be started (the Node binary is gone after an upgrade in place, EMFILE...) or dies first, the
+   * pidfile moves back and this master carries on, as Gunicorn and nginx do.
    */
   private reexec(): void {
     if (this.#upgrade !== null) {
       this.#log.warn(
         'signal.ignored',
-        `An upgrade is already running (new master pid ${this.#upgrade.pid})`,
-        {
-          signal: 'usr2',
-        },
+        `Ignoring USR2: an upgrade is already under way (new master pid ${this.#upgrade.pid})`,
+        { signal: 'usr2', newMasterPid: this.#upgrade.pid },
       );
       return;
     }
     const pidfile = this.#pidfile;
     const original = pidfile?.path ?? null;
+    // The command the operator ran, from the directory it was run in: relative paths in it (--chdir,
+    // -c, --import) mean what they meant then, not what they mean from --chdir.
+    const argv = [...process.execArgv, ...process.argv.slice(1)];
+    const failed = (why: string, fields: object) => this.upgradeFailed(why, fields, pidfile, original);
+    let child: ChildProcess;
     try {
+      const stdio: StdioOptions = ['inherit', 'inherit', 'inherit', ...this.#sockets.map(socketFd)];
       if (pidfile && original) pidfile.moveTo(`${original}.oldbin`);
-      const child = spawn(process.execPath, [...process.execArgv, ...process.argv.slice(1)], {
-        stdio: ['inherit', 'inherit', 'inherit', ...this.#sockets.map(socketFd)],
+      // spawn() reports most failures (ENOENT, EACCES, EAGAIN, EMFILE) as an 'error' event, and
+      // throws some: both end in upgradeFailed.
+      child = spawn(process.execPath, argv, {
+        cwd: this.#opts.startDir,
+        stdio,
         env: { ...process.env, UNICORN_TS_FDS: inheritedFdsEnv(this.#sockets) },
       });
-      const upgrade = { pid: child.pid ?? 0 };
-      this.#upgrade = upgrade;
-      child.once('exit', (code, signal) => {
-        if (this.#upgrade !== upgrade) return;
-        this.#upgrade = null;
-        if (this.#stopping !== null) return;
-        if (pidfile && original) pidfile.moveTo(original);
+    } catch (err) {
+      failed(`Cannot start a new master: ${describeSpawnError(err)}`, spawnFields(err));
+      return;
+    }
+    const upgrade = { pid: child.pid ?? 0 };
+    this.#upgrade = upgrade;
+    child.once('error', (err) => {
+      if (this.#upgrade !== upgrade) return;
+      this.#upgrade = null;
+      failed(`Cannot start a new master: ${describeSpawnError(err)}`, spawnFields(err));
+    });
+    child.once('exit', (code, signal) => {
+      if (this.#upgrade !== upgrade) return;
+      this.#upgrade = null;
+      if (this.#stopping !== null) return;
+      failed(`The new master (pid ${upgrade.pid}) exited with ${signal ?? `code ${code}`}`, {
+        newMasterPid: upgrade.pid,
+        code,
+        signal,
+      });
+    });
+    // No pid: the spawn failed and its 'error' event follows.
+    if (child.pid === undefined) return;
+    this.#log.info(
+      'master.reexec',
+      `Started a new master (pid ${upgrade.pid}) with the listening sockets; stop this one (pid ${process.pid}) with WINCH, then TERM, once it serves`,
+      {
+        newMasterPid: upgrade.pid,
+      },
+    );
+  }
+
+  /** An upgrade that did not happen: the pidfile moves back and this master serves on. */
+  private upgradeFailed(why: string, fields: object, pidfile: Pidfile | null, original: string | null): void {
+    let restored: string | null = null;
+    if (pidfile && original && pidfile.path !== original) {
+      try {
+        pidfile.moveTo(original);
+        restored = original;
+      } catch (err) {
         this.#log.error(
           'master.reexec',
-          `The new master (pid ${upgrade.pid}) exited with ${signal ?? `code ${code}`}; this master carries on`,
-          {
-            newMasterPid: upgrade.pid,
-            code,
-            signal,
-          },
+          `Cannot move the pidfile back to ${original}: ${describeError(err)}; it stays at ${pidfile.path}`,
+          { err, pidfile: pidfile.path },
         );
-      });
-      this.#log.info(
-        'master.reexec',
-        `Started a new master (pid ${upgrade.pid}) with the listening sockets; stop this one (pid ${process.pid}) with WINCH, then TERM, once it serves`,
-        {
-          newMasterPid: upgrade.pid,
-        },
-      );
-    } catch (err) {
-      if (pidfile && original && pidfile.path !== original) pidfile.moveTo(original);
-      this.#log.error('master.reexec', `Cannot start a new master: ${describeError(err)}`, { err });
+      }
     }
+    this.#log.error(
+      'master.reexec',
+      `${why}; this master (pid ${process.pid}) carries on${restored === null ? '' : `, pidfile ${restored} restored`}`,
+      { newMasterPid: null, ...fields, pidfile: restored },
+    );
   }
 
   /**
@@ -868,6 +902,24 @@ export class Arbiter {
 
 function workerInfo(worker: WorkerHandle): { pid: number; age: number; state: string } {
   return { pid: worker.pid, age: worker.age, state: worker.state };
+}
+
+/** Why a new master could not be started, with what to do when the reason is a known one. */
+function describeSpawnError(err: unknown): string {
+  const code = (err as NodeJS.ErrnoException).code;
+  const hint =
+    code === 'ENOENT'
+      ? `: ${process.execPath} (or the start directory) no longer exists; was Node upgraded in place? Restart the server fully to run the new one`
+      : code === 'EACCES'
+        ? `: ${process.execPath} (or the start directory) is not executable by this user`
+        : code === 'EAGAIN' || code === 'EMFILE' || code === 'ENFILE'
+          ? ': out of processes or file descriptors (ulimit -u / -n)'
+          : '';
+  return `${describeError(err)}${hint}`;
+}
+
+function spawnFields(err: unknown): object {
+  return { err, errorCode: (err as NodeJS.ErrnoException).code ?? null, execPath: process.execPath };
 }
 
 /**

@@ -79,6 +79,10 @@ export const ERRORS = {
     when: 'The pidfile could not be written or locked.',
     hint: 'Check that its directory exists and is writable.',
   },
+  UNICORN_PIDFILE_UNSAFE: {
+    when: 'The pidfile (or its `.lock`) is a symbolic link, or a file that belongs to another user.',
+    hint: 'Remove it if it is stale, and keep the pidfile in a directory only the server user can write (e.g. /run/NAME/), not a world-writable one such as /tmp.',
+  },
   UNICORN_HOOK: {
     when: 'A server hook from the config file threw or rejected.',
     hint: 'The message names the hook; during boot this stops the server.',

@@ -5,6 +5,7 @@
  */
 
 import { spawn } from 'node:child_process';
+import { closeSync, openSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { chooseInterface } from './app-interface.js';
@@ -173,6 +174,20 @@ export async function main(argv: readonly string[] = process.argv): Promise<numb
     return configError(
       new UnicornError('UNICORN_LOGFILE', `cannot open error log ${s.errorLogfile}: ${describeError(err)}`),
     );
+  }
+
+  // Workers open the access log; one that cannot be opened would fail every worker, again and again.
+  if (s.accessLogfile !== null && s.accessLogfile !== '-') {
+    try {
+      closeSync(openSync(s.accessLogfile, 'a'));
+    } catch (err) {
+      return configError(
+        new UnicornError(
+          'UNICORN_LOGFILE',
+          `cannot open access log ${s.accessLogfile}: ${describeError(err)}`,
+        ),
+      );
+    }
   }
 
   if (s.checkConfig || s.preload) {

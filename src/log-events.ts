@@ -54,6 +54,8 @@ export const LOG_EVENTS = {
   'reload.failed':
     'A reload could not be applied (bad config, or new workers failed to boot); the old workers serve on. With --reload, also (at warn level) when watching files failed, so changes may be missed.',
   'logs.reopened': 'Log files were reopened (USR1).',
+  'logs.failed':
+    'A log file could not be reopened on USR1 (its directory was removed, no permission) or written: the file open before is kept and serving goes on; carries file and during (reopen or write).',
 } as const;
 
 export type LogEvent = keyof typeof LOG_EVENTS;

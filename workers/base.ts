@@ -203,7 +203,7 @@ export abstract class Worker {
     const jitter = s.maxRequestsJitter as number;
     this.#maxRequests = max > 0 ? max + Math.floor(Math.random() * (jitter + 1)) : 0;
     if (s.accessLogfile !== null) {
-      this.#accessLog = openAccessLog(s.accessLogfile as string);
+      this.#accessLog = openAccessLog(s.accessLogfile as string, this.log);
       this.#formatAccessLog = compileAccessLogFormat(s.accessLogformat as string);
     }
     process.on('SIGTERM', () => this.stop('SIGTERM'));

@@ -299,11 +299,13 @@ export class Arbiter {
       case 'SIGUSR2':
         this.reexec();
         break;
-      case 'SIGUSR1':
-        this.#log.reopen();
+      case 'SIGUSR1': {
+        // A file that cannot be reopened is logged (logs.failed) and the old one kept.
+        const reopened = this.#log.reopen();
         for (const worker of this.#workers.values()) worker.signal('SIGUSR1');
-        this.#log.info('logs.reopened', 'Reopened log files', {});
+        if (reopened) this.#log.info('logs.reopened', 'Reopened log files', {});
         break;
+      }
     }
   }
 

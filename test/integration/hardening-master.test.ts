@@ -1,16 +1,25 @@
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { request } from '../helpers/http.js';
-import { fixture, runCli, startServer, stopAll } from '../helpers/server.js';
+import { fixture, type LogLine, runCli, startServer, stopAll } from '../helpers/server.js';
 import { isAlive, waitFor } from '../helpers/wait.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'unicorn-hardening-'));
 after(async () => {
   await stopAll();
-  rmSync(dir, { recursive: true, force: true });
+  if (!process.env.KEEP) rmSync(dir, { recursive: true, force: true });
 });
 
 describe('the pidfile', () => {
@@ -59,4 +68,100 @@ describe('the pidfile', () => {
     assert.equal(existsSync(pidfile), false);
     assert.equal(existsSync(`${pidfile}.lock`), false);
   });
+});
+
+/** The JSON lines of a log file written with --error-logfile. */
+function logLines(path: string): LogLine[] {
+  if (!existsSync(path)) return [];
+  return readFileSync(path, 'utf8')
+    .split('\n')
+    .filter((line) => line.startsWith('{'))
+    .map((line) => JSON.parse(line) as LogLine);
+}
+
+describe('log files', () => {
+  test('USR1 when the log directory was removed: master and workers keep the files open before, log why, and serve on', async () => {
+    const logs = join(dir, 'logs');
+    const rotated = join(dir, 'logs.rotated');
+    mkdirSync(logs);
+    const errorLog = join(logs, 'error.log');
+    const accessLog = join(logs, 'access.log');
+    const server = await startServer(
+      [fixture('pid.mjs'), '-w', '2', '--error-logfile', errorLog, '--access-logfile', accessLog],
+      { waitFor: null },
+    );
+    const ready = await waitFor('master.ready in the error log', () =>
+      logLines(errorLog).find((l) => l.event === 'master.ready'),
+    );
+    const workers = ready.workerPids as number[];
+    await waitFor('every worker ready', () => {
+      const lines = logLines(errorLog);
+      return workers.every((pid) => lines.some((l) => l.event === 'worker.ready' && l.pid === pid));
+    });
+    const url = logLines(errorLog).find((l) => l.event === 'master.listening')!.url as string;
+    assert.equal((await request(`${url}/`)).status, 200);
+
+    // The directory goes away (moved, as a careless rotation would): the old descriptors still write
+    // into the moved files, and nothing can be opened at the old paths.
+    renameSync(logs, rotated);
+    server.signal('SIGUSR1');
+    const moved = join(rotated, 'error.log');
+    const failed = await waitFor('logs.failed from the master and every worker', () => {
+      const lines = logLines(moved).filter((l) => l.event === 'logs.failed');
+      const master = lines.some((l) => l.role === 'master' && l.file === errorLog && l.during === 'reopen');
+      const errorLogs = workers.every((pid) =>
+        lines.some((l) => l.pid === pid && l.file === errorLog && l.during === 'reopen'),
+      );
+      const accessLogs = workers.every((pid) =>
+        lines.some((l) => l.pid === pid && l.file === accessLog && l.during === 'reopen'),
+      );
+      return master && errorLogs && accessLogs ? lines : undefined;
+    });
+    assert.ok(failed.every((l) => l.level === 'error'));
+    assert.ok(isAlive(server.pid), 'the master is alive');
+    assert.equal(server.exited, false);
+    for (const pid of workers) assert.ok(isAlive(pid), `worker ${pid} is alive`);
+    const lines = logLines(moved);
+    assert.equal(lines.filter((l) => l.event === 'worker.exited' || l.event === 'worker.uncaught').length, 0);
+    assert.equal(lines.filter((l) => l.event === 'logs.reopened').length, 0, 'no reopen is claimed');
+
+    // Serving and logging go on, into the files open before.
+    const before = readFileSync(join(rotated, 'access.log'), 'utf8').split('\n').length;
+    for (let i = 0; i < 4; i++) assert.equal((await request(`${url}/after-usr1-${i}`)).status, 200);
+    await waitFor('access lines in the moved access log', () =>
+      readFileSync(join(rotated, 'access.log'), 'utf8').includes('/after-usr1-'),
+    );
+    assert.ok(readFileSync(join(rotated, 'access.log'), 'utf8').split('\n').length > before);
+
+    // Once the directory is back, the next USR1 reopens as usual.
+    mkdirSync(logs);
+    server.signal('SIGUSR1');
+    await waitFor('logs.reopened in the new error log', () =>
+      logLines(errorLog).find((l) => l.event === 'logs.reopened' && l.role === 'master'),
+    );
+    server.signal('SIGTERM');
+    assert.equal((await server.waitForExit()).code, 0);
+  });
+
+  for (const [flag, what] of [
+    ['--access-logfile', 'access log'],
+    ['--error-logfile', 'error log'],
+  ] as const) {
+    test(`${flag} that cannot be opened stops the start with exit 1 naming the path, before any worker`, async () => {
+      const path = join(dir, 'no-such-dir', `${flag.slice(2)}.log`);
+      const result = await runCli([
+        fixture('pid.mjs'),
+        flag,
+        path,
+        '-b',
+        '127.0.0.1:0',
+        '--log-format',
+        'json',
+      ]);
+      assert.equal(result.code, 1, result.stderr);
+      assert.match(result.stderr, new RegExp(`cannot open ${what} ${path}: `));
+      assert.match(result.stderr, /UNICORN_LOGFILE/);
+      assert.equal(result.logs.filter((l) => l.event === 'worker.booting').length, 0);
+    });
+  }
 });

@@ -130,13 +130,26 @@ export abstract class Worker {
 
   /** Runs the whole lifecycle; never returns (the process exits). */
   async main(): Promise<void> {
+    // An app that calls process.exit() while it loads would exit cleanly and be respawned forever:
+    // it is an app load error (exit 4), which stops the master. Node exits with process.exitCode as
+    // it stands after the 'exit' listeners.
+    let loading: string | null = 'import';
+    const appExited = (code: number) => {
+      if (loading !== null) this.appExited(code, loading);
+    };
+    process.on('exit', appExited);
     try {
       this.initProcess();
       await this.loadApp();
+      loading = 'startup()';
       await this.#app.startup?.();
+      loading = null;
       await this.runHook('postWorkerInit', this.api);
     } catch (err) {
+      loading = null;
       return this.bootFailed(err);
+    } finally {
+      process.off('exit', appExited);
     }
     const sockets = await this.requestSockets();
     try {
@@ -769,6 +782,21 @@ export abstract class Worker {
       this.send({ ns: IPC_NS, act: 'retire', reason: kind });
     }
     this.stop(kind);
+  }
+
+  private appExited(code: number, during: string): void {
+    const err = new UnicornError(
+      'UNICORN_APP_EXIT',
+      `the app called process.exit(${code}) during ${during === 'import' ? 'its import' : during}`,
+    );
+    this.log?.error('worker.boot_failed', `Worker failed to boot: ${err.message}`, {
+      code: err.code,
+      hint: err.hint,
+      exitCode: code,
+    });
+    // Likely lost (the process is going), but when it gets through the master names the cause.
+    this.send({ ns: IPC_NS, act: 'boot-error', code: EXIT_CODES.APP_LOAD_ERROR, message: err.message });
+    process.exitCode = EXIT_CODES.APP_LOAD_ERROR;
   }
 
   private bootFailed(err: unknown): void {

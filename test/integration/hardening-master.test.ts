@@ -165,3 +165,49 @@ describe('log files', () => {
     });
   }
 });
+
+describe('an app that calls process.exit() while it loads', () => {
+  for (const [app, during] of [
+    ['exit-at-import.mjs', 'its import'],
+    ['exit-in-startup.mjs', 'startup()'],
+  ] as const) {
+    test(`in ${during}: an app load error, the master stops with exit 4 instead of respawning forever`, async () => {
+      const result = await runCli([fixture(app), '-w', '2', '-b', '127.0.0.1:0', '--log-format', 'json'], {
+        timeoutMs: 30_000,
+      });
+      assert.equal(result.code, 4, result.stderr.slice(-2000));
+      const failed = result.logs.filter((l) => l.event === 'worker.boot_failed');
+      assert.equal(failed.length, 1, 'one worker tried, once');
+      assert.equal(failed[0]!.code, 'UNICORN_APP_EXIT');
+      assert.equal(failed[0]!.msg, `Worker failed to boot: the app called process.exit(0) during ${during}`);
+      const halt = result.logs.find((l) => l.event === 'master.halt');
+      assert.ok(halt);
+      assert.equal(halt.exitCode, 4);
+      assert.equal(result.logs.filter((l) => l.event === 'worker.booting').length, 1);
+    });
+  }
+
+  test('with --preload: the master says so and exits 4, not 0', async () => {
+    const result = await runCli(
+      [fixture('exit-at-import.mjs'), '--preload', '-b', '127.0.0.1:0', '--log-format', 'json'],
+      { timeoutMs: 30_000 },
+    );
+    assert.equal(result.code, 4, result.stderr);
+    const halt = result.logs.find((l) => l.event === 'master.halt');
+    assert.ok(halt, result.stderr);
+    assert.equal(halt.code, 'UNICORN_APP_EXIT');
+    assert.equal(
+      halt.msg,
+      'App failed to load: the app called process.exit(0) during its import (--preload)',
+    );
+  });
+
+  test('with --check-config: exit 1 and the reason on standard error', async () => {
+    const result = await runCli([fixture('exit-at-import.mjs'), '--check-config'], { timeoutMs: 30_000 });
+    assert.equal(result.code, 1);
+    assert.match(
+      result.stderr,
+      /the app called process\.exit\(0\) during its import\n {2}\[UNICORN_APP_EXIT\]/,
+    );
+  });
+});

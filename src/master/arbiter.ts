@@ -44,6 +44,7 @@ import {
   inheritedFdsEnv,
   type ListenSocket,
   openSockets,
+  removeUnusedSocketFile,
   socketFd,
   unixSocketMode,
 } from './sockets.js';
@@ -136,6 +137,8 @@ export class Arbiter {
   } | null = null;
   /** A USR2 upgrade: the new master, which shares (and owns after us) the listening sockets. */
   #upgrade: { pid: number } | null = null;
+  /** Unix socket files inherited in an upgrade: removed at exit if this master turns out the last. */
+  #inheritedUnixPaths: string[] = [];
 
   constructor(opts: ArbiterOptions) {
     this.#opts = opts;
@@ -203,6 +206,9 @@ export class Arbiter {
       this.#pidfile?.remove(process.pid);
       return EXIT_CODES.CONFIG_ERROR;
     }
+    this.#inheritedUnixPaths = this.#sockets.flatMap((socket) =>
+      socket.origin === 'upgrade' && socket.bind.kind === 'unix' ? [socket.bind.path] : [],
+    );
     this.#unprimed = needEarlyListen(this.#sockets);
     cluster.setupPrimary({ exec: WORKER_ENTRY, args: [], stdio: WORKER_STDIO });
     if (s.reload) this.startReloader();
@@ -251,6 +257,8 @@ export class Arbiter {
     this.#stopWatching?.();
     for (const socket of this.#sockets) closeSocket(socket, this.#upgrade === null ? {} : { unlink: false });
     this.#sockets = [];
+    if (this.#upgrade === null)
+      for (const path of this.#inheritedUnixPaths) await removeUnusedSocketFile(path);
     await this.runHook('onExit', this.api);
     this.#pidfile?.remove(process.pid);
     this.#log.info('master.stopped', `Shutting down: Master (exit code ${code})`, { exitCode: code });

@@ -3,6 +3,7 @@ import {
   existsSync,
   mkdirSync,
   mkdtempSync,
+  readdirSync,
   readFileSync,
   renameSync,
   rmSync,
@@ -12,7 +13,7 @@ import {
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
-import { request } from '../helpers/http.js';
+import { request, unixGet } from '../helpers/http.js';
 import { fixture, type LogLine, runCli, startServer, stopAll } from '../helpers/server.js';
 import { isAlive, waitFor } from '../helpers/wait.js';
 
@@ -209,5 +210,32 @@ describe('an app that calls process.exit() while it loads', () => {
       result.stderr,
       /the app called process\.exit\(0\) during its import\n {2}\[UNICORN_APP_EXIT\]/,
     );
+  });
+});
+
+describe('a unix socket path over the limit', () => {
+  test('is a config error naming the path and the limit, and no file is created', async () => {
+    const sockDir = join(dir, 'long');
+    mkdirSync(sockDir);
+    const path = join(sockDir, `${'s'.repeat(130 - sockDir.length)}.sock`);
+    const bytes = Buffer.byteLength(path);
+    const result = await runCli([fixture('pid.mjs'), '-b', `unix:${path}`, '--log-format', 'json']);
+    assert.equal(result.code, 1, result.stderr);
+    const halt = result.logs.find((l) => l.event === 'master.halt');
+    assert.ok(halt, result.stderr);
+    assert.equal(
+      halt.msg,
+      `Cannot start: cannot bind unix:${path}: the path is ${bytes} bytes, over the limit of 107 bytes for a unix socket path on linux`,
+    );
+    assert.deepEqual(readdirSync(sockDir), [], 'no stray socket file');
+    assert.equal(result.logs.filter((l) => l.event === 'worker.booting').length, 0);
+
+    // Nothing blocks a start at a path that fits.
+    const short = join(sockDir, 'ok.sock');
+    const server = await startServer([fixture('pid.mjs'), '-w', '1', '-b', `unix:${short}`], { bind: false });
+    assert.match(await unixGet(short), /^\d+$/);
+    server.signal('SIGTERM');
+    assert.equal((await server.waitForExit()).code, 0);
+    assert.deepEqual(readdirSync(sockDir), []);
   });
 });

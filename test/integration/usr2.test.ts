@@ -14,7 +14,7 @@ import {
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
-import { request } from '../helpers/http.js';
+import { request, unixGet } from '../helpers/http.js';
 import { fixture, runCli, type Server, startServer, stopAll } from '../helpers/server.js';
 import { isAlive, waitFor } from '../helpers/wait.js';
 
@@ -194,5 +194,36 @@ describe('USR2 with relative paths', () => {
     process.kill(newPid, 'SIGTERM');
     await waitFor('new master exit', () => !isAlive(newPid));
     assert.equal(existsSync(pidfile), false);
+  });
+});
+
+describe('USR2 and a unix socket', () => {
+  test('the old master leaves the socket file to the new one; the new master, last to go, removes it', async () => {
+    const sock = join(dir, 'handover.sock');
+    const pidfile = join(dir, 'handover.pid');
+    const old = await startServer([fixture('pid.mjs'), '-w', '1', '-p', pidfile, '-b', `unix:${sock}`], {
+      bind: false,
+    });
+    old.signal('SIGUSR2');
+    const started = await old.waitForEvent('master.reexec', (l) => l.pid === old.pid);
+    const newPid = started.newMasterPid as number;
+    await old.waitForEvent('master.ready', (l) => l.pid === newPid);
+    old.signal('SIGTERM');
+    assert.equal((await old.waitForExit()).code, 0);
+    assert.ok(existsSync(sock), 'the old master did not remove the file the new one serves on');
+    const served = await unixGet(sock);
+    assert.match(served, /^\d+$/);
+
+    process.kill(newPid, 'SIGTERM');
+    await waitFor('new master exit', () => !isAlive(newPid));
+    assert.equal(existsSync(sock), false, 'the last master removed the socket file');
+    assert.equal(existsSync(pidfile), false);
+
+    // And the next start on the same path just works.
+    const next = await startServer([fixture('pid.mjs'), '-w', '1', '-b', `unix:${sock}`], { bind: false });
+    assert.match(await unixGet(sock), /^\d+$/);
+    next.signal('SIGTERM');
+    assert.equal((await next.waitForExit()).code, 0);
+    assert.equal(existsSync(sock), false);
   });
 });

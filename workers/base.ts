@@ -57,6 +57,9 @@ import { startStackProbe } from './stack-probe.js';
 
 const HEARTBEAT_ON_REQUEST_MS = 100;
 
+/** A heartbeat that keeps failing is logged at most this often. */
+const HEARTBEAT_TROUBLE_EVERY_MS = 10_000;
+
 /** How long a 408 or 413 for a failed body may take to go out before the connection is cut anyway. */
 const BODY_FAIL_FLUSH_MS = 1000;
 
@@ -308,21 +311,46 @@ export abstract class Worker {
     const timeout = (this.settings.timeout as number) * 1000;
     // Four beats per timeout, at most one a second: cheap, and a missed beat or two is never fatal.
     const every = timeout > 0 ? Math.max(100, Math.min(1000, timeout / 4)) : 1000;
+    // Reading the RSS opens /proc/self/stat: at EMFILE (the app leaks descriptors) it throws, and a
+    // throw here would be reported as the app's uncaught error. It is the worker's own trouble:
+    // logged as such, and the last known RSS is sent.
+    let rss = 0;
+    let troubleAt = 0;
+    const trouble = (what: string, err: unknown) => {
+      if (Date.now() - troubleAt < HEARTBEAT_TROUBLE_EVERY_MS) return;
+      troubleAt = Date.now();
+      const code = (err as NodeJS.ErrnoException).code ?? null;
+      const fds = code === 'EMFILE' || code === 'ENFILE';
+      this.log.warn(
+        'worker.heartbeat_failed',
+        `Worker (pid: ${process.pid}) cannot ${what}: ${describeError(err)}${fds ? ' (out of file descriptors: raise ulimit -n, or look for a descriptor leak)' : ''}`,
+        { what, errorCode: code, err },
+      );
+    };
     const beat = () => {
       this.#lastBeat = Date.now();
       const oldest = this.#active.entries().next().value as [ServerResponse, number] | undefined;
       const req = oldest?.[0].req;
       this.#lastBeatBusy = oldest !== undefined;
       this.#reported = oldest?.[0] ?? null;
-      this.send({
-        ns: IPC_NS,
-        act: 'heartbeat',
-        requests: this.served,
-        inflight: this.inflight,
-        given: this.#handback?.received ?? 0,
-        rss: process.memoryUsage.rss(),
-        oldest: oldest && req ? { request: `${req.method} ${req.url}`, startedAt: oldest[1] } : null,
-      });
+      try {
+        rss = process.memoryUsage.rss();
+      } catch (err) {
+        trouble('measure its memory', err);
+      }
+      try {
+        this.send({
+          ns: IPC_NS,
+          act: 'heartbeat',
+          requests: this.served,
+          inflight: this.inflight,
+          given: this.#handback?.received ?? 0,
+          rss,
+          oldest: oldest && req ? { request: `${req.method} ${req.url}`, startedAt: oldest[1] } : null,
+        });
+      } catch (err) {
+        trouble('send its heartbeat to the master', err);
+      }
     };
     setInterval(beat, every).unref();
     this.#beat = beat;

@@ -239,3 +239,29 @@ describe('a unix socket path over the limit', () => {
     assert.deepEqual(readdirSync(sockDir), []);
   });
 });
+
+describe('a worker out of file descriptors', () => {
+  test("its heartbeat trouble is logged as the worker's own (warn, worker.heartbeat_failed), never as an app error", async () => {
+    const server = await startServer([fixture('fd-hog.mjs'), '-w', '1', '--timeout', '30'], {
+      command: ['prlimit', '--nofile=128', process.execPath],
+    });
+    const [worker] = server.liveWorkerPids();
+    const hog = await request(`${server.url}/hog?ms=4000`);
+    assert.equal(hog.status, 200);
+    assert.match(hog.body, /^\d+ EMFILE$/, 'the app ran the worker out of descriptors');
+    const trouble = await server.waitForEvent('worker.heartbeat_failed', (l) => l.pid === worker);
+    assert.equal(trouble.level, 'warn');
+    assert.equal(trouble.errorCode, 'EMFILE');
+    assert.match(String(trouble.msg), /cannot measure its memory: .*out of file descriptors/);
+
+    // Once the app lets go, the same worker serves on; nothing was blamed on the app.
+    const after = await waitFor('the worker serving again', async () => {
+      const reply = await request(`${server.url}/`).catch(() => null);
+      return reply?.status === 200 ? reply : null;
+    });
+    assert.equal(after.body, String(worker));
+    for (const event of ['worker.uncaught', 'request.error', 'worker.exited', 'worker.exiting']) {
+      assert.deepEqual(server.events(event), [], `no ${event}`);
+    }
+  });
+});

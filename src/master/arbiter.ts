@@ -139,6 +139,8 @@ export class Arbiter {
   #upgrade: { pid: number } | null = null;
   /** Unix socket files inherited in an upgrade: removed at exit if this master turns out the last. */
   #inheritedUnixPaths: string[] = [];
+  /** Our parent at start: for a master started by USR2, the old master. */
+  readonly #parentAtStart = process.ppid;
 
   constructor(opts: ArbiterOptions) {
     this.#opts = opts;
@@ -257,8 +259,11 @@ export class Arbiter {
     this.#stopWatching?.();
     for (const socket of this.#sockets) closeSocket(socket, this.#upgrade === null ? {} : { unlink: false });
     this.#sockets = [];
-    if (this.#upgrade === null)
+    // As nginx: an inherited socket file is ours to remove only once the master that handed it over
+    // is gone (we were reparented) and we start no successor ourselves.
+    if (this.#upgrade === null && process.ppid !== this.#parentAtStart) {
       for (const path of this.#inheritedUnixPaths) await removeUnusedSocketFile(path);
+    }
     await this.runHook('onExit', this.api);
     this.#pidfile?.remove(process.pid);
     this.#log.info('master.stopped', `Shutting down: Master (exit code ${code})`, { exitCode: code });

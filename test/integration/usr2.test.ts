@@ -226,4 +226,21 @@ describe('USR2 and a unix socket', () => {
     assert.equal((await next.waitForExit()).code, 0);
     assert.equal(existsSync(sock), false);
   });
+
+  test('a new master stopped while the old one lives leaves the socket file to the old one, which serves on', async () => {
+    const sock = join(dir, 'outlived.sock');
+    const old = await startServer([fixture('pid.mjs'), '-w', '1', '-b', `unix:${sock}`], { bind: false });
+    old.signal('SIGUSR2');
+    const started = await old.waitForEvent('master.reexec', (l) => l.pid === old.pid);
+    const newPid = started.newMasterPid as number;
+    await old.waitForEvent('master.ready', (l) => l.pid === newPid);
+    const mark = old.logs.length;
+    process.kill(newPid, 'SIGTERM');
+    await upgradeFailed(old, mark);
+    assert.ok(existsSync(sock), 'the new master left the file the old one serves on');
+    assert.equal(await unixGet(sock), String(old.liveWorkerPids()[0]));
+    old.signal('SIGTERM');
+    assert.equal((await old.waitForExit()).code, 0);
+    assert.equal(existsSync(sock), false, 'the old master, last to go, removed it');
+  });
 });

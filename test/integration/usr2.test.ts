@@ -1,10 +1,12 @@
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import {
   chmodSync,
   copyFileSync,
   existsSync,
   mkdirSync,
   mkdtempSync,
+  readdirSync,
   readFileSync,
   rmSync,
   statSync,
@@ -15,7 +17,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { request, unixGet } from '../helpers/http.js';
-import { fixture, runCli, type Server, startServer, stopAll } from '../helpers/server.js';
+import { fixture, type LogLine, runCli, type Server, startServer, stopAll } from '../helpers/server.js';
 import { isAlive, waitFor } from '../helpers/wait.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'unicorn-usr2-'));
@@ -79,6 +81,27 @@ describe('USR2 when the new master cannot be started', () => {
     old.signal('SIGTERM');
     assert.equal((await old.waitForExit()).code, 0);
     assert.equal(existsSync(pidfile), false, 'the pidfile is removed at exit, not left as .oldbin');
+  });
+
+  test('the master is out of file descriptors (EMFILE): the spawn fails, the old master serves on', async () => {
+    const pidfile = join(dir, 'emfile.pid');
+    const old = await startServer([fixture('pid.mjs'), '-w', '1', '-p', pidfile]);
+    // Lower the running master's own limit to what it has open: the next descriptor fails.
+    const open = readdirSync(`/proc/${old.pid}/fd`).length;
+    const limit = (soft: number | string) =>
+      execFileSync('prlimit', ['--pid', String(old.pid), `--nofile=${soft}:`]);
+    limit(open);
+    let failed: LogLine;
+    try {
+      const mark = old.logs.length;
+      old.signal('SIGUSR2');
+      failed = await upgradeFailed(old, mark);
+    } finally {
+      if (isAlive(old.pid)) limit(4096);
+    }
+    assert.equal(failed.errorCode, 'EMFILE');
+    assert.match(String(failed.msg), /out of processes or file descriptors/);
+    await assertServesOn(old, pidfile);
   });
 
   test('the new master takes the pidfile and its lock, then dies: the old master takes both back and serves on', async () => {

@@ -820,7 +820,7 @@ export abstract class Worker {
     this.log?.error('worker.boot_failed', `Worker failed to boot: ${err.message}`, {
       code: err.code,
       hint: err.hint,
-      exitCode: code,
+      appExitCode: code,
     });
     // Likely lost (the process is going), but when it gets through the master names the cause.
     this.send({ ns: IPC_NS, act: 'boot-error', code: EXIT_CODES.APP_LOAD_ERROR, message: err.message });

@@ -5,6 +5,7 @@
  */
 
 import { spawn } from 'node:child_process';
+import { closeSync, openSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { chooseInterface } from './app-interface.js';
@@ -175,9 +176,45 @@ export async function main(argv: readonly string[] = process.argv): Promise<numb
     );
   }
 
+  // Workers open the access log; one that cannot be opened would fail every worker, again and again.
+  if (s.accessLogfile !== null && s.accessLogfile !== '-') {
+    try {
+      closeSync(openSync(s.accessLogfile, 'a'));
+    } catch (err) {
+      return configError(
+        new UnicornError(
+          'UNICORN_LOGFILE',
+          `cannot open access log ${s.accessLogfile}: ${describeError(err)}`,
+        ),
+      );
+    }
+  }
+
   if (s.checkConfig || s.preload) {
+    // An app that calls process.exit() while it is imported would end the master silently (exit 0
+    // with --preload): report it as the app load error it is. Node exits with process.exitCode as it
+    // stands after the 'exit' listeners.
+    const appExited = (code: number) => {
+      const err = new UnicornError(
+        'UNICORN_APP_EXIT',
+        `the app called process.exit(${code}) during its import${s.preload ? ' (--preload)' : ''}`,
+      );
+      if (s.checkConfig) {
+        process.exitCode = configError(err);
+        return;
+      }
+      log.critical('master.halt', `App failed to load: ${err.message}`, {
+        code: err.code,
+        hint: err.hint,
+        exitCode: EXIT_CODES.APP_LOAD_ERROR,
+      });
+      log.flush();
+      process.exitCode = EXIT_CODES.APP_LOAD_ERROR;
+    };
+    process.on('exit', appExited);
     try {
       const app = await loadApp(appModule, process.cwd());
+      process.off('exit', appExited);
       const choice = chooseInterface(app.app, s.interface);
       if (s.checkConfig) {
         process.stdout.write(`OK: ${app.file} (${choice.interface} interface: ${choice.reason})\n`);
@@ -188,6 +225,7 @@ export async function main(argv: readonly string[] = process.argv): Promise<numb
         interface: choice.interface,
       });
     } catch (err) {
+      process.off('exit', appExited);
       if (s.checkConfig) return configError(err);
       log.critical('master.halt', `App failed to load: ${describeError(err)}`, {
         err,
@@ -204,6 +242,7 @@ export async function main(argv: readonly string[] = process.argv): Promise<numb
     appModule,
     configFile,
     cwd: process.cwd(),
+    startDir,
     log,
     version: VERSION,
   });

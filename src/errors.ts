@@ -59,6 +59,10 @@ export const ERRORS = {
     when: "The app module's startup() or shutdown() threw or rejected.",
     hint: 'The worker does not serve when startup() fails; the message carries the original error.',
   },
+  UNICORN_APP_EXIT: {
+    when: 'The app called process.exit() while it was imported or in startup() (in a worker, or in the master with --preload).',
+    hint: 'Throw an error instead, so that its message is logged; the server stops with exit 4 rather than restart workers that can never boot.',
+  },
   UNICORN_BIND: {
     when: 'A --bind address is malformed, or binding it failed (in use, permission denied).',
     hint: 'Use HOST:PORT, [IPV6]:PORT, unix:PATH or fd://N; ports below 1024 need privileges.',
@@ -78,6 +82,10 @@ export const ERRORS = {
   UNICORN_PIDFILE: {
     when: 'The pidfile could not be written or locked.',
     hint: 'Check that its directory exists and is writable.',
+  },
+  UNICORN_PIDFILE_UNSAFE: {
+    when: 'The pidfile (or its `.lock`) is a symbolic link, or a file that belongs to another user.',
+    hint: 'Remove it if it is stale, and keep the pidfile in a directory only the server user can write (e.g. /run/NAME/), not a world-writable one such as /tmp.',
   },
   UNICORN_HOOK: {
     when: 'A server hook from the config file threw or rejected.',

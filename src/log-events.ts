@@ -34,6 +34,8 @@ export const LOG_EVENTS = {
     'A worker stopped sending heartbeats for longer than --timeout and is being killed; with --timeout-stack, `stack` lists where its JavaScript was stuck (innermost first).',
   'worker.stack_probe':
     'A worker could not start its stack probe thread; timeouts will be logged without a stack.',
+  'worker.heartbeat_failed':
+    "A worker could not measure its memory or send its heartbeat (EMFILE when the app holds every file descriptor): the worker's own trouble, not an app error; carries what and errorCode (at most one line in 10 s).",
   'worker.backoff': 'Workers keep dying soon after boot; the next spawn waits this long.',
   'worker.uncaught':
     'An error escaped the app (uncaught exception or unhandled rejection); the worker retires.',
@@ -54,6 +56,8 @@ export const LOG_EVENTS = {
   'reload.failed':
     'A reload could not be applied (bad config, or new workers failed to boot); the old workers serve on. With --reload, also (at warn level) when watching files failed, so changes may be missed.',
   'logs.reopened': 'Log files were reopened (USR1).',
+  'logs.failed':
+    'A log file could not be reopened on USR1 (its directory was removed, no permission) or written: the file open before is kept and serving goes on; carries file and during (reopen or write).',
 } as const;
 
 export type LogEvent = keyof typeof LOG_EVENTS;

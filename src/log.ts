@@ -6,6 +6,7 @@
 
 import { createRequire } from 'node:module';
 import pino, { type DestinationStream, type Logger as PinoLogger } from 'pino';
+import { describeError } from './errors.js';
 import type { LogEvent } from './log-events.js';
 
 const requireFromHere = createRequire(import.meta.url);
@@ -56,6 +57,10 @@ export class Log {
 
   static create(options: LogOptions): Log {
     const dest = openDestination(options);
+    // A failed reopen is reported where it throws (reopen()); sonic-boom emits the same error again
+    // on the next tick, and pino re-throws it when nobody else listens. A write that fails has
+    // nowhere to be reported: losing a line beats losing the process.
+    (dest as Partial<NodeJS.EventEmitter>).on?.('error', () => {});
     const logger = pino(
       {
         level: PINO_LEVEL[options.level],
@@ -89,9 +94,31 @@ export class Log {
     return this.#pino as unknown as Logger;
   }
 
-  /** For logrotate: reopen the file so writes go to the new one (standard error is left alone). */
-  reopen(): void {
-    if (this.#file !== '-') this.#dest.reopen?.();
+  /**
+   * For logrotate: reopen the file so writes go to the new one (standard error is left alone). A
+   * file that cannot be opened (its directory was removed) must not take the process down: the old
+   * descriptor is kept, and the failure is written to it. Returns whether the file was reopened.
+   */
+  reopen(): boolean {
+    if (this.#file === '-' || this.#dest.reopen === undefined) return true;
+    try {
+      // Synchronous destination: a failed open throws here and leaves the old descriptor in place.
+      this.#dest.reopen();
+      return true;
+    } catch (err) {
+      this.logFileFailed('error log', this.#file, 'reopen', err);
+      return false;
+    }
+  }
+
+  /** A log file could not be reopened or written; serving goes on. */
+  logFileFailed(which: string, file: string, during: 'reopen' | 'write', err: unknown): void {
+    const what = during === 'reopen' ? 'reopen' : 'write to';
+    this.error(
+      'logs.failed',
+      `Cannot ${what} the ${which} ${file}: ${describeError(err)}; ${during === 'reopen' ? 'still writing to the file open before' : 'lines may be lost'}`,
+      { file, during, err },
+    );
   }
 
   flush(): void {
@@ -138,13 +165,34 @@ export interface AccessLogWriter {
 
 const ACCESS_LOG_FLUSH_MS = 1000;
 
-export function openAccessLog(file: string): AccessLogWriter {
+/** How often a failing access log may be reported in the error log. */
+const ACCESS_LOG_ERROR_EVERY_MS = 10_000;
+
+/**
+ * `log` hears of failures: the stream opens and reopens asynchronously, and a failure surfaces as an
+ * 'error' event, which without a listener would kill the worker (USR1 after the log directory was
+ * removed, a full disk). The old descriptor is kept on a failed reopen.
+ */
+export function openAccessLog(file: string, log: Log): AccessLogWriter {
   const stream = pino.destination({
     dest: file === '-' ? 1 : file,
     sync: false,
     append: true,
     // Batch small lines into larger writes; flushed at exit and when the worker goes idle.
     minLength: file === '-' ? 0 : 4096,
+  });
+  let reopening = false;
+  let reportedAt = 0;
+  stream.on('ready', () => {
+    reopening = false;
+  });
+  stream.on('error', (err: unknown) => {
+    const during = reopening ? 'reopen' : 'write';
+    reopening = false;
+    const now = Date.now();
+    if (during === 'write' && now - reportedAt < ACCESS_LOG_ERROR_EVERY_MS) return;
+    reportedAt = now;
+    log.logFileFailed('access log', file, during, err);
   });
   // Lines are batched for throughput, but never held longer than this: at low traffic a line
   // still reaches the file promptly.
@@ -163,7 +211,9 @@ export function openAccessLog(file: string): AccessLogWriter {
     },
     // Standard output cannot be reopened, and need not be.
     reopen: () => {
-      if (file !== '-') stream.reopen();
+      if (file === '-') return;
+      reopening = true;
+      stream.reopen();
     },
     flush: () => {
       try {

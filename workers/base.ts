@@ -57,6 +57,9 @@ import { startStackProbe } from './stack-probe.js';
 
 const HEARTBEAT_ON_REQUEST_MS = 100;
 
+/** A heartbeat that keeps failing is logged at most this often. */
+const HEARTBEAT_TROUBLE_EVERY_MS = 10_000;
+
 /** How long a 408 or 413 for a failed body may take to go out before the connection is cut anyway. */
 const BODY_FAIL_FLUSH_MS = 1000;
 
@@ -130,13 +133,26 @@ export abstract class Worker {
 
   /** Runs the whole lifecycle; never returns (the process exits). */
   async main(): Promise<void> {
+    // An app that calls process.exit() while it loads would exit cleanly and be respawned forever:
+    // it is an app load error (exit 4), which stops the master. Node exits with process.exitCode as
+    // it stands after the 'exit' listeners.
+    let loading: string | null = 'import';
+    const appExited = (code: number) => {
+      if (loading !== null) this.appExited(code, loading);
+    };
+    process.on('exit', appExited);
     try {
       this.initProcess();
       await this.loadApp();
+      loading = 'startup()';
       await this.#app.startup?.();
+      loading = null;
       await this.runHook('postWorkerInit', this.api);
     } catch (err) {
+      loading = null;
       return this.bootFailed(err);
+    } finally {
+      process.off('exit', appExited);
     }
     const sockets = await this.requestSockets();
     try {
@@ -203,7 +219,7 @@ export abstract class Worker {
     const jitter = s.maxRequestsJitter as number;
     this.#maxRequests = max > 0 ? max + Math.floor(Math.random() * (jitter + 1)) : 0;
     if (s.accessLogfile !== null) {
-      this.#accessLog = openAccessLog(s.accessLogfile as string);
+      this.#accessLog = openAccessLog(s.accessLogfile as string, this.log);
       this.#formatAccessLog = compileAccessLogFormat(s.accessLogformat as string);
     }
     process.on('SIGTERM', () => this.stop('SIGTERM'));
@@ -301,21 +317,46 @@ export abstract class Worker {
     const timeout = (this.settings.timeout as number) * 1000;
     // Four beats per timeout, at most one a second: cheap, and a missed beat or two is never fatal.
     const every = timeout > 0 ? Math.max(100, Math.min(1000, timeout / 4)) : 1000;
+    // Reading the RSS opens /proc/self/stat: at EMFILE (the app leaks descriptors) it throws, and a
+    // throw here would be reported as the app's uncaught error. It is the worker's own trouble:
+    // logged as such, and the last known RSS is sent.
+    let rss = 0;
+    let troubleAt = 0;
+    const trouble = (what: string, err: unknown) => {
+      if (Date.now() - troubleAt < HEARTBEAT_TROUBLE_EVERY_MS) return;
+      troubleAt = Date.now();
+      const code = (err as NodeJS.ErrnoException).code ?? null;
+      const fds = code === 'EMFILE' || code === 'ENFILE';
+      this.log.warn(
+        'worker.heartbeat_failed',
+        `Worker (pid: ${process.pid}) cannot ${what}: ${describeError(err)}${fds ? ' (out of file descriptors: raise ulimit -n, or look for a descriptor leak)' : ''}`,
+        { what, errorCode: code, err },
+      );
+    };
     const beat = () => {
       this.#lastBeat = Date.now();
       const oldest = this.#active.entries().next().value as [ServerResponse, number] | undefined;
       const req = oldest?.[0].req;
       this.#lastBeatBusy = oldest !== undefined;
       this.#reported = oldest?.[0] ?? null;
-      this.send({
-        ns: IPC_NS,
-        act: 'heartbeat',
-        requests: this.served,
-        inflight: this.inflight,
-        given: this.#handback?.received ?? 0,
-        rss: process.memoryUsage.rss(),
-        oldest: oldest && req ? { request: `${req.method} ${req.url}`, startedAt: oldest[1] } : null,
-      });
+      try {
+        rss = process.memoryUsage.rss();
+      } catch (err) {
+        trouble('measure its memory', err);
+      }
+      try {
+        this.send({
+          ns: IPC_NS,
+          act: 'heartbeat',
+          requests: this.served,
+          inflight: this.inflight,
+          given: this.#handback?.received ?? 0,
+          rss,
+          oldest: oldest && req ? { request: `${req.method} ${req.url}`, startedAt: oldest[1] } : null,
+        });
+      } catch (err) {
+        trouble('send its heartbeat to the master', err);
+      }
     };
     setInterval(beat, every).unref();
     this.#beat = beat;
@@ -781,6 +822,21 @@ export abstract class Worker {
       this.send({ ns: IPC_NS, act: 'retire', reason: kind });
     }
     this.stop(kind);
+  }
+
+  private appExited(code: number, during: string): void {
+    const err = new UnicornError(
+      'UNICORN_APP_EXIT',
+      `the app called process.exit(${code}) during ${during === 'import' ? 'its import' : during}`,
+    );
+    this.log?.error('worker.boot_failed', `Worker failed to boot: ${err.message}`, {
+      code: err.code,
+      hint: err.hint,
+      appExitCode: code,
+    });
+    // Likely lost (the process is going), but when it gets through the master names the cause.
+    this.send({ ns: IPC_NS, act: 'boot-error', code: EXIT_CODES.APP_LOAD_ERROR, message: err.message });
+    process.exitCode = EXIT_CODES.APP_LOAD_ERROR;
   }
 
   private bootFailed(err: unknown): void {

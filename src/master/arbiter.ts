@@ -13,7 +13,7 @@
  * and sleeps until the next event or deadline.
  */
 
-import { spawn } from 'node:child_process';
+import { type ChildProcess, type StdioOptions, spawn } from 'node:child_process';
 import cluster from 'node:cluster';
 import { dirname, resolve } from 'node:path';
 import type { Duplex } from 'node:stream';
@@ -44,6 +44,7 @@ import {
   inheritedFdsEnv,
   type ListenSocket,
   openSockets,
+  removeUnusedSocketFile,
   socketFd,
   unixSocketMode,
 } from './sockets.js';
@@ -58,6 +59,8 @@ export interface ArbiterOptions {
   readonly configFile: string | null;
   /** The directory APP_MODULE is resolved from (after --chdir). */
   readonly cwd: string;
+  /** The directory the command was started from (before --chdir): a USR2 re-exec runs from there. */
+  readonly startDir: string;
   readonly log: Log;
   readonly version: string;
 }
@@ -134,6 +137,10 @@ export class Arbiter {
   } | null = null;
   /** A USR2 upgrade: the new master, which shares (and owns after us) the listening sockets. */
   #upgrade: { pid: number } | null = null;
+  /** Unix socket files inherited in an upgrade: removed at exit if this master turns out the last. */
+  #inheritedUnixPaths: string[] = [];
+  /** Our parent at start: for a master started by USR2, the old master. */
+  readonly #parentAtStart = process.ppid;
 
   constructor(opts: ArbiterOptions) {
     this.#opts = opts;
@@ -201,6 +208,9 @@ export class Arbiter {
       this.#pidfile?.remove(process.pid);
       return EXIT_CODES.CONFIG_ERROR;
     }
+    this.#inheritedUnixPaths = this.#sockets.flatMap((socket) =>
+      socket.origin === 'upgrade' && socket.bind.kind === 'unix' ? [socket.bind.path] : [],
+    );
     this.#unprimed = needEarlyListen(this.#sockets);
     cluster.setupPrimary({ exec: WORKER_ENTRY, args: [], stdio: WORKER_STDIO });
     if (s.reload) this.startReloader();
@@ -249,6 +259,11 @@ export class Arbiter {
     this.#stopWatching?.();
     for (const socket of this.#sockets) closeSocket(socket, this.#upgrade === null ? {} : { unlink: false });
     this.#sockets = [];
+    // As nginx: an inherited socket file is ours to remove only once the master that handed it over
+    // is gone (we were reparented) and we start no successor ourselves.
+    if (this.#upgrade === null && process.ppid !== this.#parentAtStart) {
+      for (const path of this.#inheritedUnixPaths) await removeUnusedSocketFile(path);
+    }
     await this.runHook('onExit', this.api);
     this.#pidfile?.remove(process.pid);
     this.#log.info('master.stopped', `Shutting down: Master (exit code ${code})`, { exitCode: code });
@@ -297,11 +312,13 @@ export class Arbiter {
       case 'SIGUSR2':
         this.reexec();
         break;
-      case 'SIGUSR1':
-        this.#log.reopen();
+      case 'SIGUSR1': {
+        // A file that cannot be reopened is logged (logs.failed) and the old one kept.
+        const reopened = this.#log.reopen();
         for (const worker of this.#workers.values()) worker.signal('SIGUSR1');
-        this.#log.info('logs.reopened', 'Reopened log files', {});
+        if (reopened) this.#log.info('logs.reopened', 'Reopened log files', {});
         break;
+      }
     }
   }
 
@@ -369,56 +386,88 @@ export class Arbiter {
   /**
    * USR2: start a new master (the same command, so a new unicorn-ts or Node takes over) that
    * inherits the listening sockets as file descriptors: no port is ever closed. The pidfile moves to
-   * PIDFILE.oldbin; the operator then stops this master (WINCH, then TERM). If the new master dies
-   * first, the pidfile moves back and this master carries on.
+   * PIDFILE.oldbin; the operator then stops this master (WINCH, then TERM). If the new master cannot
+   * be started (the Node binary is gone after an upgrade in place, EMFILE...) or dies first, the
+   * pidfile moves back and this master carries on, as Gunicorn and nginx do.
    */
   private reexec(): void {
     if (this.#upgrade !== null) {
       this.#log.warn(
         'signal.ignored',
-        `An upgrade is already running (new master pid ${this.#upgrade.pid})`,
-        {
-          signal: 'usr2',
-        },
+        `Ignoring USR2: an upgrade is already under way (new master pid ${this.#upgrade.pid})`,
+        { signal: 'usr2', newMasterPid: this.#upgrade.pid },
       );
       return;
     }
     const pidfile = this.#pidfile;
     const original = pidfile?.path ?? null;
+    // The command the operator ran, from the directory it was run in: relative paths in it (--chdir,
+    // -c, --import) mean what they meant then, not what they mean from --chdir.
+    const argv = [...process.execArgv, ...process.argv.slice(1)];
+    const failed = (why: string, fields: object) => this.upgradeFailed(why, fields, pidfile, original);
+    let child: ChildProcess;
     try {
+      const stdio: StdioOptions = ['inherit', 'inherit', 'inherit', ...this.#sockets.map(socketFd)];
       if (pidfile && original) pidfile.moveTo(`${original}.oldbin`);
-      const child = spawn(process.execPath, [...process.execArgv, ...process.argv.slice(1)], {
-        stdio: ['inherit', 'inherit', 'inherit', ...this.#sockets.map(socketFd)],
+      // spawn() reports most failures (ENOENT, EACCES, EAGAIN, EMFILE) as an 'error' event, and
+      // throws some: both end in upgradeFailed.
+      child = spawn(process.execPath, argv, {
+        cwd: this.#opts.startDir,
+        stdio,
         env: { ...process.env, UNICORN_TS_FDS: inheritedFdsEnv(this.#sockets) },
       });
-      const upgrade = { pid: child.pid ?? 0 };
-      this.#upgrade = upgrade;
-      child.once('exit', (code, signal) => {
-        if (this.#upgrade !== upgrade) return;
-        this.#upgrade = null;
-        if (this.#stopping !== null) return;
-        if (pidfile && original) pidfile.moveTo(original);
+    } catch (err) {
+      failed(`Cannot start a new master: ${describeSpawnError(err)}`, spawnFields(err));
+      return;
+    }
+    const upgrade = { pid: child.pid ?? 0 };
+    this.#upgrade = upgrade;
+    child.once('error', (err) => {
+      if (this.#upgrade !== upgrade) return;
+      this.#upgrade = null;
+      failed(`Cannot start a new master: ${describeSpawnError(err)}`, spawnFields(err));
+    });
+    child.once('exit', (code, signal) => {
+      if (this.#upgrade !== upgrade) return;
+      this.#upgrade = null;
+      if (this.#stopping !== null) return;
+      failed(`The new master (pid ${upgrade.pid}) exited with ${signal ?? `code ${code}`}`, {
+        newMasterPid: upgrade.pid,
+        code,
+        signal,
+      });
+    });
+    // No pid: the spawn failed and its 'error' event follows.
+    if (child.pid === undefined) return;
+    this.#log.info(
+      'master.reexec',
+      `Started a new master (pid ${upgrade.pid}) with the listening sockets; stop this one (pid ${process.pid}) with WINCH, then TERM, once it serves`,
+      {
+        newMasterPid: upgrade.pid,
+      },
+    );
+  }
+
+  /** An upgrade that did not happen: the pidfile moves back and this master serves on. */
+  private upgradeFailed(why: string, fields: object, pidfile: Pidfile | null, original: string | null): void {
+    let restored: string | null = null;
+    if (pidfile && original && pidfile.path !== original) {
+      try {
+        pidfile.moveTo(original);
+        restored = original;
+      } catch (err) {
         this.#log.error(
           'master.reexec',
-          `The new master (pid ${upgrade.pid}) exited with ${signal ?? `code ${code}`}; this master carries on`,
-          {
-            newMasterPid: upgrade.pid,
-            code,
-            signal,
-          },
+          `Cannot move the pidfile back to ${original}: ${describeError(err)}; it stays at ${pidfile.path}`,
+          { err, pidfile: pidfile.path },
         );
-      });
-      this.#log.info(
-        'master.reexec',
-        `Started a new master (pid ${upgrade.pid}) with the listening sockets; stop this one (pid ${process.pid}) with WINCH, then TERM, once it serves`,
-        {
-          newMasterPid: upgrade.pid,
-        },
-      );
-    } catch (err) {
-      if (pidfile && original && pidfile.path !== original) pidfile.moveTo(original);
-      this.#log.error('master.reexec', `Cannot start a new master: ${describeError(err)}`, { err });
+      }
     }
+    this.#log.error(
+      'master.reexec',
+      `${why}; this master (pid ${process.pid}) carries on${restored === null ? '' : `, pidfile ${restored} restored`}`,
+      { newMasterPid: null, ...fields, pidfile: restored },
+    );
   }
 
   /**
@@ -868,6 +917,24 @@ export class Arbiter {
 
 function workerInfo(worker: WorkerHandle): { pid: number; age: number; state: string } {
   return { pid: worker.pid, age: worker.age, state: worker.state };
+}
+
+/** Why a new master could not be started, with what to do when the reason is a known one. */
+function describeSpawnError(err: unknown): string {
+  const code = (err as NodeJS.ErrnoException).code;
+  const hint =
+    code === 'ENOENT'
+      ? `: ${process.execPath} (or the start directory) no longer exists; was Node upgraded in place? Restart the server fully to run the new one`
+      : code === 'EACCES'
+        ? `: ${process.execPath} (or the start directory) is not executable by this user`
+        : code === 'EAGAIN' || code === 'EMFILE' || code === 'ENFILE'
+          ? ': out of processes or file descriptors (ulimit -u / -n)'
+          : '';
+  return `${describeError(err)}${hint}`;
+}
+
+function spawnFields(err: unknown): object {
+  return { err, errorCode: (err as NodeJS.ErrnoException).code ?? null, execPath: process.execPath };
 }
 
 /**

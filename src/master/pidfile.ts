@@ -3,9 +3,30 @@
  * the same path refuses to start. A lock left by a master killed with -9 is recognised by the pid in
  * the file no longer running, and taken over. The file is written atomically (temp file + rename) and
  * removed at exit only if it still holds our pid (a new master may have taken the path over).
+ *
+ * Pidfiles often live in shared directories (/tmp, /var/run under a careless setup) where another
+ * user can plant `app.pid` as a symbolic link to a file root would then overwrite. So, as nginx and
+ * Gunicorn do, a pidfile that is a symbolic link or belongs to another user is refused; the file
+ * is opened with O_NOFOLLOW, and the pid is written to a temp file with a random name created with
+ * O_EXCL (which never follows a link) before it is renamed over the path (rename replaces a link
+ * instead of writing through it).
  */
 
-import { readFileSync, renameSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import {
+  closeSync,
+  constants,
+  fstatSync,
+  lstatSync,
+  openSync,
+  readFileSync,
+  readlinkSync,
+  renameSync,
+  rmSync,
+  type Stats,
+  unlinkSync,
+  writeSync,
+} from 'node:fs';
 import { createRequire } from 'node:module';
 
 /** proper-lockfile (and the graceful-fs it patches in) is loaded only when a pidfile is used. */
@@ -26,15 +47,79 @@ export class Pidfile {
   }
 
   create(pid: number): void {
+    this.refuseLink(this.path);
+    this.refuseLink(`${this.path}.lock`);
+    let fd: number;
     try {
-      writeFileSync(this.path, '', { flag: 'a' });
+      // Read-only is enough to create the file and check it; O_NONBLOCK so a FIFO cannot hang us.
+      fd = openSync(
+        this.path,
+        constants.O_RDONLY | constants.O_CREAT | constants.O_NOFOLLOW | constants.O_NONBLOCK,
+        0o644,
+      );
     } catch (err) {
+      // A link planted between the check above and the open.
+      if ((err as NodeJS.ErrnoException).code === 'ELOOP') this.refuseLink(this.path);
       throw new UnicornError('UNICORN_PIDFILE', `cannot create pidfile ${this.path}: ${describeError(err)}`);
     }
+    try {
+      this.refuseForeign(fstatSync(fd));
+    } finally {
+      closeSync(fd);
+    }
     this.lock();
-    const tmp = `${this.path}.${pid}.tmp`;
-    writeFileSync(tmp, `${pid}\n`);
-    renameSync(tmp, this.path);
+    this.write(pid);
+  }
+
+  /** Atomically: a reader sees the old content or the whole new pid, never a partial line. */
+  private write(pid: number): void {
+    const tmp = `${this.path}.${randomBytes(6).toString('hex')}.tmp`;
+    try {
+      const fd = openSync(tmp, 'wx', 0o644);
+      try {
+        writeSync(fd, `${pid}\n`);
+      } finally {
+        closeSync(fd);
+      }
+      renameSync(tmp, this.path);
+    } catch (err) {
+      rmSync(tmp, { force: true });
+      throw new UnicornError('UNICORN_PIDFILE', `cannot write pidfile ${this.path}: ${describeError(err)}`);
+    }
+  }
+
+  private refuseLink(path: string): void {
+    let stat: Stats;
+    try {
+      stat = lstatSync(path);
+    } catch {
+      return; // Not there: it is created with O_NOFOLLOW (the file) or mkdir (the lock).
+    }
+    if (stat.isSymbolicLink()) {
+      let target = '?';
+      try {
+        target = readlinkSync(path);
+      } catch {
+        // Gone again: the message names the path anyway.
+      }
+      throw new UnicornError(
+        'UNICORN_PIDFILE_UNSAFE',
+        `refusing pidfile ${this.path}: ${path} is a symbolic link (to ${target})`,
+      );
+    }
+  }
+
+  private refuseForeign(stat: Stats): void {
+    if (!stat.isFile()) {
+      throw new UnicornError('UNICORN_PIDFILE', `cannot use pidfile ${this.path}: it is not a regular file`);
+    }
+    const uid = process.geteuid?.();
+    if (uid !== undefined && stat.uid !== uid) {
+      throw new UnicornError(
+        'UNICORN_PIDFILE_UNSAFE',
+        `refusing pidfile ${this.path}: it belongs to uid ${stat.uid}, not to this user (uid ${uid})`,
+      );
+    }
   }
 
   private lock(): void {

@@ -48,7 +48,7 @@ export const MASTER_SIGNALS: readonly SignalSpec[] = [
   {
     signal: 'SIGUSR2',
     master:
-      'Upgrade without downtime (a new unicorn-ts or Node): start a new master running the same command, which inherits the listening sockets (no port is ever closed), and move the pidfile to PIDFILE.oldbin. Once the new master serves, send WINCH and then TERM to the old one. If the new master exits first, the pidfile moves back. Under systemd, use socket activation and `systemctl restart` instead (docs/deploy.md).',
+      'Upgrade without downtime (a new unicorn-ts or Node): start a new master running the same command, which inherits the listening sockets (no port is ever closed), and move the pidfile to PIDFILE.oldbin. Once the new master serves, send WINCH and then TERM to the old one. If the new master cannot be started (the Node binary is gone, EACCES, EMFILE) or exits first, the pidfile moves back, `master.reexec` says why, and the old master serves on. A second USR2 while the new master runs is ignored (`signal.ignored`). Under systemd, use socket activation and `systemctl restart` instead (docs/deploy.md).',
     worker: 'Ignored.',
   },
   {
@@ -59,9 +59,10 @@ export const MASTER_SIGNALS: readonly SignalSpec[] = [
   },
   {
     signal: 'SIGUSR1',
-    master: 'Reopen the log files (after logrotate moved them) and pass the signal to every worker.',
+    master:
+      'Reopen the log files (after logrotate moved them) and pass the signal to every worker. A file that cannot be reopened (its directory is gone) is logged (`logs.failed`) and the file open before is kept.',
     worker:
-      'Reopen the error and access log files. Node would start its debugger on SIGUSR1; unicorn-ts takes the signal over.',
+      'Reopen the error and access log files, keeping the old one when a file cannot be reopened (`logs.failed`). Node would start its debugger on SIGUSR1; unicorn-ts takes the signal over.',
   },
 ];
 

@@ -28,7 +28,8 @@
  * Socket files: a unix socket is removed at exit only by a master that created it itself. One that
  * came as fd://N or from systemd belongs to whoever created it. One inherited in an upgrade is left in
  * place because the other master may still be serving on it; the master that ends up last is the one
- * to remove it, which is decided where upgrades are handled (`closeSocket(socket, { unlink: true })`).
+ * to remove it: at exit, an inherited socket file nothing listens on any more goes
+ * (`removeUnusedSocketFile`).
  */
 
 import { lookup } from 'node:dns/promises';
@@ -157,6 +158,8 @@ export async function openSockets(
       plan.push(await matchInherited(bind, inherited));
     }
     closeUntaken(inherited);
+    // Checked for every bind before any is bound, so a bad one leaves nothing behind.
+    for (const item of plan) if (!('handle' in item) && item.kind === 'unix') checkUnixPathLength(item.path);
     for (const item of plan) opened.push('handle' in item ? item : await bindSocket(item, unixMode));
     return opened;
   } catch (err) {
@@ -362,6 +365,7 @@ export async function bindSocket(
 ): Promise<ListenSocket> {
   if (bind.kind === 'fd') return fromFd(bind.fd, bind, 'fd', `fd://${bind.fd}`);
   if (bind.kind === 'unix') {
+    checkUnixPathLength(bind.path);
     await refuseLiveUnixSocket(bind.path);
     return bindUnixSocket(bind, unixMode);
   }
@@ -428,6 +432,22 @@ function bindFailed(address: string, errno: number): UnicornError {
 
 /** The longest unix socket path every platform takes (macOS: 104 bytes with the NUL; Linux 108). */
 const UNIX_PATH_MAX = 103;
+/** The longest path this platform takes: sun_path is 108 bytes on Linux, 104 elsewhere, NUL included. */
+export const UNIX_PATH_LIMIT = process.platform === 'linux' ? 107 : 103;
+
+/**
+ * libuv (before 1.46) cuts a longer path short without a word: the socket would be bound, and its
+ * file created, at a path nobody asked for.
+ */
+function checkUnixPathLength(path: string): void {
+  const bytes = Buffer.byteLength(path);
+  if (bytes <= UNIX_PATH_LIMIT) return;
+  throw new UnicornError(
+    'UNICORN_BIND',
+    `cannot bind unix:${path}: the path is ${bytes} bytes, over the limit of ${UNIX_PATH_LIMIT} bytes for a unix socket path on ${process.platform}`,
+    { hint: 'Use a shorter path, e.g. in /run or /tmp, or a symbolic link to a shorter directory.' },
+  );
+}
 let tempSerial = 0;
 
 /**
@@ -505,6 +525,28 @@ export function closeSocket(socket: ListenSocket, options: { unlink?: boolean } 
     return; // Already gone.
   }
   unlinkQuietly(path);
+}
+
+/**
+ * After an upgrade the last master standing removes the socket file it inherited: when nothing
+ * listens on the path any more (the old master and its workers are gone), nobody else will. A path
+ * some process still listens on (the old master, if it outlived us) is left to that process.
+ */
+export async function removeUnusedSocketFile(path: string): Promise<void> {
+  try {
+    if (!lstatSync(path).isSocket()) return;
+  } catch {
+    return; // Already gone.
+  }
+  const unused = await new Promise<boolean>((resolve) => {
+    const probe = net.connect(path);
+    probe.once('connect', () => {
+      probe.destroy();
+      resolve(false);
+    });
+    probe.once('error', (err: NodeJS.ErrnoException) => resolve(err.code === 'ECONNREFUSED'));
+  });
+  if (unused) unlinkQuietly(path);
 }
 
 function unlinkQuietly(path: string): void {

@@ -66,6 +66,11 @@ export interface StartOptions {
   /** Add `-b 127.0.0.1:0` unless the args bind already. Default true. */
   bind?: boolean;
   timeoutMs?: number;
+  /**
+   * What runs the CLI script, program first: default `[process.execPath]`. A copy of node, or
+   * `['prlimit', '--nofile=64', process.execPath]`.
+   */
+  command?: string[];
 }
 
 export class Server {
@@ -80,7 +85,8 @@ export class Server {
   exit: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 
   constructor(args: string[], opts: StartOptions = {}) {
-    this.child = spawn(process.execPath, [CLI, ...args], {
+    const [program, ...leading] = opts.command ?? [process.execPath];
+    this.child = spawn(program!, [...leading, CLI, ...args], {
       cwd: opts.cwd ?? ROOT,
       env: { ...process.env, ...opts.env, FORCE_COLOR: '0' },
       stdio: ['ignore', 'pipe', 'pipe'],

@@ -1,6 +1,16 @@
 import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import {
+  chownSync,
+  existsSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
@@ -65,7 +75,10 @@ describe('Pidfile.create', () => {
     writeFileSync(path, 'garbage from before\n');
     create(path, process.pid);
     assert.equal(readFileSync(path, 'utf8'), `${process.pid}\n`);
-    assert.equal(existsSync(`${path}.${process.pid}.tmp`), false);
+    assert.deepEqual(
+      readdirSync(root).filter((name) => name.endsWith('.tmp')),
+      [],
+    );
   });
 
   test('in a directory that does not exist is UNICORN_PIDFILE, naming the path', () => {
@@ -74,6 +87,66 @@ describe('Pidfile.create', () => {
       code: 'UNICORN_PIDFILE',
       message: new RegExp(`^cannot create pidfile ${path}: `),
     });
+  });
+});
+
+describe('a pidfile in a directory other users can write', () => {
+  test('a planted symbolic link to a file is refused with UNICORN_PIDFILE_UNSAFE; the file it points to is not written', () => {
+    const victim = join(root, 'victim.txt');
+    writeFileSync(victim, 'precious\n');
+    const path = freshPath();
+    symlinkSync(victim, path);
+    assert.throws(() => new Pidfile(path).create(process.pid), {
+      code: 'UNICORN_PIDFILE_UNSAFE',
+      message: `refusing pidfile ${path}: ${path} is a symbolic link (to ${victim})`,
+    });
+    assert.equal(readFileSync(victim, 'utf8'), 'precious\n');
+    assert.equal(existsSync(`${path}.lock`), false, 'no lock was taken');
+  });
+
+  test('a dangling symbolic link is refused, and nothing is created where it points', () => {
+    const target = join(root, 'would-be-created');
+    const path = freshPath();
+    symlinkSync(target, path);
+    assert.throws(() => new Pidfile(path).create(process.pid), { code: 'UNICORN_PIDFILE_UNSAFE' });
+    assert.equal(existsSync(target), false);
+  });
+
+  test('a symbolic link planted as the lock is refused', () => {
+    const path = freshPath();
+    symlinkSync(root, `${path}.lock`);
+    assert.throws(() => new Pidfile(path).create(process.pid), {
+      code: 'UNICORN_PIDFILE_UNSAFE',
+      message: new RegExp(`${path}\\.lock is a symbolic link`),
+    });
+  });
+
+  test('a file that belongs to another user is refused and left as it was', () => {
+    let path: string;
+    if (process.getuid?.() === 0) {
+      path = freshPath();
+      writeFileSync(path, '1\n');
+      chownSync(path, 65534, 65534);
+    } else {
+      // Not root: a file root owns stands in for another user's (it is only opened read-only).
+      path = '/etc/passwd';
+    }
+    const before = readFileSync(path, 'utf8');
+    assert.throws(() => new Pidfile(path).create(process.pid), {
+      code: 'UNICORN_PIDFILE_UNSAFE',
+      message: /belongs to uid \d+, not to this user/,
+    });
+    assert.equal(readFileSync(path, 'utf8'), before);
+  });
+
+  test('links planted at the temp names an attacker could predict are never written through', () => {
+    const victim = join(root, 'victim-tmp.txt');
+    writeFileSync(victim, 'precious\n');
+    const path = freshPath();
+    for (const pid of [process.pid, process.pid + 1]) symlinkSync(victim, `${path}.${pid}.tmp`);
+    create(path, process.pid);
+    assert.equal(readFileSync(path, 'utf8'), `${process.pid}\n`);
+    assert.equal(readFileSync(victim, 'utf8'), 'precious\n');
   });
 });
 

@@ -1,0 +1,267 @@
+import assert from 'node:assert/strict';
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, describe, test } from 'node:test';
+import { request, unixGet } from '../helpers/http.js';
+import { fixture, type LogLine, runCli, startServer, stopAll } from '../helpers/server.js';
+import { isAlive, waitFor } from '../helpers/wait.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'unicorn-hardening-'));
+after(async () => {
+  await stopAll();
+  if (!process.env.KEEP) rmSync(dir, { recursive: true, force: true });
+});
+
+describe('the pidfile', () => {
+  test('a pidfile planted as a symbolic link to a file is refused: exit 1 naming the path, the file untouched', async () => {
+    const victim = join(dir, 'victim.conf');
+    writeFileSync(victim, 'precious\n');
+    const pidfile = join(dir, 'planted.pid');
+    symlinkSync(victim, pidfile);
+    const result = await runCli([
+      fixture('pid.mjs'),
+      '-p',
+      pidfile,
+      '-b',
+      '127.0.0.1:0',
+      '--log-format',
+      'json',
+    ]);
+    assert.equal(result.code, 1);
+    const halt = result.logs.find((l) => l.event === 'master.halt');
+    assert.ok(halt, result.stderr);
+    assert.match(String(halt.msg), new RegExp(`refusing pidfile ${pidfile}: .* is a symbolic link`));
+    assert.equal(readFileSync(victim, 'utf8'), 'precious\n');
+    assert.equal(result.logs.filter((l) => l.event === 'worker.booting').length, 0, 'no worker was started');
+  });
+
+  test('a lock left by a master killed with -9 does not block the next start on the same --pid', async () => {
+    const pidfile = join(dir, 'killed.pid');
+    const first = await startServer([fixture('pid.mjs'), '-w', '1', '-p', pidfile]);
+    const [worker] = first.liveWorkerPids();
+    process.kill(first.pid, 'SIGKILL');
+    await first.waitForExit();
+    // Its worker notices the master is gone and leaves on its own.
+    await waitFor('orphaned worker exit', () => !isAlive(worker!));
+    assert.equal(
+      readFileSync(pidfile, 'utf8').trim(),
+      String(first.pid),
+      'the killed master left its pidfile',
+    );
+    assert.ok(existsSync(`${pidfile}.lock`), 'and its lock');
+
+    const second = await startServer([fixture('pid.mjs'), '-w', '1', '-p', pidfile]);
+    assert.equal(readFileSync(pidfile, 'utf8').trim(), String(second.pid));
+    assert.equal((await request(`${second.url}/`)).status, 200);
+    second.signal('SIGTERM');
+    assert.equal((await second.waitForExit()).code, 0);
+    assert.equal(existsSync(pidfile), false);
+    assert.equal(existsSync(`${pidfile}.lock`), false);
+  });
+});
+
+/** The JSON lines of a log file written with --error-logfile. */
+function logLines(path: string): LogLine[] {
+  if (!existsSync(path)) return [];
+  return readFileSync(path, 'utf8')
+    .split('\n')
+    .filter((line) => line.startsWith('{'))
+    .map((line) => JSON.parse(line) as LogLine);
+}
+
+describe('log files', () => {
+  test('USR1 when the log directory was removed: master and workers keep the files open before, log why, and serve on', async () => {
+    const logs = join(dir, 'logs');
+    const rotated = join(dir, 'logs.rotated');
+    mkdirSync(logs);
+    const errorLog = join(logs, 'error.log');
+    const accessLog = join(logs, 'access.log');
+    const server = await startServer(
+      [fixture('pid.mjs'), '-w', '2', '--error-logfile', errorLog, '--access-logfile', accessLog],
+      { waitFor: null },
+    );
+    const ready = await waitFor('master.ready in the error log', () =>
+      logLines(errorLog).find((l) => l.event === 'master.ready'),
+    );
+    const workers = ready.workerPids as number[];
+    await waitFor('every worker ready', () => {
+      const lines = logLines(errorLog);
+      return workers.every((pid) => lines.some((l) => l.event === 'worker.ready' && l.pid === pid));
+    });
+    const url = logLines(errorLog).find((l) => l.event === 'master.listening')!.url as string;
+    assert.equal((await request(`${url}/`)).status, 200);
+
+    // The directory goes away (moved, as a careless rotation would): the old descriptors still write
+    // into the moved files, and nothing can be opened at the old paths.
+    renameSync(logs, rotated);
+    server.signal('SIGUSR1');
+    const moved = join(rotated, 'error.log');
+    const failed = await waitFor('logs.failed from the master and every worker', () => {
+      const lines = logLines(moved).filter((l) => l.event === 'logs.failed');
+      const master = lines.some((l) => l.role === 'master' && l.file === errorLog && l.during === 'reopen');
+      const errorLogs = workers.every((pid) =>
+        lines.some((l) => l.pid === pid && l.file === errorLog && l.during === 'reopen'),
+      );
+      const accessLogs = workers.every((pid) =>
+        lines.some((l) => l.pid === pid && l.file === accessLog && l.during === 'reopen'),
+      );
+      return master && errorLogs && accessLogs ? lines : undefined;
+    });
+    assert.ok(failed.every((l) => l.level === 'error'));
+    assert.ok(isAlive(server.pid), 'the master is alive');
+    assert.equal(server.exited, false);
+    for (const pid of workers) assert.ok(isAlive(pid), `worker ${pid} is alive`);
+    const lines = logLines(moved);
+    assert.equal(lines.filter((l) => l.event === 'worker.exited' || l.event === 'worker.uncaught').length, 0);
+    assert.equal(lines.filter((l) => l.event === 'logs.reopened').length, 0, 'no reopen is claimed');
+
+    // Serving and logging go on, into the files open before.
+    const before = readFileSync(join(rotated, 'access.log'), 'utf8').split('\n').length;
+    for (let i = 0; i < 4; i++) assert.equal((await request(`${url}/after-usr1-${i}`)).status, 200);
+    await waitFor('access lines in the moved access log', () =>
+      readFileSync(join(rotated, 'access.log'), 'utf8').includes('/after-usr1-'),
+    );
+    assert.ok(readFileSync(join(rotated, 'access.log'), 'utf8').split('\n').length > before);
+
+    // Once the directory is back, the next USR1 reopens as usual.
+    mkdirSync(logs);
+    server.signal('SIGUSR1');
+    await waitFor('logs.reopened in the new error log', () =>
+      logLines(errorLog).find((l) => l.event === 'logs.reopened' && l.role === 'master'),
+    );
+    server.signal('SIGTERM');
+    assert.equal((await server.waitForExit()).code, 0);
+  });
+
+  for (const [flag, what] of [
+    ['--access-logfile', 'access log'],
+    ['--error-logfile', 'error log'],
+  ] as const) {
+    test(`${flag} that cannot be opened stops the start with exit 1 naming the path, before any worker`, async () => {
+      const path = join(dir, 'no-such-dir', `${flag.slice(2)}.log`);
+      const result = await runCli([
+        fixture('pid.mjs'),
+        flag,
+        path,
+        '-b',
+        '127.0.0.1:0',
+        '--log-format',
+        'json',
+      ]);
+      assert.equal(result.code, 1, result.stderr);
+      assert.match(result.stderr, new RegExp(`cannot open ${what} ${path}: `));
+      assert.match(result.stderr, /UNICORN_LOGFILE/);
+      assert.equal(result.logs.filter((l) => l.event === 'worker.booting').length, 0);
+    });
+  }
+});
+
+describe('an app that calls process.exit() while it loads', () => {
+  for (const [app, during] of [
+    ['exit-at-import.mjs', 'its import'],
+    ['exit-in-startup.mjs', 'startup()'],
+  ] as const) {
+    test(`in ${during}: an app load error, the master stops with exit 4 instead of respawning forever`, async () => {
+      const result = await runCli([fixture(app), '-w', '2', '-b', '127.0.0.1:0', '--log-format', 'json'], {
+        timeoutMs: 30_000,
+      });
+      assert.equal(result.code, 4, result.stderr.slice(-2000));
+      const failed = result.logs.filter((l) => l.event === 'worker.boot_failed');
+      assert.equal(failed.length, 1, 'one worker tried, once');
+      assert.equal(failed[0]!.code, 'UNICORN_APP_EXIT');
+      assert.equal(failed[0]!.msg, `Worker failed to boot: the app called process.exit(0) during ${during}`);
+      const halt = result.logs.find((l) => l.event === 'master.halt');
+      assert.ok(halt);
+      assert.equal(halt.exitCode, 4);
+      assert.equal(result.logs.filter((l) => l.event === 'worker.booting').length, 1);
+    });
+  }
+
+  test('with --preload: the master says so and exits 4, not 0', async () => {
+    const result = await runCli(
+      [fixture('exit-at-import.mjs'), '--preload', '-b', '127.0.0.1:0', '--log-format', 'json'],
+      { timeoutMs: 30_000 },
+    );
+    assert.equal(result.code, 4, result.stderr);
+    const halt = result.logs.find((l) => l.event === 'master.halt');
+    assert.ok(halt, result.stderr);
+    assert.equal(halt.code, 'UNICORN_APP_EXIT');
+    assert.equal(
+      halt.msg,
+      'App failed to load: the app called process.exit(0) during its import (--preload)',
+    );
+  });
+
+  test('with --check-config: exit 1 and the reason on standard error', async () => {
+    const result = await runCli([fixture('exit-at-import.mjs'), '--check-config'], { timeoutMs: 30_000 });
+    assert.equal(result.code, 1);
+    assert.match(
+      result.stderr,
+      /the app called process\.exit\(0\) during its import\n {2}\[UNICORN_APP_EXIT\]/,
+    );
+  });
+});
+
+describe('a unix socket path over the limit', () => {
+  test('is a config error naming the path and the limit, and no file is created', async () => {
+    const sockDir = join(dir, 'long');
+    mkdirSync(sockDir);
+    const path = join(sockDir, `${'s'.repeat(130 - sockDir.length)}.sock`);
+    const bytes = Buffer.byteLength(path);
+    const result = await runCli([fixture('pid.mjs'), '-b', `unix:${path}`, '--log-format', 'json']);
+    assert.equal(result.code, 1, result.stderr);
+    const halt = result.logs.find((l) => l.event === 'master.halt');
+    assert.ok(halt, result.stderr);
+    assert.equal(
+      halt.msg,
+      `Cannot start: cannot bind unix:${path}: the path is ${bytes} bytes, over the limit of 107 bytes for a unix socket path on linux`,
+    );
+    assert.deepEqual(readdirSync(sockDir), [], 'no stray socket file');
+    assert.equal(result.logs.filter((l) => l.event === 'worker.booting').length, 0);
+
+    // Nothing blocks a start at a path that fits.
+    const short = join(sockDir, 'ok.sock');
+    const server = await startServer([fixture('pid.mjs'), '-w', '1', '-b', `unix:${short}`], { bind: false });
+    assert.match(await unixGet(short), /^\d+$/);
+    server.signal('SIGTERM');
+    assert.equal((await server.waitForExit()).code, 0);
+    assert.deepEqual(readdirSync(sockDir), []);
+  });
+});
+
+describe('a worker out of file descriptors', () => {
+  test("its heartbeat trouble is logged as the worker's own (warn, worker.heartbeat_failed), never as an app error", async () => {
+    const server = await startServer([fixture('fd-hog.mjs'), '-w', '1', '--timeout', '30'], {
+      command: ['prlimit', '--nofile=128', process.execPath],
+    });
+    const [worker] = server.liveWorkerPids();
+    const hog = await request(`${server.url}/hog?ms=4000`);
+    assert.equal(hog.status, 200);
+    assert.match(hog.body, /^\d+ EMFILE$/, 'the app ran the worker out of descriptors');
+    const trouble = await server.waitForEvent('worker.heartbeat_failed', (l) => l.pid === worker);
+    assert.equal(trouble.level, 'warn');
+    assert.equal(trouble.errorCode, 'EMFILE');
+    assert.match(String(trouble.msg), /cannot measure its memory: .*out of file descriptors/);
+
+    // Once the app lets go, the same worker serves on; nothing was blamed on the app.
+    const after = await waitFor('the worker serving again', async () => {
+      const reply = await request(`${server.url}/`).catch(() => null);
+      return reply?.status === 200 ? reply : null;
+    });
+    assert.equal(after.body, String(worker));
+    for (const event of ['worker.uncaught', 'request.error', 'worker.exited', 'worker.exiting']) {
+      assert.deepEqual(server.events(event), [], `no ${event}`);
+    }
+  });
+});

@@ -47,6 +47,7 @@ import {
   type WorkerMessage,
 } from '../src/ipc.js';
 import { type AccessLogWriter, Log, type Logger, type LogLevelName, openAccessLog } from '../src/log.js';
+import { keepWorkerOnDisconnect } from '../src/node-internals.js';
 import { HOOKS, type HookFn, type HookName } from '../src/settings.js';
 import { type AppCallContext, fetchAppCall, nodeAppCall } from './app-call.js';
 import { type ClientConnection, ConnectionTable } from './connection.js';
@@ -239,9 +240,8 @@ export abstract class Worker {
     process.on('unhandledRejection', (err) => this.uncaught(err, 'unhandled rejection'));
     // If the master goes away (kill -9, the OOM killer), nobody will ever stop us: finish the
     // requests in flight, bounded by --graceful-timeout, and leave. node:cluster's own reaction
-    // to a lost master is to exit at once, dropping them; it skips that for a worker that marked
-    // its disconnect as expected, which is what this flag says.
-    if (cluster.worker) cluster.worker.exitedAfterDisconnect = true;
+    // to a lost master is to exit at once, dropping them: turned off here.
+    keepWorkerOnDisconnect(cluster.worker);
     process.on('disconnect', () => {
       if (this.#finishing) return;
       this.log.warn('worker.orphaned', 'The master is gone; finishing the requests in flight, then exiting', {

@@ -18,6 +18,7 @@
 import type http from 'node:http';
 import net, { type Socket } from 'node:net';
 import { IPC_NS, type MasterMessage, type WorkerMessage } from '../src/ipc.js';
+import { detachHandle, hasResponseUnderWay, isIdleConnection, socketHandle } from '../src/node-internals.js';
 
 type ConnMessage = Extract<MasterMessage, { act: 'conn' }>;
 
@@ -25,22 +26,6 @@ interface Tracked {
   /** Which listening socket (and server) the connection belongs to. */
   readonly index: number;
   handedBack: boolean;
-}
-
-interface NativeHandle {
-  reading?: boolean;
-  onread?: unknown;
-  readStop(): number;
-  close(): void;
-}
-
-interface SocketInternals {
-  _handle?: NativeHandle | null;
-  _httpMessage?: unknown;
-}
-
-interface ConnectionsList {
-  idle(): Array<{ socket?: unknown }>;
 }
 
 /** Sends a message with a bare handle; `done` runs once it is written (or could not be). */
@@ -95,34 +80,23 @@ export class ConnectionHandback {
 
   #tryHandBack(socket: Socket): void {
     const tracked = this.#tracked.get(socket);
-    const internals = socket as unknown as SocketInternals;
-    const handle = internals._handle;
     if (tracked === undefined || tracked.handedBack) return;
     if (socket.destroyed || !socket.writable || !socket.readable) return;
-    if (internals._httpMessage) return; // another response is under way (pipelining)
+    if (hasResponseUnderWay(socket)) return; // another response is under way (pipelining)
     if (socket.writableLength > 0) {
       socket.once('drain', () => this.#tryHandBack(socket));
       return;
     }
-    if (socket.readableLength > 0 || !this.#parserIdle(tracked.index, socket)) return;
-    if (typeof handle?.readStop !== 'function') return;
+    const server = this.#servers[tracked.index];
+    if (socket.readableLength > 0 || server === undefined || !isIdleConnection(server, socket)) return;
+    if (socketHandle(socket) === null) return;
     // Stop reading and take the handle out of the socket in one step: nothing in node:net or
     // node:http can start reading it again, and closing the socket now frees it in node:http
     // without touching the connection.
-    handle.readStop();
-    handle.reading = false;
-    handle.onread = () => {};
-    internals._handle = null;
+    const handle = detachHandle(socket)!;
     tracked.handedBack = true;
     socket.destroy();
     // Once written, the master has its own copy; this one goes.
     this.#send({ ns: IPC_NS, act: 'conn-idle', index: tracked.index }, handle, () => handle.close());
-  }
-
-  #parserIdle(index: number, socket: Socket): boolean {
-    const server = this.#servers[index] as unknown as Record<symbol, ConnectionsList | undefined>;
-    const key = Object.getOwnPropertySymbols(server).find((s) => s.description === 'http.server.connections');
-    const list = key === undefined ? undefined : server[key];
-    return list?.idle().some((parser) => parser.socket === socket) ?? false;
   }
 }

@@ -6,21 +6,10 @@
  */
 
 import { closeSync } from 'node:fs';
-import net from 'node:net';
 import { getSystemErrorName } from 'node:util';
 import { IPC_NS, type WorkerMessage } from '../src/ipc.js';
+import { createServerHandle } from '../src/node-internals.js';
 import { boot } from './boot.js';
-
-interface ServerHandle {
-  listen(backlog: number): number;
-  close(): void;
-}
-
-const createServerHandle = (
-  net as unknown as {
-    _createServerHandle(address: null, port: number, addressType: number, fd: number): ServerHandle | number;
-  }
-)._createServerHandle;
 
 function prime(fds: readonly number[], backlog: number): string | null {
   const failures: string[] = [];
@@ -32,7 +21,7 @@ function prime(fds: readonly number[], backlog: number): string | null {
         failures.push(`fd ${fd}: ${getSystemErrorName(handle)}`);
         continue;
       }
-      const err = handle.listen(backlog);
+      const err = handle.listen?.(backlog) ?? -1;
       handle.close();
       if (err !== 0) failures.push(`fd ${fd}: ${getSystemErrorName(err)}`);
     } catch (err) {

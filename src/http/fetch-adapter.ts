@@ -4,6 +4,7 @@
  */
 
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { responseBodySource } from '../node-internals.js';
 import { authorityOf } from './host.js';
 import { type LazyAbort, lazyRequest } from './lazy-request.js';
 import type { RequestInfo } from './request-info.js';
@@ -117,22 +118,14 @@ export async function writeResponse(res: ServerResponse, response: Response): Pr
 
 /**
  * The body of a Response made from a string or bytes (`new Response('hi')`, `Response.json()`), read
- * without its stream. Node's Response (undici) keeps the original value next to the ReadableStream
- * it wraps it in; writing that value directly skips the stream, two turns of the event loop and the
- * garbage they leave (under load the stream was the largest source of objects surviving into the old
- * generation). This reads undici's internal state, so it is guarded: when the state is not where
- * this expects (another Node version, a body already read), the stream path below is used.
+ * without its stream: writing that value directly skips the stream, two turns of the event loop and
+ * the garbage they leave (under load the stream was the largest source of objects surviving into the
+ * old generation). It reads undici's state (src/node-internals.ts); when that is not where it is
+ * expected (another Node, a body already read), the stream path is used.
  */
 export function completeBody(response: Response): string | Uint8Array | null {
-  if (response.bodyUsed) return null;
-  stateKey ??= Object.getOwnPropertySymbols(response).find((s) => s.description === 'state') ?? null;
-  if (stateKey === null) return null;
-  const source = (response as unknown as Record<symbol, { body?: { source?: unknown } } | undefined>)[
-    stateKey
-  ]?.body?.source;
-  return typeof source === 'string' || source instanceof Uint8Array ? source : null;
+  return responseBodySource(response);
 }
-let stateKey: symbol | null | undefined;
 
 const NOT_YET = Symbol('not yet');
 

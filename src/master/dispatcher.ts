@@ -18,22 +18,14 @@
 import net, { type Socket } from 'node:net';
 import { rawAnswer } from '../http/errors.js';
 import { IPC_NS } from '../ipc.js';
+import { detachHandle, type NativeHandle, socketHandle } from '../node-internals.js';
 import type { WorkerHandle } from './worker-handle.js';
-
-interface NativeHandle {
-  readStop(): number;
-  close(): void;
-}
 
 interface Waiting {
   /** The connection's own handle, taken out of its net.Socket so that nothing reads it any more. */
   readonly handle: NativeHandle;
   readonly index: number;
   readonly head: Buffer;
-}
-
-interface SocketInternals {
-  _handle?: (NativeHandle & { reading?: boolean }) | null;
 }
 
 export class RequestDispatcher {
@@ -62,12 +54,8 @@ export class RequestDispatcher {
     socket.once('close', () => this.#parked.delete(socket));
     if (keepAliveMs > 0) socket.setTimeout(keepAliveMs, () => socket.destroy());
     socket.once('data', (head: Buffer) => {
-      // Stop reading at once and take the handle out of the socket: node:net would otherwise start
-      // reading again on its own (to refill its buffer), and bytes read here would be lost.
-      const internals = socket as unknown as SocketInternals;
-      const handle = internals._handle;
       this.#parked.delete(socket);
-      if (typeof handle?.readStop !== 'function') {
+      if (socketHandle(socket) === null) {
         socket.destroy();
         return;
       }
@@ -77,9 +65,9 @@ export class RequestDispatcher {
         socket.end(rawAnswer(400));
         return;
       }
-      handle.readStop();
-      handle.reading = false;
-      internals._handle = null;
+      // Stop reading at once and take the handle out of the socket: node:net would otherwise start
+      // reading again on its own (to refill its buffer), and bytes read here would be lost.
+      const handle = detachHandle(socket)!;
       socket.destroy();
       this.#queue.push({ handle, index, head });
       this.wake?.();

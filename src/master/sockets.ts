@@ -39,6 +39,7 @@ import { basename, dirname, join } from 'node:path';
 import { getSystemErrorName } from 'node:util';
 import { type BindAddress, formatBind, parseBind } from '../bind.js';
 import { UnicornError } from '../errors.js';
+import { createServerHandle, type NativeHandle } from '../node-internals.js';
 
 export { type BindAddress, parseBind };
 
@@ -79,29 +80,12 @@ export function unixSocketMode(umask: number): number {
   return 0o777 & ~umask;
 }
 
-interface NetInternals {
-  _createServerHandle(
-    address: string | null,
-    port: number,
-    addressType: number,
-    fd?: number,
-    flags?: number,
-  ): object | number;
-}
-
-interface Handle {
-  readonly fd?: number;
-  close(): void;
-  getsockname?(out: object): number;
-  getpeername?(out: object): number;
-}
+type Handle = NativeHandle;
 
 interface SockName {
   address?: string;
   port?: number;
 }
-
-const internals = net as unknown as NetInternals;
 
 /** Inode of each socket file this master created, so it never removes a file someone put there since. */
 const createdFiles = new WeakMap<ListenSocket, number>();
@@ -246,7 +230,7 @@ function wrapFd(fd: number, what: string): Wrapped {
     throw fail(`file descriptor ${fd} is not open`);
   }
   if (!isSocket) throw fail(`file descriptor ${fd} is not a socket`);
-  const handle = internals._createServerHandle(null, 0, 0, fd);
+  const handle = createServerHandle(null, 0, 0, fd);
   if (typeof handle === 'number') {
     const name = getSystemErrorName(handle);
     if (name === 'EINVAL') throw fail(`file descriptor ${fd} is not a stream socket (TCP or unix)`);
@@ -372,7 +356,7 @@ export async function bindSocket(
   const address = await resolveHost(bind.host);
   const family = net.isIPv6(address) ? 6 : 4;
   if (bind.port !== 0) await probePort(address, bind.port);
-  const handle = internals._createServerHandle(address, bind.port, family);
+  const handle = createServerHandle(address, bind.port, family);
   if (typeof handle === 'number') throw bindFailed(`${bind.host}:${bind.port}`, handle);
   const out: SockName = {};
   (handle as Handle).getsockname?.(out);
@@ -484,7 +468,7 @@ function bindUnixSocket(bind: BindAddress & { kind: 'unix' }, mode: number): Lis
   const direct = Buffer.byteLength(temp) > UNIX_PATH_MAX;
   // A socket file left by a master that was killed: nobody answers on it, so it can go.
   if (direct && existsSync(path)) unlinkSync(path);
-  const handle = internals._createServerHandle(direct ? path : temp, -1, -1);
+  const handle = createServerHandle(direct ? path : temp, -1, -1);
   if (typeof handle === 'number') throw bindFailed(`unix:${path}`, handle);
   const socket: ListenSocket = { bind, handle, url: `unix:${path}`, origin: 'bound' };
   try {

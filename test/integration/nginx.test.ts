@@ -253,13 +253,13 @@ for (const transport of TRANSPORTS) {
           { forwarded: 'for="[2001:db8::6]:80", for=10.0.0.2' },
         ]) {
           const seen = await ask(nginx, forged);
-          assert.equal(seen.forwarded, null, 'nginx removes Forwarded');
-          assert.equal(seen.forwardedFor, '127.0.0.1', 'nginx sets X-Forwarded-For to its peer');
-          assert.equal(seen.forwardedProto, 'http');
           // Over TCP nginx (127.0.0.1) is trusted; over a unix socket every peer is: either way the
           // app is told what nginx saw, and nothing the client wrote.
           assert.equal(seen.remoteAddress, '127.0.0.1', JSON.stringify(forged));
           assert.equal(seen.scheme, 'http', JSON.stringify(forged));
+          assert.equal(seen.forwarded, null, 'nginx removes Forwarded');
+          assert.equal(seen.forwardedFor, '127.0.0.1', 'nginx sets X-Forwarded-For to its peer');
+          assert.equal(seen.forwardedProto, 'http');
         }
         // A client that is not trusted (127.0.0.5: still loopback, so nginx reaches us from
         // 127.0.0.1) is named by its own address.

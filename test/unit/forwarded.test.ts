@@ -7,6 +7,7 @@ import {
   DEFAULT_FORWARDER_HEADERS,
   parseForwarded,
 } from '../../src/http/forwarded.js';
+import { SETTINGS } from '../../src/settings.js';
 
 interface FakeSocket {
   remoteAddress?: string | undefined;
@@ -452,5 +453,40 @@ describe('parseForwarded (RFC 7239)', () => {
     assert.equal(node('"192.0.2.1:80"'), '192.0.2.1');
     assert.equal(node('"_hidden:80"'), '_hidden');
     assert.equal(node('192.0.2.1'), '192.0.2.1');
+  });
+});
+
+describe('the forwarderHeaders setting', () => {
+  const spec = SETTINGS.find((s) => s.name === 'forwarderHeaders')!;
+  const parse = (raw: unknown) => spec.parse(raw, '--forwarder-headers');
+
+  test('defaults to the resolver default, and does not include Forwarded', () => {
+    assert.equal(spec.default, DEFAULT_FORWARDER_HEADERS);
+    assert.doesNotMatch(String(spec.default), /(^|,)Forwarded/);
+  });
+
+  test('names in any case and with spaces come out canonical; a list from a config file too', () => {
+    assert.equal(parse(' forwarded ,x-forwarded-for'), 'Forwarded,X-Forwarded-For');
+    assert.equal(parse(['X-FORWARDED-PROTO', 'forwarded']), 'X-Forwarded-Proto,Forwarded');
+    assert.equal(parse(''), '');
+    assert.equal(parse(',,'), '');
+  });
+
+  test('anything else is a configuration error naming the setting and the accepted names', () => {
+    for (const raw of [
+      'X-Real-IP',
+      'X-Forwarded-For,X-Forwarded-Host',
+      'Forwarded-For',
+      42,
+      ['Forwarded', 7],
+    ]) {
+      assert.throws(
+        () => parse(raw),
+        (err: Error & { code?: string }) =>
+          err.code === 'UNICORN_CONFIG_INVALID_VALUE' && /--forwarder-headers/.test(err.message),
+        JSON.stringify(raw),
+      );
+    }
+    assert.throws(() => parse('X-Real-IP'), /X-Forwarded-For, X-Forwarded-Proto, Forwarded/);
   });
 });

@@ -84,7 +84,7 @@ export function createClientResolver(
     if (!trusted) return { address: peer, scheme: direct };
     if (forwarded !== undefined) {
       const elements = parseForwarded(forwarded);
-      const hops = elements.map((e) => e.for);
+      const hops = elements.map((e) => e.for ?? '');
       const at = clientHop(hops, trust);
       // The scheme is the one recorded in the client's element: the trusted proxy that wrote it saw
       // the client's connection. Elements further left were written by someone not trusted.
@@ -105,26 +105,23 @@ export function createClientResolver(
 
 /**
  * The index of the hop that names the client, walking from the nearest (the last): the first that
- * is not an address of a trusted proxy, or the furthest when all are; -1 when there are no hops.
+ * is not an IP address of a trusted proxy, or the furthest when all are (0, also for no hops).
+ * An entry that is not an IP address stops the walk even when any address is trusted (`*`).
  */
-function clientHop(hops: readonly (string | undefined)[], trust: Trust): number {
+function clientHop(hops: readonly string[], trust: Trust): number {
   for (let i = hops.length - 1; i > 0; i--) {
-    const hop = hops[i];
-    if (hop === undefined || isIP(hop) === 0 || !trust(hop, 0)) return i;
+    const hop = hops[i]!;
+    if (isIP(hop) === 0 || !trust(hop, 0)) return i;
   }
-  return hops.length > 0 ? 0 : -1;
+  return 0;
 }
 
 /**
  * The client's address once the walk stopped at `at`: that hop when it is an IP address, else the
  * nearest address to its right (every hop there is a trusted proxy's), else the peer.
  */
-function knownAddress(hops: readonly (string | undefined)[], at: number, peer: string): string {
-  for (let i = at; i < hops.length; i++) {
-    const hop = hops[i];
-    if (hop !== undefined && isIP(hop) !== 0) return hop;
-  }
-  return peer;
+function knownAddress(hops: readonly string[], at: number, peer: string): string {
+  return hops.slice(at).find((hop) => isIP(hop) !== 0) ?? peer;
 }
 
 /** A comma-separated header, several lines of it joined: its entries, trimmed. */
@@ -152,46 +149,45 @@ export interface ForwardedElement {
 }
 
 /**
+ * One `key=value` pair of `Forwarded`, with the blanks around it: the key a token, the value a
+ * quoted string (group 2) or anything up to the next separator (group 3), so an unquoted
+ * `192.0.2.1:80` or `[::1]` is read too.
+ */
+const PAIR = /[ \t]*([!#$%&'*+.^_`|~0-9A-Za-z-]+)=(?:"((?:[^"\\]|\\.)*)"|([^",;\s]*))[ \t]*/y;
+
+/**
  * Parses RFC 7239 `Forwarded`: elements separated by commas, pairs by semicolons, values as tokens
  * or quoted strings. A `for` node loses its brackets and port (`"[2001:db8::1]:4711"` gives
  * `2001:db8::1`, `192.0.2.1:80` gives `192.0.2.1`); `unknown` and obfuscated names stay as they are.
+ * A header that does not parse as a whole gives no elements: the part a client wrote comes first,
+ * and a loose reading would let an unclosed quote or a key without `=` there swallow the element a
+ * trusted proxy appended after it.
  */
 export function parseForwarded(header: string | string[]): ForwardedElement[] {
   const text = Array.isArray(header) ? header.join(',') : header;
   const elements: ForwardedElement[] = [];
   let current: Record<string, string> = {};
   let i = 0;
-  const flush = () => {
-    elements.push(current as ForwardedElement);
-    current = {};
-  };
-  while (i < text.length) {
-    while (text[i] === ' ' || text[i] === '\t') i++;
-    const eq = text.indexOf('=', i);
-    if (eq === -1) break;
-    const key = text.slice(i, eq).trim().toLowerCase();
-    i = eq + 1;
-    let value = '';
-    if (text[i] === '"') {
-      i++;
-      while (i < text.length && text[i] !== '"') {
-        if (text[i] === '\\') i++;
-        value += text[i] ?? '';
-        i++;
-      }
-      i++;
-    } else {
-      while (i < text.length && text[i] !== ';' && text[i] !== ',') value += text[i++];
-      value = value.trim();
-    }
+  for (;;) {
+    PAIR.lastIndex = i;
+    const pair = PAIR.exec(text);
+    if (pair === null) return [];
+    const key = pair[1]!.toLowerCase();
+    const value = pair[3] ?? pair[2]!.replace(/\\(.)/g, '$1');
     if (key === 'for' || key === 'proto' || key === 'host' || key === 'by') {
       current[key] = key === 'for' ? nodeAddress(value) : value;
     }
-    while (text[i] === ' ' || text[i] === '\t') i++;
-    if (text[i] === ',') flush();
-    i++;
+    i = PAIR.lastIndex;
+    const separator = text[i++];
+    if (separator === undefined) break;
+    if (separator === ',') {
+      elements.push(current);
+      current = {};
+    } else if (separator !== ';') {
+      return [];
+    }
   }
-  if (Object.keys(current).length > 0) flush();
+  elements.push(current);
   return elements;
 }
 

@@ -148,6 +148,14 @@ describe('forwarded values that are not addresses, and the scheme', () => {
     }
   });
 
+  test("a client's unclosed quote cannot swallow the Forwarded element the proxy appended", async () => {
+    const server = await startServer([app, '--forwarder-headers', 'Forwarded']);
+    // What a proxy that appends its element produces from a client that sent `for=6.6.6.6;host="`.
+    const client = await seen(server.url, { forwarded: 'for=6.6.6.6;host=", for=198.51.100.7;proto=https' });
+    assert.equal(client.address, '127.0.0.1');
+    assert.equal(client.scheme, 'http');
+  });
+
   test('an X-Forwarded-For entry that is not an address is not the client', async () => {
     const server = await startServer([app]);
     assert.equal((await seen(server.url, { 'x-forwarded-for': '<script>' })).address, '127.0.0.1');

@@ -254,6 +254,21 @@ describe('createClientResolver: the X-Forwarded-For chain', () => {
   });
 });
 
+describe('createClientResolver: a garbage entry with every address trusted (*)', () => {
+  test('stops the walk all the same: the nearest address, not one further left', () => {
+    const resolve = createClientResolver('*', ALL);
+    assert.equal(
+      resolve(request({ 'x-forwarded-for': '6.6.6.6, junk, 198.51.100.1' })).address,
+      '198.51.100.1',
+    );
+    assert.equal(
+      resolve(request({ forwarded: 'for=6.6.6.6, for=unknown, for=198.51.100.1' })).address,
+      '198.51.100.1',
+    );
+    assert.equal(resolve(request({ 'x-forwarded-for': '6.6.6.6, 198.51.100.1' })).address, '6.6.6.6');
+  });
+});
+
 describe('createClientResolver: X-Forwarded-Proto', () => {
   const resolve = createClientResolver('127.0.0.1');
   const scheme = (proto: string | string[], encrypted = false) =>
@@ -366,6 +381,24 @@ describe('createClientResolver: RFC 7239 Forwarded', () => {
     assert.equal(seen('for=_hidden, for=10.0.0.3, for=10.0.0.2').address, '10.0.0.3');
   });
 
+  test("a client's malformed prefix cannot swallow the element a trusted proxy appended", () => {
+    // The client wrote the part before ", for=198.51.100.7"; read loosely, its unclosed quote or its
+    // key without "=" would absorb the proxy's element and leave the client's 6.6.6.6 nearest.
+    for (const prefix of [
+      'for=6.6.6.6;host="',
+      'for=6.6.6.6;proto',
+      'for=6.6.6.6;x=a"b',
+      'for=6.6.6.6 junk',
+    ]) {
+      assert.deepEqual(
+        seen(`${prefix}, for=198.51.100.7;proto=http`),
+        { address: '127.0.0.1', scheme: 'http' },
+        prefix,
+      );
+      assert.deepEqual(seen([prefix, 'for=198.51.100.7']), { address: '127.0.0.1', scheme: 'http' }, prefix);
+    }
+  });
+
   test('a header with no elements leaves the peer and the connection scheme', () => {
     assert.deepEqual(seen(''), { address: '127.0.0.1', scheme: 'http' });
     assert.deepEqual(seen('garbage without pairs'), { address: '127.0.0.1', scheme: 'http' });
@@ -433,6 +466,27 @@ describe('parseForwarded (RFC 7239)', () => {
       {},
       { for: '10.0.0.2' },
     ]);
+  });
+
+  test('a header that does not parse as a whole gives no elements', () => {
+    for (const text of [
+      'for=198.51.100.1;',
+      'for=198.51.100.1,',
+      'for=198.51.100.1, , for=10.0.0.2',
+      'for =198.51.100.1',
+      'for= 198.51.100.1',
+      'for=198.51.100.1 proto=https',
+      'for="198.51.100.1',
+      'for=198.51.100.1"x"',
+      'for=a;proto',
+      'f(r=198.51.100.1',
+    ]) {
+      assert.deepEqual(parseForwarded(text), [], text);
+    }
+  });
+
+  test('an empty value, token or quoted, is a value', () => {
+    assert.deepEqual(parseForwarded('for=;proto=""'), [{ for: '', proto: '' }]);
   });
 
   test('no pairs at all: no elements', () => {

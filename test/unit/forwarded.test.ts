@@ -485,6 +485,12 @@ describe('parseForwarded (RFC 7239)', () => {
     }
   });
 
+  test('only for= nodes lose brackets and ports: host and by are kept as written', () => {
+    assert.deepEqual(parseForwarded('for="[::1]:80";host="example.com:8080";by="[2001:db8::1]:443"'), [
+      { for: '::1', host: 'example.com:8080', by: '[2001:db8::1]:443' },
+    ]);
+  });
+
   test('an empty value, token or quoted, is a value', () => {
     assert.deepEqual(parseForwarded('for=;proto=""'), [{ for: '', proto: '' }]);
   });

@@ -270,7 +270,31 @@ const BASE_SETTINGS = [
     env: 'FORWARDED_ALLOW_IPS',
     default: '127.0.0.1,::1',
     parse: parseString,
-    doc: 'Comma-separated addresses and CIDRs of proxies trusted to set the client address and scheme, or `*` for any peer; unix-socket peers are always trusted. From a trusted peer, RFC 7239 `Forwarded` (when present) or else X-Forwarded-For and X-Forwarded-Proto set `info.remoteAddress` and `info.scheme`: the client is the nearest address that is not itself a trusted proxy. From anyone else the headers are ignored, so clients cannot spoof their address.',
+    doc: 'Comma-separated addresses and CIDRs of proxies trusted to set the client address and scheme, or `*` for any peer; unix-socket peers are always trusted. From a trusted peer, the headers named in --forwarder-headers (X-Forwarded-For and X-Forwarded-Proto by default) set `info.remoteAddress` and `info.scheme`: the client is the nearest address that is not itself a trusted proxy. From anyone else the headers are ignored, so clients cannot spoof their address.',
+  }),
+  setting({
+    name: 'forwarderHeaders',
+    section: 'Server Socket',
+    type: 'string',
+    flags: ['--forwarder-headers'],
+    meta: 'LIST',
+    default: 'X-Forwarded-For,X-Forwarded-Proto',
+    parse: (raw, name) => {
+      // The headers the proxy in --forwarded-allow-ips sets or clears on every request: any other
+      // header it relays comes from the client, so believing it would let the client choose.
+      const known = ['X-Forwarded-For', 'X-Forwarded-Proto', 'Forwarded'];
+      const text = Array.isArray(raw)
+        ? raw.map((h) => parseString(h, name)).join(',')
+        : parseString(raw, name);
+      const list = text
+        .split(',')
+        .map((h) => h.trim())
+        .filter(Boolean);
+      const canonical = list.map((h) => known.find((k) => k.toLowerCase() === h.toLowerCase()));
+      if (canonical.includes(undefined)) invalid(name, raw, `a comma-separated list of ${known.join(', ')}`);
+      return canonical.join(',');
+    },
+    doc: 'The forwarding headers believed from a peer in --forwarded-allow-ips, comma-separated: any of `X-Forwarded-For` (sets `info.remoteAddress`), `X-Forwarded-Proto` (sets `info.scheme`) and RFC 7239 `Forwarded` (sets both, and takes precedence when listed and present); empty believes none. List only headers your proxy sets or removes on every request: one it passes through unchanged is whatever the client wrote (nginx relays `Forwarded` unless told otherwise, hence it is not in the default). A `for=` or X-Forwarded-For entry that is not an IP address (`unknown`, an obfuscated `_name`) is never taken for the client.',
   }),
   setting({
     name: 'proxyProtocol',

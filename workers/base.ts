@@ -198,7 +198,7 @@ export abstract class Worker {
     });
     process.title = `unicorn-ts: worker [${(s.procName as string | null) ?? this.boot.appModule}]`;
     dropPrivileges(s.group as string | null, s.user as string | null);
-    this.#resolveClient = createClientResolver(s.forwardedAllowIps as string);
+    this.#resolveClient = createClientResolver(s.forwardedAllowIps as string, s.forwarderHeaders as string);
     if (s.proxyProtocol === true) {
       const trust = compileTrust(s.proxyAllowFrom as string);
       this.#proxyAllowed = (peer) => trust(peer, 0);

@@ -3,7 +3,8 @@
  * test/helpers/nginx.ts for how it is rendered): over TCP and over a unix socket, with nginx's default
  * upstream settings (HTTP/1.0, a connection per request) and with upstream keep-alive as shipped.
  * The test client is 127.0.0.1, the address nginx reaches unicorn-ts from, which unicorn-ts trusts by
- * default; one test connects from 127.0.0.5 to play a client that is not trusted.
+ * default (so a forged forwarding header from it would be believed if nginx relayed one); one test
+ * connects from 127.0.0.5 to play a client that is not trusted.
  */
 import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -85,6 +86,7 @@ interface Seen {
   connection: string | null;
   forwardedFor: string | null;
   forwardedProto: string | null;
+  forwarded: string | null;
 }
 
 /** GET / through nginx: what the app was told. `localAddress` picks the client's source address. */
@@ -233,59 +235,42 @@ for (const transport of TRANSPORTS) {
         }
       });
 
-      if (transport === 'tcp') {
-        test(`${mode} upstream: the app sees the nearest address that is not a trusted proxy`, {
-          skip,
-        }, async () => {
-          const { proxies } = await stack(transport);
-          const nginx = proxies[mode];
-          // nginx appends its peer to X-Forwarded-For; unicorn-ts (proxy-addr) walks the chain from the
-          // right, starting at its own peer (nginx, 127.0.0.1, trusted), and takes the first address
-          // that is not in --forwarded-allow-ips (127.0.0.1,::1), or the leftmost when all are.
-          const direct = await ask(nginx);
-          assert.equal(direct.forwardedFor, '127.0.0.1');
-          assert.equal(direct.remoteAddress, '127.0.0.1', 'all trusted: the leftmost entry');
-
-          // Our client is 127.0.0.1 too, which is trusted, so the walk goes past it to what the client
-          // wrote: 203.0.113.9. A real client's address is not trusted and stops the walk (below).
-          const spoofed = await ask(nginx, { 'x-forwarded-for': '203.0.113.9' });
-          assert.equal(spoofed.forwardedFor, '203.0.113.9, 127.0.0.1');
-          assert.equal(spoofed.remoteAddress, '203.0.113.9');
-
-          // In a longer chain it is the rightmost untrusted entry, not the leftmost.
-          const chain = await ask(nginx, { 'x-forwarded-for': '198.51.100.1, 203.0.113.9' });
-          assert.equal(chain.forwardedFor, '198.51.100.1, 203.0.113.9, 127.0.0.1');
-          assert.equal(chain.remoteAddress, '203.0.113.9');
-
-          // A client that is not a trusted address (127.0.0.5: still loopback, so nginx reaches us
-          // from 127.0.0.1) cannot forge its address: the walk stops at the address nginx saw.
-          const untrusted = await ask(nginx, { 'x-forwarded-for': '203.0.113.9' }, '127.0.0.5');
-          assert.equal(untrusted.forwardedFor, '203.0.113.9, 127.0.0.5');
-          assert.equal(untrusted.remoteAddress, '127.0.0.5');
-
-          // nginx replaces the client's X-Forwarded-Proto with the scheme it really received.
-          const proto = await ask(nginx, { 'x-forwarded-proto': 'https' });
-          assert.equal(proto.forwardedProto, 'http');
-          assert.equal(proto.scheme, 'http');
-        });
-      } else {
-        test(`${mode} upstream: a unix-socket peer is trusted, so X-Forwarded-For reaches the app`, {
-          skip,
-        }, async () => {
-          const { proxies } = await stack(transport);
-          const seen = await ask(proxies[mode], {
-            'x-forwarded-for': '203.0.113.9',
+      test(`${mode} upstream: a client's own Forwarded, X-Forwarded-For and X-Forwarded-Proto do not reach the app`, {
+        skip,
+      }, async () => {
+        const { proxies } = await stack(transport);
+        const nginx = proxies[mode];
+        // The client is 127.0.0.1, an address unicorn-ts trusts, which is the hardest case: had nginx
+        // appended to the client's X-Forwarded-For, the walk would go past 127.0.0.1 to the forged
+        // entry; had it relayed Forwarded, the app could be told anything.
+        for (const forged of [
+          {
+            forwarded: 'for=6.6.6.6;proto=https',
+            'x-forwarded-for': '6.6.6.6',
             'x-forwarded-proto': 'https',
-          });
-          // nginx's part works as over TCP.
-          assert.equal(seen.forwardedFor, '203.0.113.9, 127.0.0.1');
+          },
+          { forwarded: 'for="<script>";proto=https', 'x-forwarded-for': '198.51.100.1, 203.0.113.9' },
+          { forwarded: 'for="[2001:db8::6]:80", for=10.0.0.2' },
+        ]) {
+          const seen = await ask(nginx, forged);
+          // Over TCP nginx (127.0.0.1) is trusted; over a unix socket every peer is: either way the
+          // app is told what nginx saw, and nothing the client wrote.
+          assert.equal(seen.remoteAddress, '127.0.0.1', JSON.stringify(forged));
+          assert.equal(seen.scheme, 'http', JSON.stringify(forged));
+          assert.equal(seen.forwarded, null, 'nginx removes Forwarded');
+          assert.equal(seen.forwardedFor, '127.0.0.1', 'nginx sets X-Forwarded-For to its peer');
           assert.equal(seen.forwardedProto, 'http');
-          // A unix-socket peer has no address; only a process allowed to open the socket file can
-          // connect, so it is trusted (as in Gunicorn). The nearest untrusted hop is the client.
-          assert.equal(seen.remoteAddress, '203.0.113.9');
-          assert.equal(seen.scheme, 'http');
-        });
-      }
+        }
+        // A client that is not trusted (127.0.0.5: still loopback, so nginx reaches us from
+        // 127.0.0.1) is named by its own address.
+        const untrusted = await ask(
+          nginx,
+          { 'x-forwarded-for': '203.0.113.9', forwarded: 'for=6.6.6.6' },
+          '127.0.0.5',
+        );
+        assert.equal(untrusted.forwardedFor, '127.0.0.5');
+        assert.equal(untrusted.remoteAddress, '127.0.0.5');
+      });
 
       test(`${mode} upstream: a ${TRANSFER_MIB} MiB streamed upload and download pass intact`, {
         skip,

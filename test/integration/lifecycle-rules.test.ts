@@ -8,19 +8,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { request } from '../helpers/http.js';
-import { fixture, type Server, startServer, stopAll } from '../helpers/server.js';
+import { bootedSince, expectQuietRollback } from '../helpers/rollback.js';
+import { fixture, startServer, stopAll } from '../helpers/server.js';
 import { isAlive, observeFor, waitFor } from '../helpers/wait.js';
 
 after(stopAll);
 const dir = mkdtempSync(join(tmpdir(), 'unicorn-rules-'));
-
-/** Pids of the workers forked since log line `mark`. */
-function bootedSince(server: Server, mark: number): number[] {
-  return server.logs
-    .slice(mark)
-    .filter((l) => l.event === 'worker.booting')
-    .map((l) => l.workerPid as number);
-}
 
 /** With one worker, connections are accepted in order: once a later one is answered, ours is in flight. */
 async function acceptedBefore(url: string): Promise<void> {
@@ -156,14 +149,7 @@ describe('master rules', () => {
     writeFileSync(app, "throw new Error('broken deploy');\n");
     const mark = server.logs.length;
     server.signal('SIGHUP');
-    await server.waitForEvent('reload.failed', () => true, { after: mark, level: 'error' });
-    for (const pid of bootedSince(server, mark)) {
-      await server.waitForEvent('worker.exited', (l) => l.workerPid === pid, { level: 'error' });
-    }
-    const quiet = server.logs.length;
-    await observeFor(3000);
-    assert.deepEqual(bootedSince(server, quiet), [], 'no worker boots after the rollback');
-    assert.equal(server.events('worker.backoff').length, 0, 'no crash loop');
+    await expectQuietRollback(server, mark);
     assert.match((await request(`${server.url}/`)).body, /^v1 /);
   });
 });

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { request } from '../helpers/http.js';
 import { startLoad } from '../helpers/load.js';
+import { bootedSince, expectQuietRollback } from '../helpers/rollback.js';
 import { fixture, type Server, startServer, stopAll } from '../helpers/server.js';
 import { isAlive, observeFor, waitFor } from '../helpers/wait.js';
 
@@ -15,14 +16,6 @@ function versionedApp(name: string, version: string): string {
   const file = join(dir, name);
   writeFileSync(file, `export default () => new Response('${version} ' + process.pid);\n`);
   return file;
-}
-
-/** Pids of the workers forked since log line `mark`. */
-function bootedSince(server: Server, mark: number): number[] {
-  return server.logs
-    .slice(mark)
-    .filter((l) => l.event === 'worker.booting')
-    .map((l) => l.workerPid as number);
 }
 
 /**
@@ -161,14 +154,7 @@ export default () => new Response('v2');
     writeFileSync(app, "throw new Error('broken deploy');\n");
     const mark = server.logs.length;
     server.signal('SIGHUP');
-    await server.waitForEvent('reload.failed', () => true, { after: mark, level: 'error' });
-    for (const pid of bootedSince(server, mark)) {
-      await server.waitForEvent('worker.exited', (l) => l.workerPid === pid, { level: 'error' });
-    }
-    const quiet = server.logs.length;
-    await observeFor(3000);
-    assert.deepEqual(bootedSince(server, quiet), [], 'no worker boots after the rollback');
-    assert.equal(server.events('worker.backoff').length, 0, 'no crash loop');
+    await expectQuietRollback(server, mark);
     const counts = server.logs
       .slice(mark)
       .filter((l) => l.event === 'workers.count')

@@ -32,6 +32,7 @@ import {
 import { nginxArgs, writeProxyConfig } from './lib/nginx.mjs';
 import {
   cleanupAll,
+  cpuSeconds,
   installExitHandlers,
   runBounded,
   spawnTracked,
@@ -291,6 +292,16 @@ function estimateSeconds(o, targetCount) {
   return Math.round(s);
 }
 
+/**
+ * CPU seconds used so far by a target's master and workers (the processes that exist now). Per request,
+ * it says what the throughput alone hides: how much of the machine each request costs.
+ */
+function serverCpu(h) {
+  const pids = [h.masterPid(), ...h.workerPids()].filter((p) => p !== null);
+  if (pids.length === 0) return null;
+  return pids.reduce((sum, pid) => sum + (cpuSeconds(pid) ?? 0), 0);
+}
+
 function progress(workers, workload, rep, reps, key, r) {
   const head = `[w${workers} ${workload} ${rep + 1}/${reps}] ${key.padEnd(15)}`;
   if (!r.ok) return log(`${head} n/a: ${r.reason}`);
@@ -298,8 +309,9 @@ function progress(workers, workload, rep, reps, key, r) {
     return log(`${head} RSS +${r.rssGrowthMiB.toFixed(1)} MiB, ${r.mibPerSecond.toFixed(0)} MiB/s`);
   }
   const rps = Math.round(r.rps).toLocaleString('en-US');
+  const cpu = r.cpuUsPerReq === undefined ? '' : `  cpu ${r.cpuUsPerReq.toFixed(1)} µs/req`;
   log(
-    `${head} ${rps.padStart(8)} req/s  p50 ${r.p50.toFixed(2)} ms  p99 ${r.p99.toFixed(2)} ms  errors ${r.errors}`,
+    `${head} ${rps.padStart(8)} req/s  p50 ${r.p50.toFixed(2)} ms  p99 ${r.p99.toFixed(2)} ms  errors ${r.errors}${cpu}`,
   );
 }
 
@@ -374,9 +386,14 @@ async function runWorkerCount(ctx, o, results, workers, keys) {
           let r;
           if (w.kind === 'wrk') {
             const port = w.via === 'direct' ? h.port : fronts.get(key)?.[`${w.via}Port`];
+            const cpuBefore = serverCpu(h);
             r = port
               ? await throughputRun({ ...o, clientCpus: ctx.clientCpus }, { port, workload })
               : { ok: false, reason: frontFailure };
+            if (r.ok && r.requests > 0 && cpuBefore !== null) {
+              const used = serverCpu(h) - cpuBefore;
+              r.cpuUsPerReq = (used * 1e6) / r.requests;
+            }
           } else if (w.kind === 'mixed') {
             r = await mixedRun({ ...o, clientCpus: ctx.clientCpus, tmpDir: ctx.tmpDir }, { port: h.port });
           } else {

@@ -1,7 +1,7 @@
 /**
  * Every place unicorn-ts reaches past Node's public API, in one module. Each reach is here because
- * no public call does the job (listening on a handle the master passed, stopping a socket's reads
- * without losing a byte, asking node:http which connections are idle, reading a Response's body
+ * no public call does the job (listening on a handle the master passed, pausing accepting on it,
+ * stopping a socket's reads without losing a byte, asking node:http which connections are idle, reading a Response's body
  * without its stream); each is typed once, and `missingInternals()` checks on the running Node that
  * all of them are where this expects. test/unit/node-internals.test.ts runs that check, so a Node
  * release that moves one fails the suite by name instead of failing a user at run time.
@@ -76,6 +76,40 @@ export function listenOnHandle(server: net.Server, handle: unknown, backlog: num
   }
   internals._handle = handle;
   internals._listen2(null, -1, -1, backlog);
+}
+
+interface StreamHandle {
+  readStart(): number;
+  readStop(): number;
+}
+
+/**
+ * Pausing accepting on a listening socket without closing it, which the sync worker needs after
+ * every connection it takes: node:net has no call for it. libuv (1.45 and later: every Node this
+ * runs on) accepts one connection each time the listening socket polls readable, and a stream's
+ * read-stop and read-start switch exactly that poll off and on; a listening socket received from
+ * another process is a readable stream to libuv, so its handle's `readStop()`/`readStart()` pause
+ * and resume accepting, at the cost of one poll update. `pause` stops accepting (a connection the
+ * kernel queues meanwhile waits there for any process listening on the socket), `resume` accepts
+ * again. Throws, at boot, when this Node's handle cannot do it. The probe needs a handle passed
+ * from another process, so test/unit/listen.test.ts checks this one rather than
+ * `missingInternals()`.
+ */
+export function pausableAccept(server: net.Server): { pause(): void; resume(): void } {
+  const current = () => (server as unknown as ServerPrivate)._handle as Partial<StreamHandle> | null;
+  const handle = current();
+  if (typeof handle?.readStart !== 'function' || typeof handle.readStop !== 'function') {
+    throw new Error('cannot pause accepting on this Node.js version (listening handle has no readStart/readStop)');
+  }
+  // The poll is on already (listening); marking the stream as reading lets readStop switch it off.
+  const err = handle.readStart();
+  if (err !== 0) {
+    throw new Error(`cannot pause accepting on this Node.js version (readStart on a listening socket: ${err})`);
+  }
+  return {
+    pause: () => void current()?.readStop?.(),
+    resume: () => void current()?.readStart?.(),
+  };
 }
 
 /** The native handle under a socket, or null once it is closed (or on a Node that hides it). */

@@ -11,3 +11,6 @@ import { listenOnHandle } from '../src/node-internals.js';
 export function listenOnInheritedHandle(server: Server, handle: unknown, backlog: number): void {
   listenOnHandle(server, handle, backlog);
 }
+
+/** Pausing and resuming accepting on a listening socket (the sync worker); also in src/node-internals.ts. */
+export { pausableAccept } from '../src/node-internals.js';

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import http from 'node:http';
+import net from 'node:net';
 import { after, describe, test } from 'node:test';
 import { request, streamDownload, streamUpload } from '../helpers/http.js';
 import { fixture, startServer, stopAll } from '../helpers/server.js';
@@ -178,8 +179,64 @@ describe('the sync worker does not accept while busy', () => {
     assert.equal((await slow).body, busyPid);
   });
 
-  test('a lone sync worker takes request after request (it re-acquires the sockets each time)', async () => {
+  test('a lone sync worker takes request after request (it accepts again after each response)', async () => {
     const server = await startServer([fixture('node-pid.mjs'), '-k', 'sync', '-w', '1']);
     for (let i = 0; i < 50; i++) assert.equal((await request(`${server.url}/`)).status, 200);
   });
 });
+
+describe('the sync worker closes a connection in stages (RFC 9112 section 9.6)', () => {
+  test('a client still pipelining requests gets the first response whole and a clean FIN, never a reset', async () => {
+    const server = await startServer([fixture('node-pid.mjs'), '-k', 'sync', '-w', '1']);
+    const pid = String(server.liveWorkerPids()[0]);
+    const outcome = await pipelineThree(server.port);
+    assert.equal(outcome.error, null, 'the connection was reset');
+    assert.equal(outcome.fin, true, 'no FIN from the server');
+    const responses = outcome.received.split('HTTP/1.1 ').slice(1);
+    assert.equal(responses.length, 1, `expected exactly one response, got:\n${outcome.received}`);
+    assert.match(responses[0]!, /^200 OK\r\n/);
+    assert.match(responses[0]!, /\r\nconnection: close\r\n/i);
+    assert.ok(responses[0]!.endsWith(`\r\n\r\n${pid}`), `the first response was cut: ${responses[0]}`);
+    // The worker accepts the next connection.
+    assert.equal((await request(`${server.url}/`)).body, pid);
+  });
+});
+
+/**
+ * Pipelines three requests the way a slow client can: the first at once, the other two 100 ms apart
+ * once the server's FIN has arrived (a client learns that the server closes only when it reads that
+ * far), so it is still writing while the server closes. Resolves with everything received, whether
+ * a FIN came, and the socket error if there was one (a reset shows on the write after it).
+ */
+function pipelineThree(port: number): Promise<{ received: string; fin: boolean; error: string | null }> {
+  const get = 'GET / HTTP/1.1\r\nhost: 127.0.0.1\r\n\r\n';
+  return new Promise((resolve) => {
+    const socket = net.connect({ port, host: '127.0.0.1', allowHalfOpen: true });
+    let received = '';
+    let fin = false;
+    let error: string | null = null;
+    const giveUp = setTimeout(() => socket.destroy(new Error('no close within 10 s')), 10_000);
+    const later = (ms: number, step: () => void) =>
+      setTimeout(() => {
+        if (!socket.destroyed) step();
+      }, ms);
+    socket.setEncoding('utf8');
+    socket.on('data', (chunk: string) => {
+      received += chunk;
+    });
+    socket.on('error', (err: NodeJS.ErrnoException) => {
+      error = err.code ?? err.message;
+    });
+    socket.on('end', () => {
+      fin = true;
+      later(100, () => socket.write(get));
+      later(200, () => socket.write(get));
+      later(300, () => socket.end());
+    });
+    socket.on('close', () => {
+      clearTimeout(giveUp);
+      resolve({ received, fin, error });
+    });
+    socket.write(get);
+  });
+}

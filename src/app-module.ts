@@ -6,7 +6,7 @@
 
 import { existsSync, statSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { describeError, UnicornError } from './errors.js';
+import { describeError, isUnicornError, UnicornError } from './errors.js';
 import { importFile } from './typescript.js';
 
 export interface AppSpec {
@@ -68,6 +68,8 @@ export async function loadApp(specText: string, cwd: string): Promise<LoadedApp>
   try {
     mod = await importFile(file);
   } catch (err) {
+    // Already says what is wrong and what to install.
+    if (isUnicornError(err) && err.code === 'UNICORN_TSX_REQUIRED') throw err;
     throw new UnicornError(
       'UNICORN_APP_IMPORT',
       `failed to import app module ${file}: ${describeError(err)}`,

@@ -5,7 +5,7 @@
 
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { describeError, UnicornError } from './errors.js';
+import { describeError, isUnicornError, UnicornError } from './errors.js';
 import { importFile } from './typescript.js';
 
 export const CONFIG_FILE_NAMES = [
@@ -44,6 +44,8 @@ export async function loadConfigFile(file: string, { fresh = false } = {}): Prom
   try {
     mod = await importFile(file, { fresh });
   } catch (err) {
+    // Already says what is wrong and what to install.
+    if (isUnicornError(err) && err.code === 'UNICORN_TSX_REQUIRED') throw err;
     throw new UnicornError(
       'UNICORN_CONFIG_FILE_LOAD',
       `cannot load config file ${file}: ${describeError(err)}`,

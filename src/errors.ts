@@ -43,6 +43,10 @@ export const ERRORS = {
     when: 'The app module threw or failed to compile while it was imported.',
     hint: 'The message carries the original error; fix the module and start again.',
   },
+  UNICORN_TSX_REQUIRED: {
+    when: "A TypeScript app or config file needs tsx and tsx is not installed: Node has no type stripping (before 22.18), the file is .tsx, or it uses syntax Node's type stripping cannot erase (enum, namespace, parameter properties).",
+    hint: 'Install tsx beside unicorn-ts (`npm install tsx`); on Node 22.18 or later, TypeScript limited to erasable syntax loads without it.',
+  },
   UNICORN_APP_EXPORT_MISSING: {
     when: 'The app module has no export of the name APP_MODULE asks for.',
     hint: 'The message lists the exports the module does have.',

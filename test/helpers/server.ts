@@ -71,6 +71,8 @@ export interface StartOptions {
    * `['prlimit', '--nofile=64', process.execPath]`.
    */
   command?: string[];
+  /** The CLI script to run; default this checkout's dist/src/cli.js. */
+  cli?: string;
 }
 
 export class Server {
@@ -86,7 +88,7 @@ export class Server {
 
   constructor(args: string[], opts: StartOptions = {}) {
     const [program, ...leading] = opts.command ?? [process.execPath];
-    this.child = spawn(program!, [...leading, CLI, ...args], {
+    this.child = spawn(program!, [...leading, opts.cli ?? CLI, ...args], {
       cwd: opts.cwd ?? ROOT,
       env: { ...process.env, ...opts.env, FORCE_COLOR: '0' },
       stdio: ['ignore', 'pipe', 'pipe'],

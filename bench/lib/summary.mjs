@@ -32,6 +32,7 @@ export function tableSummary(results, workers, workload) {
       rps: summarize(ok, 'rps'),
       p50: summarize(ok, 'p50'),
       p99: summarize(ok, 'p99'),
+      cpuUsPerReq: summarize(ok, 'cpuUsPerReq'),
       errors: ok.reduce((a, r) => a + (r.errors ?? 0), 0),
       heavyP99: summarize(ok, 'heavyP99'),
       rssGrowthMiB: summarize(ok, 'rssGrowthMiB'),

@@ -1,4 +1,4 @@
-// The ten servers the benchmark compares. Each target knows how to check it can run, how to launch itself
+// The servers the benchmark compares. Each target knows how to check it can run, how to launch itself
 // on a port with N workers (pinned to the server CPUs), which pids are its master and its workers, and
 // how to stop. launch() returns at once (the launch-time measurement polls for the first 200 itself);
 // start() is launch + wait for 200.
@@ -122,13 +122,13 @@ function unicornTarget(key, label, { iface, worker, extra = [], lifecycleOnly = 
   return target;
 }
 
-function clusterTarget(key, label, file) {
+function clusterTarget(key, label, file, { unavailable = () => null } = {}) {
   const target = {
     key,
     label,
     family: 'node:cluster',
     command: `WORKERS=N PORT=PORT node bench/apps/${file}`,
-    unavailable: () => null,
+    unavailable,
     launch(ctx, { port, workers }) {
       const proc = spawnTracked(process.execPath, [join(ctx.appsDir, file)], {
         label: key,
@@ -316,6 +316,12 @@ const nginx = {
   },
 };
 
+/** `reusePort` in net.Server#listen: Node 22.12 and newer, 23.1 and newer. */
+function reusePortSupported() {
+  const [major, minor] = process.versions.node.split('.').map(Number);
+  return major > 23 || (major === 23 && minor >= 1) || (major === 22 && minor >= 12);
+}
+
 /** In report order. The reference for throughput is the better of the two cluster-* targets. */
 export const TARGETS = [
   unicornTarget('unicorn-fetch', 'unicorn-ts fetch, async worker', { iface: 'fetch', worker: 'async' }),
@@ -335,6 +341,15 @@ export const TARGETS = [
   }),
   clusterTarget('cluster-rr', 'node:cluster round-robin', 'cluster-rr.mjs'),
   clusterTarget('cluster-shared', 'node:cluster shared socket', 'cluster-shared.mjs'),
+  clusterTarget(
+    'cluster-reuseport',
+    'node:cluster, SO_REUSEPORT socket per worker',
+    'cluster-reuseport.mjs',
+    {
+      unavailable: () =>
+        reusePortSupported() ? null : `reusePort needs Node 22.12 or newer (${process.version})`,
+    },
+  ),
   pm2,
   uvicorn,
   bareHttp,

@@ -7,10 +7,11 @@
  *   registered in the process the first time it imports a TypeScript file;
  * - a .tsx file (JSX is not TypeScript Node strips);
  * - a file Node refused: syntax stripping cannot erase (enum, namespace, parameter properties), a
- *   TypeScript file under node_modules, or `import './x.js'` naming a file that exists only as x.ts
- *   (the TypeScript convention tsx resolves and Node does not). These fail while Node builds the
- *   module graph, before any module of it runs, so tsx then loads the graph again from the start,
- *   in its own namespace (fresh module URLs, none of them the failed ones).
+ *   TypeScript file under node_modules, `import './x.js'` naming a file that exists only as x.ts
+ *   (the TypeScript convention tsx resolves and Node does not), or import/export in a file its
+ *   package makes CommonJS. These fail while Node builds the module graph or compiles the file,
+ *   before it runs, so tsx then loads the graph again from the start, in its own namespace (fresh
+ *   module URLs, none of them the failed ones).
  *
  * Without tsx, those cases end in UNICORN_TSX_REQUIRED, which says what to install. Plain
  * JavaScript apps never load tsx.
@@ -70,6 +71,9 @@ export async function importFile(file: string, { fresh = false } = {}): Promise<
  * module threw, a dependency is really missing).
  */
 function tsxCanLoad(err: unknown): string | null {
+  if (err instanceof SyntaxError && ESM_IN_COMMONJS.test(err.message)) {
+    return 'the file uses import/export and its package.json makes it CommonJS (no "type": "module")';
+  }
   const code = (err as { code?: unknown } | null)?.code;
   if (typeof code !== 'string') return null;
   if (code === 'ERR_UNSUPPORTED_TYPESCRIPT_SYNTAX') {
@@ -93,6 +97,12 @@ function tsxCanLoad(err: unknown): string | null {
   }
   return null;
 }
+
+/**
+ * Node's errors for ESM syntax in a file it loads as CommonJS: a .ts file in a package without
+ * `"type": "module"` (`npm init` writes `"type": "commonjs"`), which tsx compiles to CommonJS.
+ */
+const ESM_IN_COMMONJS = /Unexpected token 'export'|Cannot use import statement outside a module/;
 
 let registered: Promise<void> | null = null;
 

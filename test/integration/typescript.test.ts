@@ -39,6 +39,14 @@ before(() => {
     "enum Reply { Text = 'an enum' }\nexport default (): Response => new Response(Reply.Text);\n",
   );
   writeFileSync(join(app, 'unicorn.config.ts'), 'const workers: number = 1;\nexport default { workers };\n');
+  // What `npm init -y` makes: a package whose .ts files Node loads as CommonJS.
+  const cjs = join(dir, 'cjs-project');
+  mkdirSync(cjs);
+  writeFileSync(join(cjs, 'package.json'), '{ "type": "commonjs" }\n');
+  writeFileSync(
+    join(cjs, 'app.ts'),
+    "const text: string = 'esm syntax, commonjs package';\nexport default (): Response => new Response(text);\n",
+  );
 });
 
 after(async () => {
@@ -49,6 +57,19 @@ after(async () => {
 const app = (name: string) => join(dir, 'app', name);
 
 describe('TypeScript without tsx installed', () => {
+  test('import/export in a .ts file of a "type": "commonjs" package: UNICORN_TSX_REQUIRED, saying why', async () => {
+    const file = join(dir, 'cjs-project', 'app.ts');
+    const result = await runCli(['--check-config', file], { cli: cliWithoutTsx });
+    assert.equal(result.code, 1, result.stderr);
+    assert.match(
+      result.stderr,
+      strips
+        ? /package\.json makes it CommonJS .*tsx is not installed/
+        : /cannot load TypeScript .*tsx is not installed/,
+    );
+    assert.match(result.stderr, /\[UNICORN_TSX_REQUIRED\]/);
+  });
+
   test(`an app and a config file with erasable types ${strips ? 'load by Node alone' : 'need tsx: UNICORN_TSX_REQUIRED'}`, async () => {
     const args = ['-c', app('unicorn.config.ts'), app('erasable.ts'), '--log-format', 'json'];
     if (strips) {
@@ -79,6 +100,11 @@ describe('TypeScript without tsx installed', () => {
 });
 
 describe('TypeScript with tsx installed', () => {
+  test('import/export in a .ts file of a "type": "commonjs" package is served (tsx compiles it)', async () => {
+    const server = await startServer([join(dir, 'cjs-project', 'app.ts')]);
+    assert.equal((await request(`${server.url}/`)).body, 'esm syntax, commonjs package');
+  });
+
   test(`an enum is served: ${strips ? "Node's stripping refuses it, tsx loads it" : 'tsx loads every .ts file'}`, async () => {
     const server = await startServer([app('enum.ts')]);
     assert.equal((await request(`${server.url}/`)).body, 'an enum');

@@ -44,7 +44,7 @@ export const ERRORS = {
     hint: 'The message carries the original error; fix the module and start again.',
   },
   UNICORN_TSX_REQUIRED: {
-    when: "A TypeScript app or config file needs tsx and tsx is not installed: Node has no type stripping (before 22.18), the file is .tsx, or it uses syntax Node's type stripping cannot erase (enum, namespace, parameter properties).",
+    when: 'A TypeScript app or config file needs tsx and tsx is not installed: Node has no type stripping (before 22.18), the file is .tsx, it uses syntax Node\'s type stripping cannot erase (enum, namespace, parameter properties), or it uses import/export in a package without "type": "module".',
     hint: 'Install tsx beside unicorn-ts (`npm install tsx`); on Node 22.18 or later, TypeScript limited to erasable syntax loads without it.',
   },
   UNICORN_APP_EXPORT_MISSING: {

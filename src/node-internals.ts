@@ -99,12 +99,16 @@ export function pausableAccept(server: net.Server): { pause(): void; resume(): v
   const current = () => (server as unknown as ServerPrivate)._handle as Partial<StreamHandle> | null;
   const handle = current();
   if (typeof handle?.readStart !== 'function' || typeof handle.readStop !== 'function') {
-    throw new Error('cannot pause accepting on this Node.js version (listening handle has no readStart/readStop)');
+    throw new Error(
+      'cannot pause accepting on this Node.js version (listening handle has no readStart/readStop)',
+    );
   }
   // The poll is on already (listening); marking the stream as reading lets readStop switch it off.
   const err = handle.readStart();
   if (err !== 0) {
-    throw new Error(`cannot pause accepting on this Node.js version (readStart on a listening socket: ${err})`);
+    throw new Error(
+      `cannot pause accepting on this Node.js version (readStart on a listening socket: ${err})`,
+    );
   }
   return {
     pause: () => void current()?.readStop?.(),
@@ -225,7 +229,12 @@ export async function missingInternals(): Promise<string[]> {
   agent.destroy();
   server.closeAllConnections();
   await new Promise<void>((resolve) => server.close(() => resolve()));
-  if (responseBodySource(new Response('probe')) !== 'probe')
+  // Optional: from Node 24 (undici 7) a Response's state is a true private field, out of reach, and
+  // the fetch adapter reads the body's stream instead. Only a state symbol that no longer holds the
+  // body means this reach broke.
+  const probe = new Response('probe');
+  const hasState = Object.getOwnPropertySymbols(probe).some((s) => s.description === 'state');
+  if (hasState && responseBodySource(probe) !== 'probe')
     missing.push("Response[Symbol('state')].body.source");
   return missing;
 }

@@ -18,7 +18,7 @@ const LINGER_MS = 2000;
  * copies of the listening sockets, so the next connection waits in the kernel's queue for whichever
  * worker is free first, instead of queueing behind a busy one; when its response is done it accepts
  * again. Pausing changes only what the event loop polls: no socket is closed, no message goes to the
- * master (workers/listen.ts says how). As
+ * master (`pausableAccept` in src/node-internals.ts says how). As
  * in Gunicorn, connections are not kept alive: one request per connection.
  */
 export class SyncWorker extends Worker {

@@ -9,7 +9,7 @@ import { killGroup, track } from './processes.js';
 import { waitFor } from './wait.js';
 
 export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
-export const CLI = fileURLToPath(new URL('../../dist/src/cli.js', import.meta.url));
+export const CLI = fileURLToPath(new URL('../../dist/src/bin.js', import.meta.url));
 export const FIXTURES = fileURLToPath(new URL('../fixtures/apps/', import.meta.url));
 export const fixture = (name: string) => FIXTURES + name;
 

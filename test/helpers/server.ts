@@ -71,7 +71,7 @@ export interface StartOptions {
    * `['prlimit', '--nofile=64', process.execPath]`.
    */
   command?: string[];
-  /** The CLI script to run; default this checkout's dist/src/cli.js. */
+  /** The CLI script to run; default this checkout's dist/src/bin.js. */
   cli?: string;
 }
 

@@ -254,7 +254,7 @@ function newest(dir) {
 
 /** Build dist/ when it is missing or older than the sources, so the numbers are for the code in the tree. */
 async function maybeBuild(o, notes) {
-  const cli = join(REPO, 'dist/src/cli.js');
+  const cli = join(REPO, 'dist/src/bin.js');
   if (!existsSync(join(REPO, 'src/cli.ts'))) return;
   const stale =
     !existsSync(cli) ||
@@ -515,7 +515,7 @@ async function main() {
     serverCpus: split.serverCpus,
     clientCpus: split.clientCpus,
     have: tools.have,
-    unicornCli: join(REPO, 'dist/src/cli.js'),
+    unicornCli: join(REPO, 'dist/src/bin.js'),
     pm2Bin: join(REPO, 'node_modules/pm2/bin/pm2'),
     ports: portAllocator(o.portBase),
     unavailable: new Map(),

@@ -1,7 +1,7 @@
-#!/usr/bin/env node
 /**
  * The command line. The only module that imports commander: every option is generated from the
- * settings table, and UNICORN_TS_CMD_ARGS is parsed by the same program.
+ * settings table, and UNICORN_TS_CMD_ARGS is parsed by the same program. Importing it starts
+ * nothing: the executable is src/bin.ts, which calls `main`.
  */
 
 import { spawn } from 'node:child_process';
@@ -289,7 +289,3 @@ function configError(err: unknown): number {
   }
   return EXIT_CODES.CONFIG_ERROR;
 }
-
-process.exitCode = await main();
-// The master's own handles (signal listeners, cluster) would keep it alive: it is done.
-process.exit();

@@ -95,7 +95,7 @@ function unicornTarget(key, label, { iface, worker, extra = [], lifecycleOnly = 
     label,
     family: 'unicorn-ts',
     command:
-      `node dist/src/cli.js bench/apps/${iface}-app.mjs -w N -b 127.0.0.1:PORT -k ${worker} ` +
+      `node dist/src/bin.js bench/apps/${iface}-app.mjs -w N -b 127.0.0.1:PORT -k ${worker} ` +
       `--interface ${iface}${extra.length ? ` ${extra.join(' ')}` : ''} --log-level warning`,
     /** Measured in the lifecycle workloads only (it serves exactly like the target without the flag). */
     lifecycleOnly,

@@ -38,7 +38,7 @@ import { RequestDispatcher } from './dispatcher.js';
 import { FIRST_PRIME_FD, needEarlyListen } from './early-listen.js';
 import { Pidfile } from './pidfile.js';
 import { watchForChanges } from './reloader.js';
-import { MASTER_SIGNALS, type MasterSignal } from './signals.js';
+import { MASTER_SIGNALS, type MasterSignal, type SignalHandlers, signalHandlerName } from './signals.js';
 import {
   closeSocket,
   inheritedFdsEnv,
@@ -96,7 +96,7 @@ const WORKER_ENTRY = fileURLToPath(new URL('../../workers/entry.js', import.meta
 
 type Exit = { worker: WorkerHandle; code: number | null; signal: NodeJS.Signals | null };
 
-export class Arbiter {
+export class Arbiter implements SignalHandlers {
   readonly #opts: ArbiterOptions;
   readonly #log: Log;
   readonly #signalQueue: MasterSignal[] = [];
@@ -284,42 +284,52 @@ export class Arbiter {
       return;
     }
     this.#log.info('signal.received', `Handling signal: ${name}`, { signal: name });
-    switch (signal) {
-      case 'SIGTERM':
-        this.stop(true, EXIT_CODES.OK);
-        break;
-      case 'SIGINT':
-      case 'SIGQUIT':
-        this.stop(false, this.#stopping?.exitCode ?? EXIT_CODES.OK);
-        break;
-      case 'SIGTTIN':
-        this.setWorkerCount(this.#target + 1);
-        break;
-      case 'SIGTTOU':
-        // Never below one, but a master emptied by WINCH stays empty.
-        this.setWorkerCount(Math.max(Math.min(1, this.#target), this.#target - 1));
-        break;
-      case 'SIGHUP':
-        await this.reload();
-        break;
-      case 'SIGWINCH':
-        this.#log.info('workers.count', 'Stopping all workers gracefully; the master keeps its sockets', {
-          from: this.#target,
-          to: 0,
-        });
-        this.setWorkerCount(0);
-        break;
-      case 'SIGUSR2':
-        this.reexec();
-        break;
-      case 'SIGUSR1': {
-        // A file that cannot be reopened is logged (logs.failed) and the old one kept.
-        const reopened = this.#log.reopen();
-        for (const worker of this.#workers.values()) worker.signal('SIGUSR1');
-        if (reopened) this.#log.info('logs.reopened', 'Reopened log files', {});
-        break;
-      }
-    }
+    await this[signalHandlerName(signal)]();
+  }
+
+  // One handler per signal in MASTER_SIGNALS (SignalHandlers makes a missing one a compile error).
+
+  handleTerm(): void {
+    this.stop(true, EXIT_CODES.OK);
+  }
+
+  handleInt(): void {
+    this.stop(false, this.#stopping?.exitCode ?? EXIT_CODES.OK);
+  }
+
+  handleQuit(): void {
+    this.handleInt();
+  }
+
+  handleTtin(): void {
+    this.setWorkerCount(this.#target + 1);
+  }
+
+  handleTtou(): void {
+    this.setWorkerCount(countAfterTtou(this.#target));
+  }
+
+  async handleHup(): Promise<void> {
+    await this.reload();
+  }
+
+  handleWinch(): void {
+    this.#log.info('workers.count', 'Stopping all workers gracefully; the master keeps its sockets', {
+      from: this.#target,
+      to: 0,
+    });
+    this.setWorkerCount(0);
+  }
+
+  handleUsr2(): void {
+    this.reexec();
+  }
+
+  handleUsr1(): void {
+    // A file that cannot be reopened is logged (logs.failed) and the old one kept.
+    const reopened = this.#log.reopen();
+    for (const worker of this.#workers.values()) worker.signal('SIGUSR1');
+    if (reopened) this.#log.info('logs.reopened', 'Reopened log files', {});
   }
 
   /** Graceful: TERM and wait --graceful-timeout. Quick: QUIT and wait 2 s. Then KILL (murderWorkers). */
@@ -336,13 +346,8 @@ export class Arbiter {
     this.#sockets = [];
     const now = Date.now();
     for (const worker of this.#workers.values()) {
-      if (graceful) {
-        worker.stop('master stopping', now, this.settings.gracefulTimeout * 1000);
-      } else {
-        worker.state = 'stopping';
-        worker.killAt = Math.min(worker.killAt ?? Number.POSITIVE_INFINITY, now + QUICK_STOP_GRACE_MS);
-        worker.signal('SIGQUIT');
-      }
+      if (graceful) worker.stop('master stopping', now, this.settings.gracefulTimeout * 1000);
+      else worker.quickStop(now, QUICK_STOP_GRACE_MS);
     }
   }
 
@@ -369,10 +374,7 @@ export class Arbiter {
     const oldAges = new Set<number>();
     const now = Date.now();
     for (const worker of this.#workers.values()) {
-      if (!worker.counted && worker.state !== 'retiring') continue;
-      worker.state = 'retiring';
-      worker.reason = 'reload';
-      oldAges.add(worker.age);
+      if (worker.retire('reload')) oldAges.add(worker.age);
     }
     this.#reload = { startedAt: now, oldAges, firstNewAge: this.#age + 1, oldConfig, oldTarget };
     this.#failures = 0;
@@ -484,10 +486,7 @@ export class Arbiter {
     const now = Date.now();
     for (const worker of this.#workers.values()) {
       if (reload.oldAges.has(worker.age)) {
-        if (worker.state === 'retiring') {
-          worker.state = 'ready';
-          worker.reason = null;
-        }
+        worker.unretire();
       } else if (worker.counted) {
         worker.stop('reload rolled back', now, this.settings.gracefulTimeout * 1000);
       }
@@ -509,9 +508,9 @@ export class Arbiter {
     for (let exit = this.#exits.shift(); exit !== undefined; exit = this.#exits.shift()) {
       const { worker, code, signal } = exit;
       this.#workers.delete(worker.pid);
-      const wasBooting = worker.state === 'booting';
-      const expected = worker.state === 'stopping' || worker.state === 'retiring';
-      worker.state = 'exited';
+      const from = worker.exited();
+      if (from === null) continue;
+      const { wasBooting, expected } = from;
       const how = exitHow(code, signal);
       const fields = { workerPid: worker.pid, age: worker.age, code, signal, reason: worker.reason };
       if (expected && (code === 0 || signal === 'SIGTERM')) {
@@ -566,14 +565,12 @@ export class Arbiter {
     const timeoutMs = this.settings.timeout * 1000;
     const bootTimeoutMs = this.settings.bootTimeout * 1000;
     for (const worker of this.#workers.values()) {
-      if (worker.killAt !== null && now >= worker.killAt) {
+      if (worker.killDue(now)) {
         this.#log.warn('worker.exiting', `Worker (pid: ${worker.pid}) did not stop in time; killing it`, {
           workerPid: worker.pid,
         });
-        worker.killAt = null;
-        worker.reason = worker.reason === 'timeout' ? 'timeout' : 'graceful-timeout';
-        worker.signal('SIGKILL');
-      } else if (worker.state === 'booting' && now - worker.bootingSince > bootTimeoutMs) {
+        worker.kill();
+      } else if (worker.bootTimedOut(now, bootTimeoutMs)) {
         this.#log.error(
           'worker.boot_timeout',
           `Worker (pid: ${worker.pid}) not ready after --boot-timeout ${this.settings.bootTimeout} s; killing it`,
@@ -581,17 +578,11 @@ export class Arbiter {
             workerPid: worker.pid,
           },
         );
-        worker.reason = 'boot-timeout';
-        worker.bootError = {
-          code: EXIT_CODES.WORKER_BOOT_ERROR,
-          message: `not ready within ${this.settings.bootTimeout} s (--boot-timeout)`,
-        };
-        worker.signal('SIGKILL');
-      } else if (
-        timeoutMs > 0 &&
-        (worker.state === 'ready' || worker.state === 'retiring') &&
-        now - worker.lastHeartbeat > timeoutMs
-      ) {
+        worker.killBootTimeout(
+          EXIT_CODES.WORKER_BOOT_ERROR,
+          `not ready within ${this.settings.bootTimeout} s (--boot-timeout)`,
+        );
+      } else if (worker.timedOut(now, timeoutMs)) {
         const stack = this.stackBeforeKill(worker);
         if (stack === 'waiting') continue;
         const silent = Math.round((now - worker.lastHeartbeat) / 1000);
@@ -608,11 +599,7 @@ export class Arbiter {
             stack: stack?.frames.map(formatFrame) ?? null,
           },
         );
-        // As Gunicorn: SIGABRT first (a loop that comes back runs workerAbort and exits), then SIGKILL.
-        worker.state = 'stopping';
-        worker.reason = 'timeout';
-        worker.killAt = now + ABORT_GRACE_MS;
-        worker.signal('SIGABRT');
+        worker.abort(now, ABORT_GRACE_MS);
       }
     }
   }
@@ -655,58 +642,32 @@ export class Arbiter {
         workerPids: this.api.workerPids,
       });
     }
-    const workers = [...this.#workers.values()].sort((a, b) => a.age - b.age);
-    const counted = workers.filter((w) => w.counted);
-    const ready = counted.filter((w) => w.state === 'ready').length;
-    const retiring = workers.filter((w) => w.state === 'retiring');
-
-    // A retiring worker stops only once enough replacements are ready to keep the count serving.
-    let surplus = ready + retiring.length - this.#target;
-    for (const worker of retiring) {
-      if (surplus <= 0) break;
+    const plan = planWorkers([...this.#workers.values()], {
+      target: this.#target,
+      reloading: this.#reload !== null,
+      standby: this.#target > 0 && this.#everReady ? this.settings.standby : 0,
+      anyReady: this.#anyReady,
+    });
+    const graceMs = this.settings.gracefulTimeout * 1000;
+    for (const worker of plan.retire) {
       this.#log.info('worker.retire', `Retiring worker (pid: ${worker.pid}): ${worker.reason}`, {
         workerPid: worker.pid,
         reason: worker.reason,
       });
-      worker.stop(worker.reason ?? 'retire', Date.now(), this.settings.gracefulTimeout * 1000);
-      surplus--;
+      worker.stop(worker.reason ?? 'retire', Date.now(), graceMs);
     }
-    // Too many (TTOU): the oldest go.
-    for (const worker of counted.slice(0, Math.max(0, counted.length - this.#target))) {
-      worker.stop('worker count reduced', Date.now(), this.settings.gracefulTimeout * 1000);
-    }
-    // Too few: a standby takes the place at once; it has loaded the app and only needs the sockets.
-    // Not during a reload: every standby then has the old app.
-    let missing = this.#target - counted.length;
-    for (const spare of workers.filter((w) => w.state === 'standby')) {
-      if (missing <= 0 || this.#reload !== null) break;
-      this.promote(spare);
-      missing--;
-    }
-    // Spares beyond --standby (WINCH, a lower setting) go, the oldest first. During a reload the old
-    // spares wait, and none boots: they go when it is done, and stay if it is rolled back.
-    const wantSpares = this.#target > 0 && this.#everReady ? this.settings.standby : 0;
-    const spares = this.#reload === null ? workers.filter((w) => w.isSpare) : [];
-    for (const spare of spares.slice(0, Math.max(0, spares.length - wantSpares))) {
-      spare.stop('standby no longer needed', Date.now(), this.settings.gracefulTimeout * 1000);
-    }
-    // Still too few: spawn, unless a crash loop asks us to wait. At the very first boot one worker
-    // goes first, alone: on a small machine it is ready (and serving) sooner than if all boot at
-    // once, and a broken app fails once rather than in every worker. The rest follow when it is ready.
+    for (const worker of plan.reduce) worker.stop('worker count reduced', Date.now(), graceMs);
+    for (const spare of plan.promote) this.promote(spare);
+    for (const spare of plan.dropSpares) spare.stop('standby no longer needed', Date.now(), graceMs);
+    // A crash loop's backoff paces spawning, spares included.
     if (Date.now() < this.#nextSpawnAt) return;
-    if (!this.#anyReady && counted.length > 0) missing = 0;
-    else if (!this.#anyReady) missing = Math.min(missing, 1);
-    for (; missing > 0; missing--) await this.spawnWorker(false);
-    // Spares boot last, once the serving workers are up, so they never slow a boot or a reload.
-    if (this.#reload !== null) return;
-    for (let n = Math.min(spares.length, wantSpares); n < wantSpares; n++) await this.spawnWorker(true);
+    for (let n = 0; n < plan.spawn; n++) await this.spawnWorker(false);
+    for (let n = 0; n < plan.spawnSpares; n++) await this.spawnWorker(true);
   }
 
   /** A standby takes the place of a worker that left: it gets the sockets and reports ready. */
   private promote(worker: WorkerHandle): void {
-    worker.spare = false;
-    worker.state = 'booting';
-    worker.bootingSince = Date.now();
+    if (!worker.promote(Date.now())) return;
     this.#log.info('worker.promoted', `Standby worker (pid: ${worker.pid}) takes over`, {
       workerPid: worker.pid,
       age: worker.age,
@@ -773,8 +734,7 @@ export class Arbiter {
     switch (message.act) {
       case 'hello':
         // The worker has loaded the app. A spare waits without sockets until it is promoted.
-        if (worker.spare && worker.state === 'booting') {
-          worker.state = 'standby';
+        if (worker.markStandby()) {
           this.#log.info('worker.standby', `Worker (pid: ${worker.pid}) is booted and waits as a standby`, {
             workerPid: worker.pid,
             age: worker.age,
@@ -785,8 +745,7 @@ export class Arbiter {
         this.sendSockets(worker);
         return;
       case 'ready':
-        if (worker.state === 'booting') worker.state = 'ready';
-        worker.readyAt = Date.now();
+        worker.markReady(Date.now());
         this.#anyReady = true;
         this.onWorkerReady();
         this.wakeUp();
@@ -803,10 +762,9 @@ export class Arbiter {
         if (
           this.settings.maxMemory > 0 &&
           message.rss > this.settings.maxMemory * 1024 * 1024 &&
-          worker.counted
+          worker.counted &&
+          worker.retire('max-memory')
         ) {
-          worker.state = 'retiring';
-          worker.reason = 'max-memory';
           this.#log.warn(
             'worker.exiting',
             `Worker (pid: ${worker.pid}) uses ${Math.round(message.rss / 1048576)} MiB, over --max-memory ${this.settings.maxMemory}; replacing it`,
@@ -820,10 +778,7 @@ export class Arbiter {
         }
         return;
       case 'retire':
-        if (worker.counted) {
-          worker.state = 'retiring';
-          worker.reason = message.reason;
-        }
+        if (worker.counted) worker.retire(message.reason);
         this.wakeUp();
         return;
       case 'conn-idle':
@@ -913,6 +868,76 @@ export class Arbiter {
       if (name === 'onStarting') throw err;
     }
   }
+}
+
+/** TTOU: one worker fewer, never below one; but a master emptied by WINCH stays empty. */
+export function countAfterTtou(target: number): number {
+  return Math.max(Math.min(1, target), target - 1);
+}
+
+/** What manageWorkers is told about the master, besides its workers. */
+export interface PlanInput {
+  /** --workers as it stands (TTIN, TTOU, WINCH, a reload change it). */
+  readonly target: number;
+  /** A HUP is in progress. */
+  readonly reloading: boolean;
+  /** How many spares to keep (--standby, or 0 before the first boot is done and after WINCH). */
+  readonly standby: number;
+  /** Some worker has been ready at least once. */
+  readonly anyReady: boolean;
+}
+
+/** One turn's decisions on the worker count, to be carried out in this order. */
+export interface WorkerPlan {
+  /** Retiring workers whose replacements are ready: stop them. */
+  readonly retire: WorkerHandle[];
+  /** Counted workers beyond the target (TTOU), the oldest first: stop them. */
+  readonly reduce: WorkerHandle[];
+  /** Standbys that take the place of workers that left. */
+  readonly promote: WorkerHandle[];
+  /** Spares beyond --standby, the oldest first: stop them. */
+  readonly dropSpares: WorkerHandle[];
+  /** Serving workers to fork. */
+  readonly spawn: number;
+  /** Spares to fork, after the serving ones. */
+  readonly spawnSpares: number;
+}
+
+/**
+ * Keeping the count, decided from the workers' states alone (the arbiter carries it out):
+ *
+ * - A retiring worker stops only once enough replacements are ready to keep the count serving.
+ * - Too many (TTOU): the oldest go.
+ * - Too few: a standby takes the place at once; it has loaded the app and only needs the sockets.
+ *   Not during a reload: every standby then has the old app.
+ * - Spares beyond --standby (WINCH, a lower setting) go, the oldest first. During a reload the old
+ *   spares wait, and none boots: they go when it is done, and stay if it is rolled back.
+ * - Still too few: fork. At the very first boot one worker goes first, alone: on a small machine it
+ *   is ready (and serving) sooner than if all boot at once, and a broken app fails once rather than
+ *   in every worker. The rest follow when it is ready.
+ * - Spares boot last, once the serving workers are up, so they never slow a boot or a reload.
+ */
+export function planWorkers(all: readonly WorkerHandle[], input: PlanInput): WorkerPlan {
+  const { target, reloading, standby, anyReady } = input;
+  const workers = [...all].sort((a, b) => a.age - b.age);
+  const counted = workers.filter((w) => w.counted);
+  const ready = counted.filter((w) => w.state === 'ready').length;
+  const retiring = workers.filter((w) => w.state === 'retiring');
+  const surplus = Math.max(0, ready + retiring.length - target);
+  const retire = retiring.slice(0, surplus);
+  const reduce = counted.slice(0, Math.max(0, counted.length - target));
+  let missing = target - counted.length;
+  const promote = reloading
+    ? []
+    : workers.filter((w) => w.state === 'standby').slice(0, Math.max(0, missing));
+  missing -= promote.length;
+  const spares = reloading ? [] : workers.filter((w) => w.isSpare && !promote.includes(w));
+  const dropSpares = spares.slice(0, Math.max(0, spares.length - standby));
+  if (!anyReady && counted.length > 0) missing = 0;
+  else if (!anyReady) missing = Math.min(missing, 1);
+  const spawn = Math.max(0, missing);
+  const spawnSpares = reloading ? 0 : Math.max(0, standby - Math.min(spares.length, standby));
+  return { retire, reduce, promote, dropSpares, spawn, spawnSpares };
 }
 
 function workerInfo(worker: WorkerHandle): { pid: number; age: number; state: string } {

@@ -1,6 +1,9 @@
 /**
- * The signals the master acts on, as data: docs/signals.md is generated from this table, and the
- * master installs a handler for exactly these. Handlers only enqueue; the master loop dispatches.
+ * The signals the master acts on, as data: docs/signals.md is generated from this table, the master
+ * installs a listener for exactly these, and the master loop dispatches each to its handler method,
+ * named after the signal as Gunicorn does (`SIGTTIN` -> `handleTtin`). Listeners only enqueue.
+ * `SignalHandlers` is what the master must implement: a signal added here without a handler does
+ * not compile.
  */
 
 export interface SignalSpec {
@@ -11,7 +14,7 @@ export interface SignalSpec {
   readonly worker: string;
 }
 
-export const MASTER_SIGNALS: readonly SignalSpec[] = [
+export const MASTER_SIGNALS = [
   {
     signal: 'SIGTERM',
     master:
@@ -64,6 +67,22 @@ export const MASTER_SIGNALS: readonly SignalSpec[] = [
     worker:
       'Reopen the error and access log files, keeping the old one when a file cannot be reopened (`logs.failed`). Node would start its debugger on SIGUSR1; unicorn-ts takes the signal over.',
   },
-];
+] as const satisfies readonly SignalSpec[];
 
 export type MasterSignal = (typeof MASTER_SIGNALS)[number]['signal'];
+
+/** `SIGTTIN` -> `handleTtin`. */
+export type SignalHandlerName<S extends MasterSignal = MasterSignal> = S extends `SIG${infer Name}`
+  ? `handle${Capitalize<Lowercase<Name>>}`
+  : never;
+
+/** One method per signal in the table; the master loop calls it for each queued signal. */
+export type SignalHandlers = {
+  readonly [S in MasterSignal as SignalHandlerName<S>]: () => void | Promise<void>;
+};
+
+/** The runtime twin of `SignalHandlerName`. */
+export function signalHandlerName<S extends MasterSignal>(signal: S): SignalHandlerName<S> {
+  const name = signal.slice(3).toLowerCase();
+  return `handle${name.charAt(0).toUpperCase()}${name.slice(1)}` as SignalHandlerName<S>;
+}

@@ -12,6 +12,15 @@
  * that left (it is then `booting` again until it reports ready, a matter of milliseconds):
  *
  *   booting (spare) -> standby -> booting -> ready -> ...
+ *
+ * The handle owns these transitions and the escalation of a stop: each method below is one
+ * transition, refuses (returns false) from a state it does not apply to, and takes the time as an
+ * argument, so that the rules are tested without processes or clocks (test/unit/worker-handle.test.ts).
+ * The arbiter decides when; the handle decides whether, and what changes.
+ *
+ *   stop(): SIGTERM, then SIGKILL once `killAt` is due (killDue(), kill())
+ *   quickStop(): SIGQUIT, then SIGKILL
+ *   abort() (after --timeout): SIGABRT, then SIGKILL
  */
 
 import type { Worker as ClusterWorker } from 'node:cluster';
@@ -20,18 +29,38 @@ import type { StackProbe } from './stack-probe.js';
 
 export type WorkerState = 'booting' | 'standby' | 'ready' | 'retiring' | 'stopping' | 'exited';
 
+/** How the handle signals its process: process.kill, or a recorder in tests. */
+export type KillFn = (pid: number, signal: NodeJS.Signals) => void;
+
+/** What `exited()` tells the arbiter about how the worker left. */
+export interface ExitedFrom {
+  /** It had not reported ready yet. */
+  readonly wasBooting: boolean;
+  /** The master had asked it to go (stopping or retiring). */
+  readonly expected: boolean;
+}
+
+function defaultKill(pid: number, signal: NodeJS.Signals): void {
+  process.kill(pid, signal);
+}
+
 export class WorkerHandle {
   readonly cluster: ClusterWorker;
   readonly pid: number;
   /** 1, 2, 3... in spawn order over the master's life. */
   readonly age: number;
   readonly bornAt: number;
-  state: WorkerState = 'booting';
+  #state: WorkerState = 'booting';
   /** Booted as a spare (--standby): not counted toward --workers until promoted. */
-  spare: boolean;
+  #spare: boolean;
   /** When --boot-timeout started counting: at the fork, and again at a standby's promotion. */
-  bootingSince: number;
-  readyAt: number | null = null;
+  #bootingSince: number;
+  #readyAt: number | null = null;
+  /** Why it is retiring or stopping, for the logs. */
+  #reason: string | null = null;
+  /** When a stopping worker is killed if it has not exited. */
+  #killAt: number | null = null;
+  readonly #kill: KillFn;
   lastHeartbeat: number;
   requests = 0;
   inflight = 0;
@@ -39,10 +68,6 @@ export class WorkerHandle {
   rss = 0;
   /** The request in flight the longest at the last heartbeat. */
   oldest: { request: string; startedAt: number } | null = null;
-  /** Why it is retiring or stopping, for the logs. */
-  reason: string | null = null;
-  /** When a stopping worker is killed if it has not exited. */
-  killAt: number | null = null;
   /** Asks the worker where its event loop is stuck (--timeout-stack); null when off. */
   stackProbe: StackProbe | null = null;
   /** The probe run for the current timeout, keyed by the heartbeat that went stale. */
@@ -60,23 +85,94 @@ export class WorkerHandle {
   /** The message a worker sent just before failing to boot. */
   bootError: { code: number; message: string } | null = null;
 
-  constructor(worker: ClusterWorker, age: number, now: number, spare = false) {
+  constructor(worker: ClusterWorker, age: number, now: number, spare = false, kill: KillFn = defaultKill) {
     this.cluster = worker;
     this.pid = worker.process.pid ?? 0;
     this.age = age;
     this.bornAt = now;
-    this.bootingSince = now;
+    this.#bootingSince = now;
     this.lastHeartbeat = now;
-    this.spare = spare;
+    this.#spare = spare;
+    this.#kill = kill;
+  }
+
+  get state(): WorkerState {
+    return this.#state;
+  }
+
+  get spare(): boolean {
+    return this.#spare;
+  }
+
+  get bootingSince(): number {
+    return this.#bootingSince;
+  }
+
+  get readyAt(): number | null {
+    return this.#readyAt;
+  }
+
+  get reason(): string | null {
+    return this.#reason;
+  }
+
+  get killAt(): number | null {
+    return this.#killAt;
   }
 
   get counted(): boolean {
-    return (this.state === 'booting' && !this.spare) || this.state === 'ready';
+    return (this.#state === 'booting' && !this.#spare) || this.#state === 'ready';
   }
 
   /** A spare, booting or waiting in standby. */
   get isSpare(): boolean {
-    return this.spare && (this.state === 'booting' || this.state === 'standby');
+    return this.#spare && (this.#state === 'booting' || this.#state === 'standby');
+  }
+
+  /** A spare has loaded the app: it waits, without sockets, to be promoted. */
+  markStandby(): boolean {
+    if (!(this.#spare && this.#state === 'booting')) return false;
+    this.#state = 'standby';
+    return true;
+  }
+
+  /**
+   * It listens and serves. A worker that is retiring or stopping by then stays so (only its ready
+   * time is recorded): its replacement may already be on its way.
+   */
+  markReady(now: number): boolean {
+    if (this.#state === 'exited') return false;
+    if (this.#state === 'booting') this.#state = 'ready';
+    this.#readyAt = now;
+    return true;
+  }
+
+  /** A standby takes the place of a worker that left: it counts, and boots (gets its sockets) again. */
+  promote(now: number): boolean {
+    if (this.#state !== 'standby') return false;
+    this.#spare = false;
+    this.#state = 'booting';
+    this.#bootingSince = now;
+    return true;
+  }
+
+  /**
+   * To be replaced: it keeps serving until its replacement is ready (the arbiter then stops it).
+   * A worker already retiring takes the newer reason (a reload replaces it too).
+   */
+  retire(reason: string): boolean {
+    if (!this.counted && this.#state !== 'retiring') return false;
+    this.#state = 'retiring';
+    this.#reason = reason;
+    return true;
+  }
+
+  /** A rolled-back reload: the old worker serves on, as if it had never been asked to go. */
+  unretire(): boolean {
+    if (this.#state !== 'retiring') return false;
+    this.#state = 'ready';
+    this.#reason = null;
+    return true;
   }
 
   /** `done` runs once the message is written, or at once when the worker is gone. */
@@ -89,18 +185,99 @@ export class WorkerHandle {
     this.cluster.send(message, handle as any, done === undefined ? undefined : () => done());
   }
 
-  /** Graceful stop: SIGTERM now, SIGKILL at `now + graceMs` if still alive. */
-  stop(reason: string, now: number, graceMs: number): void {
-    if (this.state === 'stopping' || this.state === 'exited') return;
-    this.state = 'stopping';
-    this.reason ??= reason;
-    this.killAt = now + graceMs;
+  /**
+   * Graceful stop: SIGTERM now, SIGKILL at `now + graceMs` if still alive. The first reason given
+   * (retiring, or an earlier stop) is kept: it is the one the logs explain.
+   */
+  stop(reason: string, now: number, graceMs: number): boolean {
+    if (this.#state === 'stopping' || this.#state === 'exited') return false;
+    this.#state = 'stopping';
+    this.#reason ??= reason;
+    this.#killAt = now + graceMs;
     this.signal('SIGTERM');
+    return true;
+  }
+
+  /**
+   * Quick stop (INT, QUIT, a halt): SIGQUIT now, SIGKILL within `graceMs`. It also shortens a
+   * graceful stop under way, never lengthens one.
+   */
+  quickStop(now: number, graceMs: number): boolean {
+    if (this.#state === 'exited') return false;
+    this.#state = 'stopping';
+    this.#killAt = Math.min(this.#killAt ?? Number.POSITIVE_INFINITY, now + graceMs);
+    this.signal('SIGQUIT');
+    return true;
+  }
+
+  /** Silent past --timeout: a serving worker whose last heartbeat is older than `timeoutMs`. */
+  timedOut(now: number, timeoutMs: number): boolean {
+    return (
+      timeoutMs > 0 &&
+      (this.#state === 'ready' || this.#state === 'retiring') &&
+      now - this.lastHeartbeat > timeoutMs
+    );
+  }
+
+  /**
+   * After a timeout, as Gunicorn: SIGABRT first (a loop that comes back runs workerAbort and
+   * exits), then SIGKILL at `now + graceMs`.
+   */
+  abort(now: number, graceMs: number): boolean {
+    if (this.#state !== 'ready' && this.#state !== 'retiring') return false;
+    this.#state = 'stopping';
+    this.#reason = 'timeout';
+    this.#killAt = now + graceMs;
+    this.signal('SIGABRT');
+    return true;
+  }
+
+  /** Not ready within --boot-timeout of its fork (or of its promotion). */
+  bootTimedOut(now: number, bootTimeoutMs: number): boolean {
+    return this.#state === 'booting' && now - this.#bootingSince > bootTimeoutMs;
+  }
+
+  /** SIGKILL a worker that did not boot in time; `message` is what the boot failure reports. */
+  killBootTimeout(code: number, message: string): boolean {
+    if (this.#state !== 'booting') return false;
+    this.#reason = 'boot-timeout';
+    this.bootError = { code, message };
+    this.signal('SIGKILL');
+    return true;
+  }
+
+  /** A stop (graceful, quick, or after a timeout) whose grace has run out. */
+  killDue(now: number): boolean {
+    return this.#killAt !== null && now >= this.#killAt;
+  }
+
+  /**
+   * The end of the escalation: SIGKILL, once. The reason becomes what the exit hint explains: a
+   * timeout stays a timeout, any other stop did not finish within its grace.
+   */
+  kill(): boolean {
+    if (this.#killAt === null) return false;
+    this.#killAt = null;
+    this.#reason = this.#reason === 'timeout' ? 'timeout' : 'graceful-timeout';
+    this.signal('SIGKILL');
+    return true;
+  }
+
+  /** Its process is gone; the answer says whether the master expected it. Once only. */
+  exited(): ExitedFrom | null {
+    if (this.#state === 'exited') return null;
+    const from = {
+      wasBooting: this.#state === 'booting',
+      expected: this.#state === 'stopping' || this.#state === 'retiring',
+    };
+    this.#state = 'exited';
+    this.#killAt = null;
+    return from;
   }
 
   signal(signal: NodeJS.Signals): void {
     try {
-      process.kill(this.pid, signal);
+      this.#kill(this.pid, signal);
     } catch {
       // Already exited; the exit event will tell.
     }

@@ -9,7 +9,7 @@ import { killGroup, track } from './processes.js';
 import { waitFor } from './wait.js';
 
 export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
-export const CLI = fileURLToPath(new URL('../../dist/src/cli.js', import.meta.url));
+export const CLI = fileURLToPath(new URL('../../dist/src/bin.js', import.meta.url));
 export const FIXTURES = fileURLToPath(new URL('../fixtures/apps/', import.meta.url));
 export const fixture = (name: string) => FIXTURES + name;
 
@@ -71,7 +71,7 @@ export interface StartOptions {
    * `['prlimit', '--nofile=64', process.execPath]`.
    */
   command?: string[];
-  /** The CLI script to run; default this checkout's dist/src/cli.js. */
+  /** The CLI script to run; default this checkout's dist/src/bin.js. */
   cli?: string;
 }
 

@@ -26,7 +26,7 @@ before(() => {
       symlinkSync(join(ROOT, 'node_modules', name), join(install, 'node_modules', name));
     }
   }
-  cliWithoutTsx = join(install, 'dist/src/cli.js');
+  cliWithoutTsx = join(install, 'dist/src/bin.js');
   const app = join(dir, 'app');
   mkdirSync(app);
   writeFileSync(join(app, 'package.json'), '{ "type": "module" }\n');

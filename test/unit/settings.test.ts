@@ -431,3 +431,44 @@ describe('--help text, from the table', () => {
     );
   });
 });
+
+describe('--umask', () => {
+  test('an octal mode as umask(1) writes it (027, 0o027), or a decimal number, up to 0o777', () => {
+    assert.equal(spec('umask').parse('027', 'umask'), 0o27);
+    assert.equal(spec('umask').parse(' 0o027 ', 'umask'), 0o27);
+    assert.equal(spec('umask').parse('0O777', 'umask'), 0o777);
+    assert.equal(spec('umask').parse('0', 'umask'), 0);
+    assert.equal(spec('umask').parse('00', 'umask'), 0);
+    assert.equal(spec('umask').parse('18', 'umask'), 18);
+    assert.equal(spec('umask').parse('511', 'umask'), 0o777);
+    assert.equal(spec('umask').parse(0o22, 'umask'), 0o22);
+    assert.equal(spec('umask').parse(0, 'umask'), 0);
+    assert.equal(spec('umask').parse(0o777, 'umask'), 0o777);
+  });
+
+  test('anything else is an error that shows the expected forms', () => {
+    for (const raw of ['0o8', '0o', '1000', '512', '-1', 'x', '', '0x1f', 0o1000, -1, 1.5, true, null]) {
+      assert.throws(() => spec('umask').parse(raw, 'umask'), {
+        code: 'UNICORN_CONFIG_INVALID_VALUE',
+        message: `invalid value for umask: ${JSON.stringify(raw)} (expected an octal mode such as 0o027 or 027)`,
+      });
+    }
+  });
+});
+
+describe('--root-path', () => {
+  test('a path starting with /, its trailing slashes removed; empty for none', () => {
+    assert.equal(spec('rootPath').parse('/api', 'rootPath'), '/api');
+    assert.equal(spec('rootPath').parse('/api//', 'rootPath'), '/api');
+    assert.equal(spec('rootPath').parse('/a/b/', 'rootPath'), '/a/b');
+    assert.equal(spec('rootPath').parse('/', 'rootPath'), '');
+    assert.equal(spec('rootPath').parse('', 'rootPath'), '');
+  });
+
+  test('a relative path is an error', () => {
+    assert.throws(() => spec('rootPath').parse('api/', 'rootPath'), {
+      code: 'UNICORN_CONFIG_INVALID_VALUE',
+      message: 'invalid value for rootPath: "api/" (expected a path starting with /)',
+    });
+  });
+});

@@ -113,7 +113,10 @@ describe('loadConfigFile', () => {
   });
 
   test('a CommonJS file that sets exports.__esModule as a plain property (older compilers) gives only its settings', async () => {
-    const file = fileWith('unicorn.config.cjs', 'exports.__esModule = true;\nexports.default = { workers: 3 };\n');
+    const file = fileWith(
+      'unicorn.config.cjs',
+      'exports.__esModule = true;\nexports.default = { workers: 3 };\n',
+    );
     assert.deepEqual(await loadConfigFile(file), { workers: 3 });
   });
 

@@ -153,10 +153,13 @@ describe('resolveConfig: settings valid alone but not together', () => {
     'that connection state lives in the worker that accepted the connection, so the connection cannot move to another worker';
 
   test('--dispatch request with --certfile or --proxy-protocol is an error naming the clashing flag', () => {
-    assert.throws(() => resolveConfig([cliLayer({ dispatch: 'request', certfile: '/etc/tls/cert.pem' })], {}), {
-      code: 'UNICORN_CONFIG_INVALID_VALUE',
-      message: `--dispatch request cannot be used with --certfile: ${why}`,
-    });
+    assert.throws(
+      () => resolveConfig([cliLayer({ dispatch: 'request', certfile: '/etc/tls/cert.pem' })], {}),
+      {
+        code: 'UNICORN_CONFIG_INVALID_VALUE',
+        message: `--dispatch request cannot be used with --certfile: ${why}`,
+      },
+    );
     assert.throws(() => resolveConfig([cliLayer({ dispatch: 'request', proxyProtocol: true })], {}), {
       code: 'UNICORN_CONFIG_INVALID_VALUE',
       message: `--dispatch request cannot be used with --proxy-protocol: ${why}`,

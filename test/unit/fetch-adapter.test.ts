@@ -69,7 +69,10 @@ function adapterServer(responses: Record<string, () => Response>) {
   });
   return {
     written,
-    listen: () => new Promise<number>((resolve) => server.listen(0, '127.0.0.1', () => resolve((server.address() as AddressInfo).port))),
+    listen: () =>
+      new Promise<number>((resolve) =>
+        server.listen(0, '127.0.0.1', () => resolve((server.address() as AddressInfo).port)),
+      ),
     close: () => new Promise<void>((resolve) => server.close(() => resolve())),
   };
 }
@@ -343,7 +346,12 @@ describe('fetchHandlerOf: a function, or an object with fetch()', () => {
 describe('toRequest: the URL the app sees', () => {
   const url = (target: string | undefined, host: string | undefined, scheme = 'http') => {
     const req = Readable.from([]) as unknown as IncomingMessage;
-    Object.assign(req, { method: 'GET', url: target, headers: host === undefined ? {} : { host }, rawHeaders: [] });
+    Object.assign(req, {
+      method: 'GET',
+      url: target,
+      headers: host === undefined ? {} : { host },
+      rawHeaders: [],
+    });
     return toRequest(req, scheme, new LazyAbort()).url;
   };
 

@@ -37,7 +37,9 @@ describe('failResponse: what the client gets when the app failed', () => {
           res.on('data', (chunk: string) => {
             body += chunk;
           });
-          res.on('error', (error) => resolve({ status: res.statusCode ?? 0, headers: res.headers, body, error }));
+          res.on('error', (error) =>
+            resolve({ status: res.statusCode ?? 0, headers: res.headers, body, error }),
+          );
           res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body }));
         }).on('error', reject);
       },
@@ -75,7 +77,10 @@ describe('interfaceHint: a hint when a node-style app was run as a fetch one', (
   test('no hint for other errors, or under --interface node', () => {
     assert.equal(interfaceHint(new Error('database is down'), 'fetch'), undefined);
     assert.equal(interfaceHint(new TypeError('res.setHeader is not a function'), 'node'), undefined);
-    assert.equal(interfaceHint(new TypeError("Cannot read properties of undefined (reading 'x')"), 'node'), undefined);
+    assert.equal(
+      interfaceHint(new TypeError("Cannot read properties of undefined (reading 'x')"), 'node'),
+      undefined,
+    );
   });
 
   test('only an Error is read: a thrown plain object with such a message gets no hint', () => {

@@ -23,7 +23,12 @@ interface Head {
 }
 
 /** A parsed request head: rawHeaders as given, headers lower-cased with repeats joined as node does. */
-function head({ method = 'GET', url = '/', version = '1.1', raw = ['Host', 'example.test'] }: Head): IncomingMessage {
+function head({
+  method = 'GET',
+  url = '/',
+  version = '1.1',
+  raw = ['Host', 'example.test'],
+}: Head): IncomingMessage {
   const headers: Record<string, string> = {};
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i]!.toLowerCase();
@@ -67,7 +72,14 @@ describe('checkHead: what llhttp accepts but unicorn-ts refuses', () => {
 
   test('a target in no valid form is 400', () => {
     // ' http://x/' and 'mailto:a@b' are URLs to URL.canParse, but not absolute-form request-targets.
-    for (const url of ['', 'x', 'example.test/x', ' http://example.test/', 'mailto:a@example.test', 'http://']) {
+    for (const url of [
+      '',
+      'x',
+      'example.test/x',
+      ' http://example.test/',
+      'mailto:a@example.test',
+      'http://',
+    ]) {
       assert.deepEqual(
         checkHead(head({ method: 'POST', url }), NONE),
         { status: 400, reason: 'request-target not allowed for POST' },
@@ -127,8 +139,24 @@ describe('checkHead: what llhttp accepts but unicorn-ts refuses', () => {
       status: 400,
       reason: 'repeated CONTENT-TYPE field',
     });
-    const repeats = ['Host', 'h', 'Content-Type', 'a/b', 'Accept', 'a', 'Accept', 'b', 'Cookie', 'a', 'Cookie', 'b'];
-    assert.equal(checkHead(head({ raw: [...repeats, 'Content-Typo', 'x', 'Content-Typo', 'y'] }), NONE), null);
+    const repeats = [
+      'Host',
+      'h',
+      'Content-Type',
+      'a/b',
+      'Accept',
+      'a',
+      'Accept',
+      'b',
+      'Cookie',
+      'a',
+      'Cookie',
+      'b',
+    ];
+    assert.equal(
+      checkHead(head({ raw: [...repeats, 'Content-Typo', 'x', 'Content-Typo', 'y'] }), NONE),
+      null,
+    );
   });
 
   test('Transfer-Encoding on HTTP/1.0 is 400 (a smuggling vector); on HTTP/1.1 it is the usual chunked body', () => {
@@ -173,7 +201,9 @@ describe('maxHeaderSize: the header size node:http must accept', () => {
 
 describe('dropUnderscoreFields: --header-map drop', () => {
   test('removes every field whose name has `_`, from rawHeaders and headers', () => {
-    const req = head({ raw: ['Host', 'h', 'X_Forwarded_For', '1.2.3.4', 'X-Real-IP', '5.6.7.8', 'A_B', 'c'] });
+    const req = head({
+      raw: ['Host', 'h', 'X_Forwarded_For', '1.2.3.4', 'X-Real-IP', '5.6.7.8', 'A_B', 'c'],
+    });
     dropUnderscoreFields(req);
     assert.deepEqual(req.rawHeaders, ['Host', 'h', 'X-Real-IP', '5.6.7.8']);
     assert.deepEqual(req.headers, { host: 'h', 'x-real-ip': '5.6.7.8' });

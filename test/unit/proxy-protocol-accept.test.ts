@@ -32,7 +32,10 @@ interface Harness {
 
 async function harness(
   server: Server,
-  { allowed = () => true, timeoutMs = 10_000 }: { allowed?: (peer: string) => boolean; timeoutMs?: number } = {},
+  {
+    allowed = () => true,
+    timeoutMs = 10_000,
+  }: { allowed?: (peer: string) => boolean; timeoutMs?: number } = {},
 ): Promise<Harness> {
   const rejections: ProxyRejection[] = [];
   const waiting: Array<(r: ProxyRejection) => void> = [];
@@ -77,7 +80,9 @@ function exchange(port: number, pieces: Array<string | Buffer>, { end = true } =
     socket.on('data', (chunk: string) => {
       got += chunk;
     });
-    socket.on('error', (err: NodeJS.ErrnoException) => (err.code === 'ECONNRESET' ? resolve(got) : reject(err)));
+    socket.on('error', (err: NodeJS.ErrnoException) =>
+      err.code === 'ECONNRESET' ? resolve(got) : reject(err),
+    );
     socket.on('close', () => resolve(got));
   });
 }
@@ -212,8 +217,9 @@ describe('acceptProxyProtocol on node:https', () => {
       const response = await new Promise<string>((resolve, reject) => {
         const raw = connect(h.port, '127.0.0.1', () => {
           raw.write('PROXY TCP4 198.51.100.9 10.0.0.1 40000 443\r\n');
-          const secure = tlsConnect({ socket: raw, ca: readFileSync(join(dir, 'ca.pem')), servername: 'localhost' }, () =>
-            secure.end(REQUEST),
+          const secure = tlsConnect(
+            { socket: raw, ca: readFileSync(join(dir, 'ca.pem')), servername: 'localhost' },
+            () => secure.end(REQUEST),
           );
           let got = '';
           secure.setEncoding('latin1');

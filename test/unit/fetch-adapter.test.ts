@@ -1,5 +1,11 @@
 import assert from 'node:assert/strict';
-import { createServer, get, type IncomingHttpHeaders, type IncomingMessage } from 'node:http';
+import {
+  createServer,
+  get,
+  type IncomingHttpHeaders,
+  type IncomingMessage,
+  type ServerResponse,
+} from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Readable } from 'node:stream';
 import { after, before, describe, test } from 'node:test';
@@ -12,6 +18,7 @@ import {
 } from '../../src/http/fetch-adapter.js';
 import { LazyAbort } from '../../src/http/lazy-request.js';
 import type { RequestInfo } from '../../src/http/request-info.js';
+import { waitFor } from '../helpers/wait.js';
 
 // undici keeps a Response's state behind a symbol up to Node 22, and in a true private field from
 // Node 24 (undici 7), where nothing outside the class can read the body's source: there every body
@@ -56,24 +63,50 @@ describe(`completeBody: a Response made from a string or bytes is written ${sour
  */
 function adapterServer(responses: Record<string, () => Response>) {
   const written: Record<string, 'resolved' | Error> = {};
+  /** Per path, how many 'close' and 'drain' listeners writeResponse left on the response. */
+  const leftover: Record<string, { close: number; drain: number }> = {};
+  const live: Record<string, ServerResponse> = {};
+  let lateArrived: () => void = () => {};
+  const late = new Promise<void>((resolve) => {
+    lateArrived = resolve;
+  });
   const server = createServer((req, res) => {
     const path = req.url ?? '/';
-    writeResponse(res, responses[path]!()).then(
-      () => {
-        written[path] = 'resolved';
-      },
-      (err: Error) => {
-        written[path] = err;
-      },
-    );
+    live[path] = res;
+    const count = () => ({ close: res.listenerCount('close'), drain: res.listenerCount('drain') });
+    const write = () => {
+      const before = count();
+      writeResponse(res, responses[path]!()).then(
+        () => {
+          leftover[path] = { close: count().close - before.close, drain: count().drain - before.drain };
+          written[path] = 'resolved';
+        },
+        (err: Error) => {
+          leftover[path] = { close: count().close - before.close, drain: count().drain - before.drain };
+          written[path] = err;
+        },
+      );
+    };
+    // /late: the app answers only after the client has gone away.
+    if (path === '/late') {
+      res.once('close', write);
+      lateArrived();
+    } else write();
   });
   return {
     written,
+    leftover,
+    live,
+    late,
     listen: () =>
       new Promise<number>((resolve) =>
         server.listen(0, '127.0.0.1', () => resolve((server.address() as AddressInfo).port)),
       ),
-    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      }),
   };
 }
 
@@ -125,6 +158,10 @@ describe('writeResponse: a Response written to node:http', () => {
     cancelled = resolve;
   });
   const big = 4 * 1024 * 1024;
+  let stalledCancelled: () => void = () => {};
+  const stalledCancel = new Promise<void>((resolve) => {
+    stalledCancelled = resolve;
+  });
 
   const app = adapterServer({
     '/status': () => new Response('made', { status: 201, statusText: 'Made It', headers: { 'x-one': '1' } }),
@@ -175,6 +212,18 @@ describe('writeResponse: a Response written to node:http', () => {
         }),
       );
     },
+    '/stalled': () =>
+      new Response(
+        new ReadableStream<Uint8Array>({
+          pull(controller) {
+            controller.enqueue(new Uint8Array(64 * 1024));
+          },
+          cancel() {
+            stalledCancelled();
+          },
+        }),
+      ),
+    '/late': () => new Response(streamOf('one', 'two', 'three')),
     // Sends one chunk then never ends; the client hangs up.
     '/endless': () =>
       new Response(
@@ -245,6 +294,7 @@ describe('writeResponse: a Response written to node:http', () => {
     const many = await getFrom(port, '/many-chunks');
     assert.equal(many.body.toString(), 'abcd');
     assert.equal(app.written['/many-chunks'], 'resolved');
+    assert.deepEqual(app.leftover['/many-chunks'], { close: 0, drain: 0 }, 'no listener is left behind');
   });
 
   test('a Content-Length the app set is kept', async () => {
@@ -286,6 +336,34 @@ describe('writeResponse: a Response written to node:http', () => {
     assert.equal(got.body.length, big);
     assert.ok(got.body.every((b) => b === 120));
     assert.equal(app.written['/big'], 'resolved');
+    assert.deepEqual(app.leftover['/big'], { close: 0, drain: 0 }, 'no listener is left behind');
+  });
+
+  test('a client that stops reading and then hangs up fails the write and cancels the body', async () => {
+    const client = get({ host: '127.0.0.1', port, path: '/stalled', agent: false }, (res) => res.pause());
+    client.on('error', () => {});
+    await waitFor(
+      'the server to wait for a full socket to drain',
+      () => app.live['/stalled']?.writableNeedDrain,
+    );
+    client.destroy();
+    await waitFor('writeResponse to settle', () => app.written['/stalled']);
+    const outcome = app.written['/stalled'];
+    assert.ok(outcome instanceof Error);
+    assert.equal(outcome.message, 'client closed the connection');
+    await stalledCancel;
+    assert.equal(app.leftover['/stalled']?.drain, 0, 'no drain listener is left behind');
+  });
+
+  test('a streamed body for a client that has already gone is refused at once, not waited on', async () => {
+    const client = get({ host: '127.0.0.1', port, path: '/late', agent: false });
+    client.on('error', () => {});
+    await app.late;
+    client.destroy();
+    await waitFor('writeResponse to settle', () => app.written['/late']);
+    const outcome = app.written['/late'];
+    assert.ok(outcome instanceof Error);
+    assert.equal(outcome.message, 'client closed the connection');
   });
 
   test('when the client hangs up mid-stream the body stream is cancelled', async () => {

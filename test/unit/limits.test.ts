@@ -179,6 +179,13 @@ describe('checkHead: what llhttp accepts but unicorn-ts refuses', () => {
     assert.equal(checkHead(head({ raw: ['Content-Length', '1000000000'] }), NONE), null);
   });
 
+  test('a request without a method (the type allows it) counts it as empty in the request line', () => {
+    // " /abc HTTP/1.1" is 14 bytes.
+    const req = Object.assign(head({ url: '/abc' }), { method: undefined });
+    assert.equal(checkHead(req, { ...NONE, line: 14 }), null);
+    assert.equal(checkHead(req, { ...NONE, line: 13 })?.status, 414);
+  });
+
   test('a request without a method or a target (the type allows it) is refused, not a crash', () => {
     const req = Object.assign(head({}), { method: undefined, url: undefined });
     assert.deepEqual(checkHead(req, { ...NONE, line: 100 }), {

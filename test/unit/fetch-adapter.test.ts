@@ -429,6 +429,7 @@ describe('toRequest: the URL the app sees', () => {
       url: target,
       headers: host === undefined ? {} : { host },
       rawHeaders: [],
+      socket: { localAddress: '127.0.0.1', localPort: 8000 },
     });
     return toRequest(req, scheme, new LazyAbort()).url;
   };
@@ -438,17 +439,17 @@ describe('toRequest: the URL the app sees', () => {
     assert.equal(url('/x', 'example.test', 'https'), 'https://example.test/x');
   });
 
-  test('without a Host header the host is localhost; without a target the path is /', () => {
-    assert.equal(url('/x', undefined), 'http://localhost/x');
+  test('without a Host header the authority is the address the connection arrived on; without a target the path is /', () => {
+    assert.equal(url('/x', undefined), 'http://127.0.0.1:8000/x');
     assert.equal(url(undefined, 'example.test'), 'http://example.test/');
   });
 
   test('`*` (OPTIONS *) is the server itself', () => {
     assert.equal(url('*', 'example.test'), 'http://example.test/');
-    assert.equal(url('*', undefined, 'https'), 'https://localhost/');
+    assert.equal(url('*', undefined, 'https'), 'https://127.0.0.1:8000/');
   });
 
-  test('an absolute-form target is kept as it is, whatever the Host header says', () => {
-    assert.equal(url('http://other.test/p', 'example.test'), 'http://other.test/p');
+  test('an absolute-form target keeps its own authority, whatever the Host header says', () => {
+    assert.equal(url('http://other.test/p?q=1', 'example.test'), 'http://other.test/p?q=1');
   });
 });

@@ -27,6 +27,11 @@ describe('parseBind', () => {
     assert.deepEqual(parseBind('[::1]'), { kind: 'tcp', host: '::1', port: 8000 });
   });
 
+  test('HOST: and a bare colon, with the port left empty, listen on port 8000', () => {
+    assert.deepEqual(parseBind('127.0.0.1:'), { kind: 'tcp', host: '127.0.0.1', port: 8000 });
+    assert.deepEqual(parseBind(':'), { kind: 'tcp', host: '0.0.0.0', port: 8000 });
+  });
+
   test('port 0 (any free port) and port 65535 are ports', () => {
     assert.deepEqual(parseBind('127.0.0.1:0'), { kind: 'tcp', host: '127.0.0.1', port: 0 });
     assert.deepEqual(parseBind('127.0.0.1:65535'), { kind: 'tcp', host: '127.0.0.1', port: 65535 });
@@ -77,6 +82,15 @@ describe('parseBind', () => {
 
   test('an IPv6 address without brackets is an error that shows the bracketed form', () => {
     for (const text of ['::1', '::1:8000', 'fe80::1:80']) {
+      assert.throws(() => parseBind(text), {
+        code: 'UNICORN_BIND',
+        message: `invalid bind address "${text}": IPv6 addresses go in brackets: [::1]:8000`,
+      });
+    }
+  });
+
+  test('the bracketed form is the whole address: nothing before the bracket, only a port after it', () => {
+    for (const text of ['x[::1]:8000', '[::1]:8000x', '[::1]x']) {
       assert.throws(() => parseBind(text), {
         code: 'UNICORN_BIND',
         message: `invalid bind address "${text}": IPv6 addresses go in brackets: [::1]:8000`,

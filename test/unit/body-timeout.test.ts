@@ -90,6 +90,22 @@ describe('watchBodyIdle', () => {
     mock.timers.tick(10 * MS);
     assert.equal(expired(), 0);
   });
+
+  test('stops when the request closes', () => {
+    const { req, expired } = setup();
+    req.emit('close');
+    mock.timers.tick(10 * MS);
+    assert.equal(expired(), 0);
+  });
+
+  test('once stopped, a late piece or a read does not start the clock again', () => {
+    const { req, res, expired } = setup();
+    res.emit('close');
+    req.push(Buffer.from('x'));
+    req.read();
+    mock.timers.tick(10 * MS);
+    assert.equal(expired(), 0);
+  });
 });
 
 describe('hasBody', () => {

@@ -112,6 +112,22 @@ describe('loadConfigFile', () => {
     assert.deepEqual(await loadConfigFile(file), { workers: 7 });
   });
 
+  test('a CommonJS file that sets exports.__esModule as a plain property (older compilers) gives only its settings', async () => {
+    const file = fileWith(
+      'unicorn.config.cjs',
+      'exports.__esModule = true;\nexports.default = { workers: 3 };\n',
+    );
+    assert.deepEqual(await loadConfigFile(file), { workers: 3 });
+  });
+
+  test('a second load gives the module already loaded; { fresh: true } reads the file as it is now', async () => {
+    const file = fileWith('unicorn.config.mjs', 'export default { workers: 1 };\n');
+    assert.deepEqual(await loadConfigFile(file), { workers: 1 });
+    writeFileSync(file, 'export default { workers: 2 };\n');
+    assert.deepEqual(await loadConfigFile(file), { workers: 1 });
+    assert.deepEqual(await loadConfigFile(file, { fresh: true }), { workers: 2 });
+  });
+
   test('an empty module gives no settings', async () => {
     assert.deepEqual(await loadConfigFile(fileWith('unicorn.config.mjs', '')), {});
   });

@@ -148,6 +148,40 @@ describe('resolveConfig: layers and precedence', () => {
   });
 });
 
+describe('resolveConfig: settings valid alone but not together', () => {
+  const why =
+    'that connection state lives in the worker that accepted the connection, so the connection cannot move to another worker';
+
+  test('--dispatch request with --certfile or --proxy-protocol is an error naming the clashing flag', () => {
+    assert.throws(
+      () => resolveConfig([cliLayer({ dispatch: 'request', certfile: '/etc/tls/cert.pem' })], {}),
+      {
+        code: 'UNICORN_CONFIG_INVALID_VALUE',
+        message: `--dispatch request cannot be used with --certfile: ${why}`,
+      },
+    );
+    assert.throws(() => resolveConfig([cliLayer({ dispatch: 'request', proxyProtocol: true })], {}), {
+      code: 'UNICORN_CONFIG_INVALID_VALUE',
+      message: `--dispatch request cannot be used with --proxy-protocol: ${why}`,
+    });
+  });
+
+  test('--dispatch request alone, and --dispatch accept with either, are fine', () => {
+    assert.equal(resolveConfig([cliLayer({ dispatch: 'request' })], {}).settings.dispatch, 'request');
+    const accept = resolveConfig([cliLayer({ certfile: '/etc/tls/cert.pem', proxyProtocol: true })], {});
+    assert.equal(accept.settings.dispatch, 'accept');
+    assert.equal(accept.settings.proxyProtocol, true);
+    const explicit = resolveConfig([cliLayer({ dispatch: 'accept', proxyProtocol: true })], {});
+    assert.equal(explicit.settings.dispatch, 'accept');
+  });
+});
+
+describe('resolveConfig: only the settings that name an environment variable read one', () => {
+  test('a variable literally named "undefined" changes nothing', () => {
+    assert.deepEqual(resolveConfig([], { undefined: '7' }).settings, resolveConfig([], {}).settings);
+  });
+});
+
 describe('resolveConfig: unknown settings', () => {
   test('an unknown key is an error naming the key and the file, and suggesting the nearest name', () => {
     assert.throws(

@@ -431,3 +431,104 @@ describe('--help text, from the table', () => {
     );
   });
 });
+
+describe('--umask', () => {
+  test('an octal mode as umask(1) writes it (027, 0o027), or a decimal number, up to 0o777', () => {
+    assert.equal(spec('umask').parse('027', 'umask'), 0o27);
+    assert.equal(spec('umask').parse(' 0o027 ', 'umask'), 0o27);
+    assert.equal(spec('umask').parse('0O777', 'umask'), 0o777);
+    assert.equal(spec('umask').parse('0', 'umask'), 0);
+    assert.equal(spec('umask').parse('00', 'umask'), 0);
+    assert.equal(spec('umask').parse('18', 'umask'), 18);
+    assert.equal(spec('umask').parse('511', 'umask'), 0o777);
+    assert.equal(spec('umask').parse(0o22, 'umask'), 0o22);
+    assert.equal(spec('umask').parse(0, 'umask'), 0);
+    assert.equal(spec('umask').parse(0o777, 'umask'), 0o777);
+  });
+
+  test('anything else is an error that shows the expected forms', () => {
+    for (const raw of ['0o8', '0o', '1000', '512', '-1', 'x', '', '0x1f', 0o1000, -1, 1.5, true, null]) {
+      assert.throws(() => spec('umask').parse(raw, 'umask'), {
+        code: 'UNICORN_CONFIG_INVALID_VALUE',
+        message: `invalid value for umask: ${JSON.stringify(raw)} (expected an octal mode such as 0o027 or 027)`,
+      });
+    }
+  });
+});
+
+describe('--root-path', () => {
+  test('a path starting with /, its trailing slashes removed; empty for none', () => {
+    assert.equal(spec('rootPath').parse('/api', 'rootPath'), '/api');
+    assert.equal(spec('rootPath').parse('/api//', 'rootPath'), '/api');
+    assert.equal(spec('rootPath').parse('/a/b/', 'rootPath'), '/a/b');
+    assert.equal(spec('rootPath').parse('/', 'rootPath'), '');
+    assert.equal(spec('rootPath').parse('', 'rootPath'), '');
+  });
+
+  test('a relative path is an error', () => {
+    assert.throws(() => spec('rootPath').parse('api/', 'rootPath'), {
+      code: 'UNICORN_CONFIG_INVALID_VALUE',
+      message: 'invalid value for rootPath: "api/" (expected a path starting with /)',
+    });
+  });
+});
+
+describe('the exact messages of the value parsers', () => {
+  const message = (name: string, raw: unknown) => {
+    try {
+      spec(name).parse(raw, name);
+    } catch (err) {
+      return (err as Error).message;
+    }
+    return 'no error';
+  };
+
+  test('each says what was expected', () => {
+    assert.equal(message('keepAlive', 'x'), 'invalid value for keepAlive: "x" (expected a number >= 0)');
+    assert.equal(message('errorLogfile', 5), 'invalid value for errorLogfile: 5 (expected a string)');
+    assert.equal(message('onStarting', 'x'), 'invalid value for onStarting: "x" (expected a function)');
+    assert.equal(message('bind', []), 'invalid value for bind: [] (expected at least one address)');
+  });
+});
+
+describe('float settings, the decimal forms', () => {
+  test('digits before, after or on both sides of the point', () => {
+    assert.equal(spec('keepAlive').parse('2.55', 'keepAlive'), 2.55);
+    assert.equal(spec('keepAlive').parse('.55', 'keepAlive'), 0.55);
+    assert.equal(spec('keepAlive').parse('.5', 'keepAlive'), 0.5);
+    assert.equal(spec('keepAlive').parse('3.', 'keepAlive'), 3);
+  });
+
+  test('only a string or a number: a list holding a number is not one', () => {
+    rejects('keepAlive', ['2']);
+  });
+});
+
+describe('--umask, the edges of its forms', () => {
+  test('a decimal number without a leading zero is decimal; a sign or a bad digit after 0o is refused', () => {
+    assert.equal(spec('umask').parse('10', 'umask'), 10);
+    assert.equal(spec('umask').parse('100', 'umask'), 100);
+    rejects('umask', '+1');
+    rejects('umask', '0o79');
+  });
+});
+
+describe('nearestSettingName, the edges', () => {
+  test('a flag written with its dashes suggests its setting', () => {
+    assert.equal(nearestSettingName('--pid'), 'pidfile');
+    assert.equal(nearestSettingName('-w'), 'workers');
+  });
+
+  test('a long name may be further off: a third of its length', () => {
+    assert.equal(nearestSettingName('maxreqsjitter'), 'maxRequestsJitter');
+  });
+
+  test('every letter counts, the last one included', () => {
+    assert.equal(nearestSettingName('accesslogfrmt'), 'accessLogformat');
+    assert.equal(nearestSettingName('workrclss'), 'workerClass');
+  });
+
+  test('a tie goes to the setting listed first', () => {
+    assert.equal(nearestSettingName('bn'), 'bind');
+  });
+});

@@ -7,13 +7,32 @@
  */
 
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import ts from 'typescript';
 
 const repo = new URL('../../../', import.meta.url).pathname;
+
+/**
+ * The node_modules the repo's imports resolve from, found as node finds it: the nearest one above.
+ * Not always <repo>/node_modules: Stryker's sandbox is a copy of the repo without one, inside it.
+ */
+function nodeModulesAbove(dir: string): string {
+  const candidate = join(dir, 'node_modules');
+  if (existsSync(candidate)) return candidate;
+  if (dirname(dir) === dir) throw new Error(`no node_modules above ${repo}`);
+  return nodeModulesAbove(dirname(dir));
+}
 
 /** The src/ modules config-file.ts and app-module.ts need, compiled to plain ESM in a temp dir. */
 export function compileSources(names: readonly string[]): { dir: string; cleanup: () => void } {
@@ -22,7 +41,7 @@ export function compileSources(names: readonly string[]): { dir: string; cleanup
   mkdirSync(out);
   writeFileSync(join(dir, 'package.json'), '{ "type": "module" }\n');
   // tsx itself is still needed at run time: src/typescript.ts registers it for .ts files.
-  symlinkSync(join(repo, 'node_modules'), join(dir, 'node_modules'), 'dir');
+  symlinkSync(nodeModulesAbove(repo), join(dir, 'node_modules'), 'dir');
   for (const name of names) {
     const source = readFileSync(join(repo, 'src', `${name}.ts`), 'utf8');
     const { outputText } = ts.transpileModule(source, {

@@ -1,0 +1,240 @@
+/**
+ * acceptProxyProtocol on real servers over loopback: what the app sees as its client after a PROXY
+ * header, and which connections are closed instead of served, and why.
+ */
+import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
+import { type AddressInfo, connect, type Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { connect as tlsConnect } from 'node:tls';
+import { acceptProxyProtocol, type ProxyRejection } from '../../src/http/proxy-protocol.js';
+import { makeCertificates } from '../helpers/tls.js';
+
+const REQUEST = 'GET /who HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n';
+
+/** The app: answers with the client address, port and family it sees on the request's socket. */
+function whoAmI(req: IncomingMessage, res: ServerResponse): void {
+  const s = req.socket;
+  res.end(`${s.remoteAddress} ${s.remotePort} ${s.remoteFamily} ${req.url}`);
+}
+
+interface Harness {
+  port: number;
+  rejections: ProxyRejection[];
+  /** Resolves with the next rejection (or one already made and not yet taken). */
+  nextRejection: () => Promise<ProxyRejection>;
+  close: () => Promise<void>;
+}
+
+async function harness(
+  server: Server,
+  {
+    allowed = () => true,
+    timeoutMs = 10_000,
+  }: { allowed?: (peer: string) => boolean; timeoutMs?: number } = {},
+): Promise<Harness> {
+  const rejections: ProxyRejection[] = [];
+  const waiting: Array<(r: ProxyRejection) => void> = [];
+  let taken = 0;
+  acceptProxyProtocol(server, {
+    allowed,
+    timeoutMs,
+    rejected: (rejection) => {
+      rejections.push(rejection);
+      const w = waiting.shift();
+      if (w) {
+        taken++;
+        w(rejection);
+      }
+    },
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    port: (server.address() as AddressInfo).port,
+    rejections,
+    nextRejection: () =>
+      taken < rejections.length
+        ? Promise.resolve(rejections[taken++]!)
+        : new Promise((resolve) => waiting.push(resolve)),
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections?.();
+      }),
+  };
+}
+
+/** Writes each piece in turn (the last one may be left off to hold the connection), reads to the end. */
+function exchange(port: number, pieces: Array<string | Buffer>, { end = true } = {}): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const socket: Socket = connect(port, '127.0.0.1', () => {
+      for (const piece of pieces) socket.write(piece);
+      if (end) socket.end();
+    });
+    let got = '';
+    socket.setEncoding('latin1');
+    socket.on('data', (chunk: string) => {
+      got += chunk;
+    });
+    socket.on('error', (err: NodeJS.ErrnoException) =>
+      err.code === 'ECONNRESET' ? resolve(got) : reject(err),
+    );
+    socket.on('close', () => resolve(got));
+  });
+}
+
+const body = (response: string) => response.slice(response.indexOf('\r\n\r\n') + 4);
+
+describe('acceptProxyProtocol on node:http', () => {
+  test('the client a v1 header names is the request socket’s remote address, port and family', async () => {
+    const h = await harness(createServer(whoAmI));
+    try {
+      const v4 = await exchange(h.port, [`PROXY TCP4 203.0.113.7 10.0.0.1 56324 443\r\n${REQUEST}`]);
+      assert.match(v4, /^HTTP\/1\.1 200 /);
+      assert.equal(body(v4), '203.0.113.7 56324 IPv4 /who');
+      const v6 = await exchange(h.port, [`PROXY TCP6 2001:db8::7 2001:db8::1 4000 443\r\n${REQUEST}`]);
+      assert.equal(body(v6), '2001:db8::7 4000 IPv6 /who');
+      assert.deepEqual(h.rejections, []);
+    } finally {
+      await h.close();
+    }
+  });
+
+  test('a header that names no client (UNKNOWN, LOCAL) keeps the real peer', async () => {
+    const h = await harness(createServer(whoAmI));
+    try {
+      const unknown = await exchange(h.port, [`PROXY UNKNOWN\r\n${REQUEST}`]);
+      assert.match(body(unknown), /^127\.0\.0\.1 \d+ IPv4 \/who$/);
+      const local = Buffer.concat([
+        Buffer.from('0d0a0d0a000d0a515549540a20000000', 'hex'),
+        Buffer.from(REQUEST, 'latin1'),
+      ]);
+      assert.match(body(await exchange(h.port, [local])), /^127\.0\.0\.1 \d+ IPv4 \/who$/);
+    } finally {
+      await h.close();
+    }
+  });
+
+  test('a connection whose header is still incomplete when the time is up is closed as timeout', async () => {
+    const h = await harness(createServer(whoAmI), { timeoutMs: 200 });
+    try {
+      const response = exchange(h.port, ['PROXY TCP4 203.0.113.7 '], { end: false });
+      assert.deepEqual(await h.nextRejection(), {
+        reason: 'timeout',
+        detail: 'no complete PROXY header within 0.2 s',
+        peer: '127.0.0.1',
+      });
+      assert.equal(await response, '');
+      assert.equal(h.rejections.length, 1);
+    } finally {
+      await h.close();
+    }
+  });
+
+  test('a connection that does not start with a PROXY header is closed as malformed, unserved', async () => {
+    const h = await harness(createServer(whoAmI));
+    try {
+      const response = await exchange(h.port, [REQUEST]);
+      assert.equal(response, '');
+      assert.deepEqual(await h.nextRejection(), {
+        reason: 'malformed',
+        detail: 'the connection does not start with a PROXY header',
+        peer: '127.0.0.1',
+      });
+    } finally {
+      await h.close();
+    }
+  });
+
+  test('a peer that leaves before its header is complete is closed, once', async () => {
+    const h = await harness(createServer(whoAmI));
+    try {
+      assert.equal(await exchange(h.port, ['PROXY TCP4']), '');
+      assert.deepEqual(await h.nextRejection(), {
+        reason: 'closed',
+        detail: 'the connection closed before a complete PROXY header',
+        peer: '127.0.0.1',
+      });
+      assert.equal(h.rejections.length, 1);
+    } finally {
+      await h.close();
+    }
+  });
+
+  test('a peer not in --proxy-allow-from is closed at once, as untrusted, whatever it sends', async () => {
+    const peers: string[] = [];
+    const h = await harness(createServer(whoAmI), {
+      allowed: (peer) => {
+        peers.push(peer);
+        return false;
+      },
+    });
+    try {
+      const response = await exchange(h.port, [`PROXY TCP4 203.0.113.7 10.0.0.1 56324 443\r\n${REQUEST}`]);
+      assert.equal(response, '');
+      assert.deepEqual(await h.nextRejection(), {
+        reason: 'untrusted',
+        detail: '127.0.0.1 is not in --proxy-allow-from',
+        peer: '127.0.0.1',
+      });
+      assert.deepEqual(peers, ['127.0.0.1']);
+    } finally {
+      await h.close();
+    }
+  });
+
+  test('connection listeners added after it run at accept; node:http’s own run once the header is read', async () => {
+    const server = createServer(whoAmI);
+    const h = await harness(server);
+    let accepted = 0;
+    server.on('connection', () => accepted++);
+    try {
+      const response = await exchange(h.port, [`PROXY TCP4 203.0.113.7 10.0.0.1 1 2\r\n${REQUEST}`]);
+      assert.equal(body(response), '203.0.113.7 1 IPv4 /who');
+      assert.equal(accepted, 1);
+    } finally {
+      await h.close();
+    }
+  });
+});
+
+describe('acceptProxyProtocol on node:https', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'unicorn-proxy-tls-'));
+  before(() => makeCertificates(dir));
+  after(() => rmSync(dir, { recursive: true, force: true }));
+
+  test('the TLS socket the app sees carries the client the header named', async () => {
+    const server = createHttpsServer(
+      { key: readFileSync(join(dir, 'server.key')), cert: readFileSync(join(dir, 'server.pem')) },
+      whoAmI,
+    );
+    const h = await harness(server as unknown as Server);
+    try {
+      const response = await new Promise<string>((resolve, reject) => {
+        const raw = connect(h.port, '127.0.0.1', () => {
+          raw.write('PROXY TCP4 198.51.100.9 10.0.0.1 40000 443\r\n');
+          const secure = tlsConnect(
+            { socket: raw, ca: readFileSync(join(dir, 'ca.pem')), servername: 'localhost' },
+            () => secure.end(REQUEST),
+          );
+          let got = '';
+          secure.setEncoding('latin1');
+          secure.on('data', (chunk: string) => {
+            got += chunk;
+          });
+          secure.on('error', reject);
+          secure.on('close', () => resolve(got));
+        });
+        raw.on('error', reject);
+      });
+      assert.equal(body(response), '198.51.100.9 40000 IPv4 /who');
+      assert.deepEqual(h.rejections, []);
+    } finally {
+      await h.close();
+    }
+  });
+});

@@ -118,9 +118,11 @@ interface Got {
   body: Buffer;
 }
 
-function getFrom(port: number, path: string): Promise<Got> {
+/** GETs `path`; `onHeaders` runs as soon as the status and headers arrive, before the body. */
+function getFrom(port: number, path: string, onHeaders?: () => void): Promise<Got> {
   return new Promise((resolve, reject) => {
     get({ host: '127.0.0.1', port, path, agent: false }, (res) => {
+      onHeaders?.();
       const chunks: Buffer[] = [];
       res.on('data', (chunk: Buffer) => chunks.push(chunk));
       res.on('error', reject);
@@ -308,22 +310,7 @@ describe('writeResponse: a Response written to node:http', () => {
   });
 
   test('a stream with nothing ready yet sends its status and headers at once, then the body', async () => {
-    const got = await new Promise<Got>((resolve, reject) => {
-      get({ host: '127.0.0.1', port, path: '/slow', agent: false }, (res) => {
-        headersSeen();
-        const chunks: Buffer[] = [];
-        res.on('data', (chunk: Buffer) => chunks.push(chunk));
-        res.on('end', () =>
-          resolve({
-            status: res.statusCode ?? 0,
-            statusMessage: res.statusMessage ?? '',
-            headers: res.headers,
-            rawHeaders: res.rawHeaders,
-            body: Buffer.concat(chunks),
-          }),
-        );
-      }).on('error', reject);
-    });
+    const got = await getFrom(port, '/slow', headersSeen);
     assert.equal(got.status, 200);
     assert.equal(got.body.toString(), 'late');
     const empty = await getFrom(port, '/slow-empty');

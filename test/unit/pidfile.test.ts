@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { type ChildProcess, spawn } from 'node:child_process';
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import {
   chownSync,
   existsSync,
@@ -9,6 +9,7 @@ import {
   rmSync,
   statSync,
   symlinkSync,
+  utimesSync,
   writeFileSync,
 } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -176,7 +177,10 @@ describe('a second master on the same pidfile', () => {
     const other = liveProcess();
     create(path, other.pid);
     writeFileSync(path, ''); // the window between the first master locking and writing its pid
-    assert.throws(() => new Pidfile(path).create(process.pid), { code: 'UNICORN_PIDFILE_LOCKED' });
+    assert.throws(() => new Pidfile(path).create(process.pid), {
+      code: 'UNICORN_PIDFILE_LOCKED',
+      message: `pidfile ${path} is held by a running master (pid not yet written); not starting a second one`,
+    });
   });
 });
 
@@ -235,5 +239,89 @@ describe('readPid', () => {
   test('gives null for a missing file, an empty file, text, zero or a negative number', () => {
     assert.equal(readPid(join(root, 'absent.pid')), null);
     for (const text of ['', 'abc', '0', '-5']) assert.equal(readPid(write(text)), null, JSON.stringify(text));
+  });
+});
+
+describe('Pidfile.create, more', () => {
+  test('a FIFO at the path is refused as not a regular file, without hanging on it', () => {
+    const path = freshPath();
+    execFileSync('mkfifo', [path]);
+    assert.throws(() => new Pidfile(path).create(process.pid), {
+      code: 'UNICORN_PIDFILE',
+      message: `cannot use pidfile ${path}: it is not a regular file`,
+    });
+    assert.equal(existsSync(`${path}.lock`), false, 'no lock was taken');
+  });
+
+  test('a pidfile holding our own pid under a lock is taken over (the lock is ours)', () => {
+    const path = freshPath();
+    create(path, process.pid);
+    create(path, process.pid);
+    assert.equal(readPid(path), process.pid);
+  });
+
+  test('a lock that cannot be taken for another reason than a holder is UNICORN_PIDFILE', () => {
+    const path = freshPath();
+    // A stale "lock" that is a regular file: proper-lockfile's rmdir of it fails with ENOTDIR.
+    writeFileSync(`${path}.lock`, '');
+    utimesSync(`${path}.lock`, 0, 0);
+    assert.throws(() => new Pidfile(path).create(process.pid), {
+      code: 'UNICORN_PIDFILE',
+      message: new RegExp(`^cannot lock pidfile ${path}: `),
+    });
+  });
+
+  test('leaves no file descriptor open, whether it succeeds or refuses', () => {
+    const openFds = () => readdirSync('/proc/self/fd').length;
+    const before = openFds();
+    const path = freshPath();
+    const file = new Pidfile(path);
+    file.create(process.pid);
+    file.remove(process.pid);
+    const fifo = freshPath();
+    execFileSync('mkfifo', [fifo]);
+    assert.throws(() => new Pidfile(fifo).create(process.pid), { code: 'UNICORN_PIDFILE' });
+    assert.equal(openFds(), before);
+  });
+});
+
+describe('Pidfile.moveTo (USR2: the old master steps aside)', () => {
+  test('moves the file and its lock to the new path; a new master can then take the old path', () => {
+    const path = freshPath();
+    const old = create(path, process.pid);
+    old.moveTo(`${path}.oldbin`);
+    assert.equal(old.path, `${path}.oldbin`);
+    assert.equal(existsSync(path), false);
+    assert.equal(readPid(`${path}.oldbin`), process.pid);
+    assert.equal(existsSync(`${path}.lock`), false, 'the lock left the old path');
+    assert.ok(statSync(`${path}.oldbin.lock`).isDirectory(), 'and is held at the new one');
+    const other = liveProcess();
+    create(path, other.pid);
+    assert.equal(readPid(path), other.pid);
+  });
+
+  test('moving back undoes it: the file and lock return to the original path', () => {
+    const path = freshPath();
+    const file = create(path, process.pid);
+    file.moveTo(`${path}.oldbin`);
+    file.moveTo(path);
+    assert.equal(file.path, path);
+    assert.equal(readPid(path), process.pid);
+    assert.equal(existsSync(`${path}.oldbin`), false);
+    assert.equal(existsSync(`${path}.oldbin.lock`), false);
+    assert.ok(statSync(`${path}.lock`).isDirectory());
+    file.remove(process.pid);
+    assert.equal(existsSync(path), false);
+    assert.equal(existsSync(`${path}.lock`), false);
+  });
+
+  test('a moved file is removed from where it now is', () => {
+    const path = freshPath();
+    const file = new Pidfile(path);
+    file.create(process.pid);
+    file.moveTo(`${path}.oldbin`);
+    file.remove(process.pid);
+    assert.equal(existsSync(`${path}.oldbin`), false);
+    assert.equal(existsSync(`${path}.oldbin.lock`), false);
   });
 });

@@ -265,3 +265,130 @@ describe('keeping the count (planWorkers), with fake handles', () => {
     assert.deepEqual(ages(planWorkers(ws, { ...base, target: 0, standby: 0 }).dropSpares), [3, 4]);
   });
 });
+
+describe('WorkerHandle, the rest of its record', () => {
+  test('a new handle: born now, its pid from the cluster worker (0 when it has none), nothing counted yet', () => {
+    const { w } = handle(3, { now: 1_234 });
+    assert.equal(w.pid, 1003);
+    assert.equal(w.age, 3);
+    assert.equal(w.bornAt, 1_234);
+    assert.equal(w.bootingSince, 1_234);
+    assert.equal(w.lastHeartbeat, 1_234);
+    assert.equal(w.readyAt, null);
+    assert.equal(w.reason, null);
+    assert.equal(w.killAt, null);
+    assert.equal(w.spare, false);
+    assert.equal(w.isSpare, false);
+    assert.equal(w.heardSinceHandback, true, 'a new worker has handed nothing back');
+    assert.equal(w.bootError, null);
+    const noPid = { process: {}, isConnected: () => false } as unknown as ClusterWorker;
+    assert.equal(new WorkerHandle(noPid, 1, 0, false, () => {}).pid, 0);
+  });
+
+  test('send: through the IPC channel while connected (done once written), done at once when it is gone', () => {
+    const sentMessages: unknown[][] = [];
+    let connected = true;
+    let written: (() => void) | undefined;
+    const worker = {
+      process: { pid: 5 },
+      isConnected: () => connected,
+      send: (message: unknown, sendHandle: unknown, callback?: () => void) => {
+        sentMessages.push([message, sendHandle, callback === undefined]);
+        written = callback;
+        return true;
+      },
+    } as unknown as ClusterWorker;
+    const w = new WorkerHandle(worker, 1, 0, false, () => {});
+    const socket = {};
+    let doneCalls = 0;
+    w.send({ type: 'stop' } as never, socket, () => doneCalls++);
+    assert.deepEqual(sentMessages, [[{ type: 'stop' }, socket, false]]);
+    assert.equal(doneCalls, 0, 'not before the message is written');
+    written?.();
+    assert.equal(doneCalls, 1);
+    w.send({ type: 'stop' } as never);
+    assert.deepEqual(
+      sentMessages[1],
+      [{ type: 'stop' }, undefined, true],
+      'no callback when none is asked for',
+    );
+    connected = false;
+    w.send({ type: 'stop' } as never, undefined, () => doneCalls++);
+    assert.equal(sentMessages.length, 2, 'nothing is sent to a worker that is gone');
+    assert.equal(doneCalls, 2);
+    w.send({ type: 'stop' } as never);
+    assert.equal(sentMessages.length, 2);
+  });
+
+  test('counted and isSpare in each state', () => {
+    const cases: [WorkerState, boolean, boolean, boolean][] = [
+      // state, spare, counted, isSpare
+      ['booting', false, true, false],
+      ['booting', true, false, true],
+      ['standby', true, false, true],
+      ['ready', false, true, false],
+      ['retiring', false, false, false],
+      ['stopping', false, false, false],
+      ['exited', false, false, false],
+    ];
+    for (const [state, spare, counted, isSpare] of cases) {
+      const w = inState(state, 1, spare);
+      assert.equal(w.counted, counted, `counted ${state} spare=${spare}`);
+      assert.equal(w.isSpare, isSpare, `isSpare ${state} spare=${spare}`);
+    }
+    const stoppedSpare = handle(1, { spare: true }).w;
+    stoppedSpare.stop('spare dropped', 0, 1_000);
+    assert.equal(stoppedSpare.isSpare, false, 'a spare being stopped is no longer one');
+    assert.equal(stoppedSpare.counted, false);
+  });
+
+  test('a stop remembers its own reason when none was given before', () => {
+    const w = inState('ready');
+    assert.equal(w.stop('worker count reduced', 0, 1_000), true);
+    assert.equal(w.reason, 'worker count reduced');
+    assert.equal(w.killAt, 1_000);
+  });
+
+  test('a quick stop of a worker that was not stopping: QUIT, and KILL at now + grace', () => {
+    const { w, sent } = handle();
+    w.markReady(0);
+    assert.equal(w.quickStop(500, 2_000), true);
+    assert.equal(w.state, 'stopping');
+    assert.equal(w.killAt, 2_500);
+    assert.deepEqual(sent, ['SIGQUIT']);
+    assert.equal(w.killDue(2_499), false);
+    assert.equal(w.killDue(2_500), true);
+  });
+
+  test('a retiring worker can time out and be aborted too; the reason becomes timeout', () => {
+    const { w, sent } = handle();
+    w.markReady(0);
+    w.retire('reload');
+    w.lastHeartbeat = 0;
+    assert.equal(w.timedOut(1_001, 1_000), true);
+    assert.equal(w.abort(1_001, 500), true);
+    assert.equal(w.reason, 'timeout');
+    assert.equal(w.killAt, 1_501);
+    assert.deepEqual(sent, ['SIGABRT']);
+    assert.equal(w.kill(), true);
+    assert.equal(w.reason, 'timeout');
+  });
+
+  test('--boot-timeout of a promoted standby counts from the promotion; only a booting worker is killed for it', () => {
+    const { w } = handle(1, { now: 0, spare: true });
+    w.markStandby();
+    assert.equal(w.bootTimedOut(99_999, 1_000), false, 'a standby waits as long as it must');
+    assert.equal(w.killBootTimeout(3, 'late'), false);
+    w.promote(10_000);
+    assert.equal(w.bootTimedOut(11_000, 1_000), false);
+    assert.equal(w.bootTimedOut(11_001, 1_000), true);
+  });
+
+  test('kill after a stop with no timeout says the grace ran out; exited() clears the kill deadline', () => {
+    const w = inState('stopping');
+    assert.equal(w.killAt, 1_000);
+    assert.equal(w.exited()?.expected, true);
+    assert.equal(w.killAt, null);
+    assert.equal(w.killDue(5_000), false);
+  });
+});

@@ -184,6 +184,19 @@ describe('a second master on the same pidfile', () => {
   });
 });
 
+describe('a second master, when the holder belongs to another user', () => {
+  test('a lock held for a pid this user may not signal (pid 1 unless root) is refused as running', () => {
+    const path = freshPath();
+    create(path, process.pid);
+    // kill(1, 0) fails with EPERM for any user but root: the process exists all the same.
+    writeFileSync(path, '1\n');
+    assert.throws(() => new Pidfile(path).create(process.pid), {
+      code: 'UNICORN_PIDFILE_LOCKED',
+      message: `pidfile ${path} is held by a running master (pid 1); not starting a second one`,
+    });
+  });
+});
+
 describe('Pidfile.remove', () => {
   test('deletes the file and releases the lock when the file holds our pid', () => {
     const path = freshPath();

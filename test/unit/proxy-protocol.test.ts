@@ -267,3 +267,124 @@ describe('ipv6Text', () => {
     assert.equal(text('20010db8000000010001000100010001'), '2001:db8:0:1:1:1:1:1');
   });
 });
+
+describe('PROXY protocol parser, edges', () => {
+  test('v1 errors name what is wrong: the field count, which port, which address', () => {
+    assert.equal(
+      invalidReason(parseProxyHeader(Buffer.from('PROXY TCP4 1.2.3.4 5.6.7.8 1\r\n'))),
+      'a PROXY v1 TCP4 line needs 4 fields, has 3',
+    );
+    assert.equal(
+      invalidReason(parseProxyHeader(Buffer.from('PROXY TCP4 1.2.3.4 5.6.7.8 x 2\r\n'))),
+      'bad port in PROXY v1 line: "x"',
+    );
+    assert.equal(
+      invalidReason(parseProxyHeader(Buffer.from('PROXY TCP4 1.2.3.4 5.6.7.8 1 y\r\n'))),
+      'bad port in PROXY v1 line: "y"',
+    );
+    assert.equal(
+      invalidReason(parseProxyHeader(Buffer.from('PROXY TCP4 1.2.3.4 5.6.7.x 1 2\r\n'))),
+      '"5.6.7.x" is not an IPv4 address',
+    );
+    assert.equal(invalidReason(parseProxyHeader(Buffer.from('PROXY \r\n'))), 'unknown PROXY v1 protocol ""');
+    assert.equal(
+      invalidReason(parseProxyHeader(Buffer.from('PROXY TCP4 1.2.3.4 5.6.7.8 1 2\n'))),
+      'the PROXY v1 line does not end with CRLF',
+    );
+    assert.equal(
+      invalidReason(parseProxyHeader(Buffer.from('PROXY TCP4 1.2.3.4 5.6.7.8 1\x7f 2\r\n'))),
+      'a PROXY v1 line with a control or non-ASCII byte',
+    );
+    assert.equal(
+      invalidReason(parseProxyHeader(Buffer.from(`PROXY ${'x'.repeat(101)}`))),
+      'no CRLF within the first 107 bytes of a PROXY v1 line',
+    );
+    assert.equal(
+      invalidReason(parseProxyHeader(REQUEST)),
+      'the connection does not start with a PROXY header',
+    );
+  });
+
+  test('v1 accepts every printable byte, the tilde included, after UNKNOWN', () => {
+    assert.equal(done(parseProxyHeader(Buffer.from('PROXY UNKNOWN ~ !\r\n'))).length, 19);
+  });
+
+  test('v2: a header of exactly its announced length, with nothing after it, is done', () => {
+    const local = v2(0x20, 0x00, Buffer.alloc(0));
+    assert.equal(local.length, 16);
+    assert.deepEqual(parseProxyHeader(local), {
+      status: 'done',
+      header: { version: 2, command: 'LOCAL', addresses: null, length: 16 },
+    });
+    const four = v2(0x21, 0x11, ipv4Block([1, 2, 3, 4], [5, 6, 7, 8], 1, 2));
+    assert.equal(done(parseProxyHeader(four)).length, 28);
+  });
+
+  test('v2 over UDP (transport 2) is read like TCP; transport 3 is refused with the family byte', () => {
+    const udp = done(parseProxyHeader(v2(0x21, 0x12, ipv4Block([1, 2, 3, 4], [5, 6, 7, 8], 53, 5353))));
+    assert.deepEqual(proxiedClient(udp), { address: '1.2.3.4', port: 53, family: 'IPv4' });
+    assert.equal(
+      invalidReason(parseProxyHeader(v2(0x21, 0x13, Buffer.alloc(12)))),
+      'unknown PROXY v2 address family 0x13',
+    );
+    assert.equal(
+      invalidReason(parseProxyHeader(v2(0x21, 0x41, Buffer.alloc(12)))),
+      'unknown PROXY v2 address family 0x41',
+    );
+    assert.equal(
+      invalidReason(parseProxyHeader(v2(0x31, 0x11, Buffer.alloc(12)))),
+      'PROXY v2 signature with version 3',
+    );
+    assert.equal(
+      invalidReason(parseProxyHeader(v2(0x2f, 0x11, Buffer.alloc(12)))),
+      'unknown PROXY v2 command 15',
+    );
+    assert.equal(
+      invalidReason(parseProxyHeader(v2(0x21, 0x11, Buffer.alloc(0), V2_MAX_LENGTH + 1))),
+      'PROXY v2 header of 2049 bytes (more than 2048)',
+    );
+    assert.equal(
+      invalidReason(parseProxyHeader(v2(0x21, 0x21, Buffer.alloc(35)))),
+      'PROXY v2 IPv6 addresses need 36 bytes, have 35',
+    );
+    assert.equal(
+      invalidReason(parseProxyHeader(v2(0x21, 0x31, Buffer.alloc(215)))),
+      'PROXY v2 unix addresses need 216 bytes, have 215',
+    );
+  });
+
+  test('v2 IPv6: both ends, their ports, and the destination address', () => {
+    const block = Buffer.alloc(36);
+    Buffer.from('20010db8000000000000000000000001', 'hex').copy(block, 0);
+    Buffer.from('20010db8000000000000000000000002', 'hex').copy(block, 16);
+    block.writeUInt16BE(1111, 32);
+    block.writeUInt16BE(2222, 34);
+    assert.deepEqual(done(parseProxyHeader(v2(0x21, 0x21, block))).addresses, {
+      family: 'IPv6',
+      source: { address: '2001:db8::1', port: 1111, family: 'IPv6' },
+      destination: { address: '2001:db8::2', port: 2222, family: 'IPv6' },
+    });
+  });
+
+  test('v2 unix paths that fill their 108 bytes, with no NUL, are read whole', () => {
+    const block = Buffer.alloc(216, 'a');
+    block.fill('b', 108);
+    const header = done(parseProxyHeader(v2(0x21, 0x31, block)));
+    assert.deepEqual(header.addresses, {
+      family: 'unix',
+      source: 'a'.repeat(108),
+      destination: 'b'.repeat(108),
+    });
+  });
+
+  test('ipv6Text: only ::ffff:0:0/96 is written in the dotted form', () => {
+    const text = (hex: string) => ipv6Text(Buffer.from(hex, 'hex'));
+    assert.equal(text('00000000000000000000ffff01020304'), '::ffff:1.2.3.4');
+    assert.equal(text('00000000000000000000ff0001020304'), '::ff00:102:304');
+    assert.equal(text('0000000000000000000000ff01020304'), '::ff:102:304');
+    assert.equal(text('20010db8000000000000ffff01020304'), '2001:db8::ffff:102:304');
+    assert.equal(text('00000000000000000001ffff01020304'), '::1:ffff:102:304');
+    assert.equal(text('00010000000000000000000000000000'), '1::');
+    assert.equal(text('00000000000100000000000000000000'), '0:0:1::');
+  });
+});

@@ -1,5 +1,7 @@
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import type { Worker as ClusterWorker } from 'node:cluster';
+import { once } from 'node:events';
 import { describe, test } from 'node:test';
 import { countAfterTtou, exitHint, planWorkers } from '../../src/master/arbiter.js';
 import { WorkerHandle, type WorkerState } from '../../src/master/worker-handle.js';
@@ -390,5 +392,27 @@ describe('WorkerHandle, the rest of its record', () => {
     assert.equal(w.exited()?.expected, true);
     assert.equal(w.killAt, null);
     assert.equal(w.killDue(5_000), false);
+  });
+
+  test('a spare being stopped cannot go to standby any more', () => {
+    const { w } = handle(1, { spare: true });
+    w.stop('spare dropped', 0, 1_000);
+    assert.equal(w.markStandby(), false);
+    assert.equal(w.state, 'stopping');
+  });
+
+  test('by default a handle is no spare, and signals its process for real', async () => {
+    const child = spawn(process.execPath, ['-e', 'setTimeout(() => {}, 60000)'], { stdio: 'ignore' });
+    try {
+      assert.ok(child.pid);
+      const exited = once(child, 'exit');
+      const w = new WorkerHandle(fakeClusterWorker(child.pid), 1, 0);
+      assert.equal(w.spare, false);
+      assert.equal(w.counted, true);
+      assert.equal(w.stop('master stopping', 0, 1_000), true);
+      assert.deepEqual(await exited, [null, 'SIGTERM']);
+    } finally {
+      child.kill('SIGKILL');
+    }
   });
 });

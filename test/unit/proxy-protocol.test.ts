@@ -305,6 +305,20 @@ describe('PROXY protocol parser, edges', () => {
     );
   });
 
+  test('a v1 UNKNOWN header is a PROXY command without addresses; a v2 PROXY header says PROXY', () => {
+    assert.deepEqual(parseProxyHeader(Buffer.from('PROXY UNKNOWN\r\n')), {
+      status: 'done',
+      header: { version: 1, command: 'PROXY', addresses: null, length: 15 },
+    });
+    const four = done(parseProxyHeader(v2(0x21, 0x11, ipv4Block([1, 2, 3, 4], [5, 6, 7, 8], 1, 2))));
+    assert.equal(four.command, 'PROXY');
+    assert.equal(four.version, 2);
+    assert.equal(
+      invalidReason(parseProxyHeader(Buffer.from('PROXX'))),
+      'the connection does not start with a PROXY header',
+    );
+  });
+
   test('v1 accepts every printable byte, the tilde included, after UNKNOWN', () => {
     assert.equal(done(parseProxyHeader(Buffer.from('PROXY UNKNOWN ~ !\r\n'))).length, 19);
   });

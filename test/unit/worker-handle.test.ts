@@ -405,7 +405,8 @@ describe('WorkerHandle, the rest of its record', () => {
     const child = spawn(process.execPath, ['-e', 'setTimeout(() => {}, 60000)'], { stdio: 'ignore' });
     try {
       assert.ok(child.pid);
-      const exited = once(child, 'exit');
+      // Bounded: a handle that sends nothing fails here instead of hanging the file.
+      const exited = once(child, 'exit', { signal: AbortSignal.timeout(10_000) });
       const w = new WorkerHandle(fakeClusterWorker(child.pid), 1, 0);
       assert.equal(w.spare, false);
       assert.equal(w.counted, true);

@@ -276,6 +276,8 @@ export class WorkerHandle {
   }
 
   signal(signal: NodeJS.Signals): void {
+    // No pid (the fork failed): kill(0, …) would signal the master's whole process group.
+    if (this.pid <= 0) return;
     try {
       this.#kill(this.pid, signal);
     } catch {

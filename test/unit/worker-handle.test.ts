@@ -284,7 +284,12 @@ describe('WorkerHandle, the rest of its record', () => {
     assert.equal(w.heardSinceHandback, true, 'a new worker has handed nothing back');
     assert.equal(w.bootError, null);
     const noPid = { process: {}, isConnected: () => false } as unknown as ClusterWorker;
-    assert.equal(new WorkerHandle(noPid, 1, 0, false, () => {}).pid, 0);
+    const signalled: number[] = [];
+    const pidless = new WorkerHandle(noPid, 1, 0, false, (pid) => signalled.push(pid));
+    assert.equal(pidless.pid, 0);
+    assert.equal(pidless.stop('master stopping', 0, 1_000), true);
+    assert.equal(pidless.kill(), true);
+    assert.deepEqual(signalled, [], 'pid 0 would be the master process group');
   });
 
   test('send: through the IPC channel while connected (done once written), done at once when it is gone', () => {

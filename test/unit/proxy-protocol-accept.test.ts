@@ -286,33 +286,36 @@ describe('acceptProxyProtocol on node:http', () => {
     const server = createServer(whoAmI);
     const h = await harness(server);
     const clientErrors: Error[] = [];
-    for (const leave of ['end', 'reset'] as const) {
-      const accepted = new Promise<Socket>((resolve) => server.once('connection', resolve));
-      const client = connect(h.port, '127.0.0.1');
-      client.on('error', (err) => clientErrors.push(err));
-      try {
-        let got = '';
-        client.setEncoding('latin1');
-        const answered = new Promise<void>((resolve) =>
-          client.on('data', (chunk: string) => {
-            got += chunk;
-            if (got.endsWith('/who')) resolve();
-          }),
-        );
-        const socket = await accepted;
-        const socketClosed = new Promise<void>((resolve) => socket.on('close', () => resolve()));
-        // Keep-alive: the server holds the connection open until the client leaves.
-        client.write('PROXY TCP4 203.0.113.7 10.0.0.1 56324 443\r\nGET /who HTTP/1.1\r\nHost: x\r\n\r\n');
-        await answered;
-        if (leave === 'end') client.end();
-        else client.resetAndDestroy();
-        await socketClosed;
-        assert.deepEqual(h.rejections, [], leave);
-      } finally {
-        client.destroy();
+    try {
+      for (const leave of ['end', 'reset'] as const) {
+        const accepted = new Promise<Socket>((resolve) => server.once('connection', resolve));
+        const client = connect(h.port, '127.0.0.1');
+        client.on('error', (err) => clientErrors.push(err));
+        try {
+          let got = '';
+          client.setEncoding('latin1');
+          const answered = new Promise<void>((resolve) =>
+            client.on('data', (chunk: string) => {
+              got += chunk;
+              if (got.endsWith('/who')) resolve();
+            }),
+          );
+          const socket = await accepted;
+          const socketClosed = new Promise<void>((resolve) => socket.on('close', () => resolve()));
+          // Keep-alive: the server holds the connection open until the client leaves.
+          client.write('PROXY TCP4 203.0.113.7 10.0.0.1 56324 443\r\nGET /who HTTP/1.1\r\nHost: x\r\n\r\n');
+          await answered;
+          if (leave === 'end') client.end();
+          else client.resetAndDestroy();
+          await socketClosed;
+          assert.deepEqual(h.rejections, [], leave);
+        } finally {
+          client.destroy();
+        }
       }
+    } finally {
+      await h.close();
     }
-    await h.close();
     assert.deepEqual(clientErrors, []);
   });
 

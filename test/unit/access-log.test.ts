@@ -217,6 +217,20 @@ describe('access log atoms', () => {
     assert.equal(atom('{user-agent}z'), '-');
     assert.equal(atom('{}i'), '-');
   });
+
+  test('a braced atom with text before or after it is unknown, not a header lookup', () => {
+    const req = { headers: { a: 'header-a' } };
+    assert.equal(atom('{a}i', { req }), 'header-a');
+    assert.equal(atom('x{a}i', { req }), '-');
+    assert.equal(atom('{a}ix', { req }), '-');
+  });
+
+  test('a request without a method or target renders m as "-" and U, q as empty', () => {
+    const req = { method: undefined, url: undefined };
+    assert.equal(atom('m', { req }), '-');
+    assert.equal(atom('U', { req }), '');
+    assert.equal(atom('q', { req }), '');
+  });
 });
 
 describe('compileAccessLogFormat', () => {

@@ -133,6 +133,26 @@ describe('checkHead: what llhttp accepts but unicorn-ts refuses', () => {
     );
   });
 
+  test('an HTTP/1.1 request without Host is 400; HTTP/1.0 may leave it out', () => {
+    assert.deepEqual(checkHead(head({ raw: [] }), NONE), {
+      status: 400,
+      reason: 'HTTP/1.1 request without a Host field',
+    });
+    assert.equal(checkHead(head({ version: '1.0', raw: [] }), NONE), null);
+  });
+
+  test('a Host that is not a valid host[:port] is 400; an empty one passes', () => {
+    for (const host of ['x/admin?', 'a b', 'example.test:65536', '[::1']) {
+      assert.deepEqual(
+        checkHead(head({ raw: ['Host', host] }), NONE),
+        { status: 400, reason: 'Host field is not a valid host[:port]' },
+        host,
+      );
+    }
+    assert.equal(checkHead(head({ raw: ['Host', ''] }), NONE), null);
+    assert.equal(checkHead(head({ version: '1.0', raw: ['Host', 'x/admin?'] }), NONE)?.status, 400);
+  });
+
   test('a repeated Host or Content-Type, in any case, is 400; other repeats are fine', () => {
     assert.deepEqual(checkHead(head({ raw: ['Host', 'a', 'host', 'b'] }), NONE), {
       status: 400,

@@ -115,6 +115,11 @@ export interface StackProbeReply {
   frames: StackFrame[];
   /** Why there are no frames, when there are none. */
   note?: string;
+  /**
+   * The oldest request in flight, as the worker's request board showed it (null: none); absent when
+   * the reply did not come from the probe thread (it did not answer in time).
+   */
+  request?: { request: string; startedAt: number } | null;
 }
 
 /** `handler (src/app.ts:42)`: how a frame appears in log messages. */

@@ -53,6 +53,7 @@ import { type AppCallContext, fetchAppCall, nodeAppCall } from './app-call.js';
 import { type ClientConnection, ConnectionTable } from './connection.js';
 import { ConnectionHandback } from './handback.js';
 import { listenOnInheritedHandle } from './listen.js';
+import { RequestBoard } from './request-board.js';
 import { answerAndClose } from './responses.js';
 import { startStackProbe } from './stack-probe.js';
 
@@ -97,8 +98,10 @@ export abstract class Worker {
   #beat: (() => void) | null = null;
   #lastBeat = 0;
   #lastBeatBusy = false;
-  /** The request the last heartbeat named as the oldest in flight, until it finishes. */
-  #reported: ServerResponse | null = null;
+  /** The oldest request in flight, for the stack probe to read when the worker is stuck. */
+  readonly #board = new RequestBoard();
+  /** The response the board shows, null when it shows none. */
+  #posted: ServerResponse | null = null;
   /** Responses in flight, with when each started, oldest first. */
   readonly #active = new Map<ServerResponse, number>();
 
@@ -181,7 +184,7 @@ export abstract class Worker {
     this.send({ ns: IPC_NS, act: 'ready' });
     this.startHeartbeat();
     // Started once serving, so it never delays a boot.
-    startStackProbe(this.boot.stackProbeFd, (err) =>
+    startStackProbe(this.boot.stackProbeFd, this.#board.buffer, (err) =>
       this.log.warn('worker.stack_probe', `Stack probe unavailable: ${describeError(err)}`, { err }),
     );
   }
@@ -338,7 +341,6 @@ export abstract class Worker {
       const oldest = this.#active.entries().next().value as [ServerResponse, number] | undefined;
       const req = oldest?.[0].req;
       this.#lastBeatBusy = oldest !== undefined;
-      this.#reported = oldest?.[0] ?? null;
       try {
         rss = process.memoryUsage.rss();
       } catch (err) {
@@ -361,6 +363,19 @@ export abstract class Worker {
     setInterval(beat, every).unref();
     this.#beat = beat;
     beat();
+  }
+
+  /** Shows the oldest request in flight on the board (Map order is start order), or none. */
+  private postOldest(): void {
+    const oldest = this.#active.entries().next().value as [ServerResponse, number] | undefined;
+    if (oldest === undefined) {
+      this.#posted = null;
+      this.#board.clear();
+      return;
+    }
+    const [res, startedAt] = oldest;
+    this.#posted = res;
+    this.#board.post(res.req.method ?? '', res.req.url ?? '', startedAt);
   }
 
   // ---- serving ---------------------------------------------------------------------------------
@@ -408,7 +423,7 @@ export abstract class Worker {
   }
 
   /** Whether a request may run now; the async worker sheds load, the sync worker queues. */
-  protected abstract admit(run: () => void, res: ServerResponse): void;
+  protected abstract admit(run: () => void, res: ServerResponse, conn: ClientConnection): void;
   /** Called when a request has finished, so the worker class can admit the next. */
   protected released(): void {}
 
@@ -472,50 +487,56 @@ export abstract class Worker {
       if (this.#bodyTimeoutMs > 0 && hasBody(req)) {
         watchBodyIdle(req, res, this.#bodyTimeoutMs, () => this.bodyTimedOut(conn, req, res, abort));
       }
-      this.admit(() => {
-        // The client left while the request waited for its turn (sync worker): nothing to run.
-        if (req.socket.destroyed) {
-          this.released();
-          return;
-        }
-        const now = Date.now();
-        const socket = req.socket;
-        this.#active.set(res, now);
-        // A request may never give the loop back: make sure the master has heard of a request in
-        // flight, so a timeout can name what the worker was stuck in. At most ten beats a second
-        // under load: a beat is due when the request the master last heard of has finished (or it
-        // heard of none), or the last beat is 100 ms old.
-        if (this.#reported === null || now - this.#lastBeat >= HEARTBEAT_ON_REQUEST_MS) this.#beat?.();
-        const timer =
-          this.#requestTimeoutMs > 0
-            ? setTimeout(() => this.requestTimedOut(conn, req, res, abort), this.#requestTimeoutMs)
-            : null;
-        let finished = false;
-        // Runs once: when the response closes, or when its connection goes before the response
-        // ever got it (a pipelined response queued behind one that closed the connection).
-        const finish = () => {
-          if (finished) return;
-          finished = true;
-          if (timer) clearTimeout(timer);
-          if (!res.writableFinished) abort.abort();
-          this.served++;
-          this.#active.delete(res);
-          conn.settled(res);
-          if (res === this.#reported) this.#reported = null;
-          if (this.#handback !== null) {
-            // The master gives requests only to idle workers: tell it at once that this one is.
-            if (this.inflight === 0 && this.#lastBeatBusy) this.#beat?.();
-            this.#handback.responseDone(socket);
+      this.admit(
+        () => {
+          // The client left while the request waited for its turn (sync worker): nothing to run.
+          if (req.socket.destroyed) {
+            this.released();
+            return;
           }
-          if (hooks.postRequest) void this.runHook('postRequest', this.api, req, res);
-          this.released();
-          this.afterRequest();
-        };
-        conn.owe({ res, abort, finish });
-        res.once('close', finish);
-        if (hooks.preRequest) void this.runHook('preRequest', this.api, req);
-        handle(req, res, abort);
-      }, res);
+          const now = Date.now();
+          const socket = req.socket;
+          this.#active.set(res, now);
+          // A request may never give the loop back, and a WORKER TIMEOUT line should name it. The
+          // probe thread reads the board when the master asks, so posting costs no message. Without
+          // a probe (--no-timeout-stack) the master knows what the heartbeats told it: at most ten
+          // beats a second, one as a request starts when the last is 100 ms old.
+          if (this.#posted === null) this.postOldest();
+          if (this.boot.stackProbeFd === null && now - this.#lastBeat >= HEARTBEAT_ON_REQUEST_MS)
+            this.#beat?.();
+          const timer =
+            this.#requestTimeoutMs > 0
+              ? setTimeout(() => this.requestTimedOut(conn, req, res, abort), this.#requestTimeoutMs)
+              : null;
+          let finished = false;
+          // Runs once: when the response closes, or when its connection goes before the response
+          // ever got it (a pipelined response queued behind one that closed the connection).
+          const finish = () => {
+            if (finished) return;
+            finished = true;
+            if (timer) clearTimeout(timer);
+            if (!res.writableFinished) abort.abort();
+            this.served++;
+            this.#active.delete(res);
+            conn.settled(res);
+            if (res === this.#posted) this.postOldest();
+            if (this.#handback !== null) {
+              // The master gives requests only to idle workers: tell it at once that this one is.
+              if (this.inflight === 0 && this.#lastBeatBusy) this.#beat?.();
+              this.#handback.responseDone(socket);
+            }
+            if (hooks.postRequest) void this.runHook('postRequest', this.api, req, res);
+            this.released();
+            this.afterRequest();
+          };
+          conn.owe({ res, abort, finish });
+          res.once('close', finish);
+          if (hooks.preRequest) void this.runHook('preRequest', this.api, req);
+          handle(req, res, abort);
+        },
+        res,
+        conn,
+      );
     };
   }
 

@@ -20,6 +20,7 @@ import { relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { workerData } from 'node:worker_threads';
 import { onJsonLines, type StackFrame, type StackProbeReply, type StackProbeRequest } from '../src/ipc.js';
+import { RequestBoard } from './request-board.js';
 
 /** How long the main thread gets to reach a point where V8 can pause it. */
 const PAUSE_WAIT_MS = 1000;
@@ -28,6 +29,7 @@ const MAX_FRAMES = 12;
 interface ProbeData {
   fd: number;
   cwd: string;
+  board: SharedArrayBuffer;
 }
 
 interface ScriptInfo {
@@ -41,7 +43,8 @@ interface CallFrame {
   location: { scriptId: string; lineNumber: number; columnNumber?: number };
 }
 
-const { fd, cwd } = workerData as ProbeData;
+const { fd, cwd, board: boardBuffer } = workerData as ProbeData;
+const board = new RequestBoard(boardBuffer);
 const channel = new Socket({ fd, readable: true, writable: true });
 // A broken pipe means the master has gone; the worker's own exit follows.
 channel.on('error', () => {});
@@ -49,6 +52,8 @@ let queue = Promise.resolve();
 onJsonLines<StackProbeRequest>(channel, (request) => {
   // One probe at a time: a second session would fight the first over pause and resume.
   queue = queue.then(async () => {
+    // Read first: while the main thread is stuck the board holds still, and it needs no pause.
+    const posted = board.read();
     const reply = await probe(request.id).catch(
       (err: unknown): StackProbeReply => ({
         id: request.id,
@@ -56,7 +61,7 @@ onJsonLines<StackProbeRequest>(channel, (request) => {
         note: `probe failed: ${String(err)}`,
       }),
     );
-    channel.write(`${JSON.stringify(reply)}\n`);
+    channel.write(`${JSON.stringify({ ...reply, request: posted })}\n`);
   });
 });
 

@@ -2,6 +2,7 @@ import type http from 'node:http';
 import type { ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import { type RequestListener, Worker } from './base.js';
+import type { ClientConnection } from './connection.js';
 import { pausableAccept } from './listen.js';
 
 /**
@@ -23,7 +24,6 @@ const LINGER_MS = 2000;
  */
 export class SyncWorker extends Worker {
   readonly #waiting: Array<() => void> = [];
-  readonly #connections = new WeakSet<object>();
   readonly #pausers: Array<{ pause(): void; resume(): void }> = [];
   #busy = false;
   #accepting = true;
@@ -63,16 +63,14 @@ export class SyncWorker extends Worker {
     this.#accepting = true;
   }
 
-  protected override admit(run: () => void, res: ServerResponse): void {
+  protected override admit(run: () => void, res: ServerResponse, conn: ClientConnection): void {
     res.shouldKeepAlive = false;
     // One request per connection: a request pipelined behind the first is discarded (the connection
     // closes after the first response), never queued behind itself.
-    const socket = res.req.socket;
-    if (this.#connections.has(socket)) {
+    if (conn.requests > 1) {
       res.req.resume();
       return;
     }
-    this.#connections.add(socket);
     if (this.#busy) {
       this.#waiting.push(run);
       return;

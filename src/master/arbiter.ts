@@ -586,8 +586,10 @@ export class Arbiter implements SignalHandlers {
         const stack = this.stackBeforeKill(worker);
         if (stack === 'waiting') continue;
         const silent = Math.round((now - worker.lastHeartbeat) / 1000);
-        const doing = worker.oldest
-          ? `; it was handling ${worker.oldest.request}, started ${Math.round((now - worker.oldest.startedAt) / 1000)} s ago`
+        // The probe read the worker's request board as it was stuck; the last heartbeat is older.
+        const oldest = stack?.request !== undefined ? stack.request : worker.oldest;
+        const doing = oldest
+          ? `; it was handling ${oldest.request}, started ${Math.round((now - oldest.startedAt) / 1000)} s ago`
           : '; no request was in flight';
         this.#log.critical(
           'worker.timeout',
@@ -595,7 +597,7 @@ export class Arbiter implements SignalHandlers {
           {
             workerPid: worker.pid,
             silentSeconds: silent,
-            request: worker.oldest?.request ?? null,
+            request: oldest?.request ?? null,
             stack: stack?.frames.map(formatFrame) ?? null,
           },
         );

@@ -30,6 +30,7 @@ import {
   measureRespawn,
 } from './lib/lifecycle.mjs';
 import { nginxArgs, writeProxyConfig } from './lib/nginx.mjs';
+import { DEFAULT_NODE, rerunUnder, resolveNode } from './lib/node-runtime.mjs';
 import {
   cleanupAll,
   cpuSeconds,
@@ -87,6 +88,9 @@ Options (override the mode):
   --port-base N          first port to try (default 20000)
   --docs / --no-docs     force writing (or not) docs/benchmarks.md and bench/results/latest.json
                          (default: written by complete runs only, not by --quick or filtered runs)
+  --node SPEC            the Node that runs every Node process: a major version (default ${DEFAULT_NODE}: the
+                         official binary from the npm registry, installed once into .tmp/node-N), a
+                         path to a node binary, or "current" (the Node running this harness)
   --report FILE          only re-render the tables and docs from a results JSON; runs nothing
   --no-build             do not run "npm run build" when dist/ is missing or older than src/
   --keep-tmp             keep the temp dir (logs, nginx configs) for inspection
@@ -136,6 +140,7 @@ function options() {
       report: { type: 'string' },
       'no-build': { type: 'boolean' },
       'keep-tmp': { type: 'boolean' },
+      node: { type: 'string' },
     },
   });
   if (values.help) {
@@ -163,6 +168,8 @@ function options() {
     build: !values['no-build'],
     keepTmp: Boolean(values['keep-tmp']),
     report: values.report,
+    node: values.node ?? DEFAULT_NODE,
+    nodeExplicit: values.node !== undefined,
   };
   o.streamRepeat ??= full ? o.repeat : 1;
   const filtered = Boolean(values.only || values.workload || values.workers);
@@ -493,12 +500,22 @@ async function main() {
     writeReport(results, { docs: o.docs !== false });
     return;
   }
+  const runtime = resolveNode(o.node, {
+    repoRoot: REPO,
+    explicit: o.nodeExplicit,
+    log: (m) => log(`[bench] ${m}`),
+  });
+  if (runtime.path !== null) {
+    log(`[bench] running under ${runtime.path}`);
+    rerunUnder(runtime.path, fileURLToPath(import.meta.url), process.argv.slice(2));
+  }
   const tmpDir = mkdtempSync(join(os.tmpdir(), 'unicorn-bench-'));
   removeTmp = () => {
     if (!o.keepTmp) rmSync(tmpDir, { recursive: true, force: true });
   };
   installExitHandlers(() => removeTmp());
-  const notes = [];
+  const notes = runtime.note ? [runtime.note] : [];
+  if (runtime.note) log(`[bench] ${runtime.note}`);
   const tools = ensureTools({ log: (m) => log(`[bench] ${m}`) });
   notes.push(...tools.notes);
   for (const n of tools.notes) log(`[bench] ${n}`);

@@ -8,7 +8,13 @@
  */
 
 import { UnicornError } from './errors.js';
-import { nearestSettingName, SETTINGS, SETTINGS_BY_NAME, type Settings } from './settings.js';
+import {
+  nearestSettingName,
+  SETTINGS,
+  SETTINGS_BY_NAME,
+  type Settings,
+  type WorkerSettings,
+} from './settings.js';
 
 export type ConfigSource = 'default' | 'environment' | 'config file' | 'UNICORN_TS_CMD_ARGS' | 'command line';
 
@@ -87,10 +93,10 @@ export function formatConfig(config: ResolvedConfig): string {
 }
 
 /** The settings a worker is given through its environment: JSON-safe, hooks left out. */
-export function serializableSettings(settings: Settings): Record<string, unknown> {
+export function serializableSettings(settings: Settings): WorkerSettings {
   const out: Record<string, unknown> = {};
   for (const spec of SETTINGS) {
     if (spec.type !== 'hook') out[spec.name] = (settings as Record<string, unknown>)[spec.name];
   }
-  return out;
+  return out as WorkerSettings;
 }

@@ -5,6 +5,7 @@
  */
 
 import { createInterface } from 'node:readline';
+import type { WorkerSettings } from './settings.js';
 
 export const IPC_NS = 'unicorn-ts';
 
@@ -53,7 +54,7 @@ export type MasterMessage =
 /** What a worker is told about itself at spawn time, through its environment. */
 export interface WorkerBoot {
   /** Settings as resolved by the master, hooks left out (workers import them from the config file). */
-  settings: Record<string, unknown>;
+  settings: WorkerSettings;
   configFile: string | null;
   appModule: string;
   /** The directory APP_MODULE is resolved from. */

@@ -470,7 +470,7 @@ const BASE_SETTINGS = [
     flags: ['--timeout-stack'],
     default: true,
     parse: parseBool,
-    doc: 'Before killing a worker for --timeout, pause it and log where its JavaScript was stuck (function, file and line, through source maps for TypeScript). Each worker runs a small probe thread for this (about 8 MiB of memory, nothing per request); --no-timeout-stack turns it off.',
+    doc: 'Before killing a worker for --timeout, pause it and log where its JavaScript was stuck (function, file and line, through source maps for TypeScript). Each worker runs a small probe thread for this (about 8 MiB of memory, nothing per request), which also reads which request the worker was handling from shared memory. --no-timeout-stack turns it off; the request named is then the oldest the last heartbeat reported, which can be the one before.',
   }),
   setting({
     name: 'bootTimeout',
@@ -818,6 +818,12 @@ type BaseSettingValues = {
 
 /** The resolved configuration: every setting, with its value. Frozen once resolved. */
 export type Settings = Readonly<BaseSettingValues & { [H in HookName]: HookFn | null }>;
+
+/**
+ * The settings a worker is given at spawn: every one but the hooks (functions do not travel; a
+ * worker imports them from the config file itself). Every value is JSON-safe.
+ */
+export type WorkerSettings = Readonly<BaseSettingValues>;
 
 export const SETTINGS_BY_NAME: ReadonlyMap<string, SettingSpec<unknown>> = new Map(
   SETTINGS.map((s) => [s.name, s]),

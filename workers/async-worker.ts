@@ -7,7 +7,7 @@ import { Worker } from './base.js';
  */
 export class AsyncWorker extends Worker {
   protected override admit(run: () => void, res: ServerResponse): void {
-    if (this.inflight >= (this.settings.workerConnections as number)) {
+    if (this.inflight >= this.settings.workerConnections) {
       this.shed(res);
       return;
     }

@@ -37,7 +37,7 @@ import {
   type ProxyRejection,
 } from '../src/http/proxy-protocol.js';
 import { type RequestInfo, WorkerRequestInfo } from '../src/http/request-info.js';
-import { type TlsSettings, tlsOptions } from '../src/http/tls.js';
+import { tlsOptions } from '../src/http/tls.js';
 import {
   EXIT_CODES,
   IPC_NS,
@@ -46,11 +46,12 @@ import {
   type WorkerBoot,
   type WorkerMessage,
 } from '../src/ipc.js';
-import { type AccessLogWriter, Log, type Logger, type LogLevelName, openAccessLog } from '../src/log.js';
+import { type AccessLogWriter, Log, type Logger, openAccessLog } from '../src/log.js';
 import { keepWorkerOnDisconnect } from '../src/node-internals.js';
-import { HOOKS, type HookFn, type HookName } from '../src/settings.js';
+import { HOOKS, type HookFn, type HookName, type WorkerSettings } from '../src/settings.js';
 import { type AppCallContext, fetchAppCall, nodeAppCall } from './app-call.js';
 import { type ClientConnection, ConnectionTable } from './connection.js';
+import { durationsOf, type WorkerDurations } from './durations.js';
 import { ConnectionHandback } from './handback.js';
 import { listenOnInheritedHandle } from './listen.js';
 import { RequestBoard } from './request-board.js';
@@ -83,7 +84,9 @@ export interface WorkerApi {
 
 export abstract class Worker {
   protected readonly boot: WorkerBoot;
-  protected readonly settings: Record<string, unknown>;
+  protected readonly settings: WorkerSettings;
+  /** The settings' durations, in ms. */
+  protected readonly ms: WorkerDurations;
   protected log!: Log;
   protected servers: http.Server[] = [];
   protected draining = false;
@@ -109,8 +112,6 @@ export abstract class Worker {
   protected get inflight(): number {
     return this.#active.size;
   }
-  #requestTimeoutMs = 0;
-  #bodyTimeoutMs = 0;
   #resolveClient!: ClientResolver;
   /** --proxy-allow-from when --proxy-protocol is on; null when it is off. */
   #proxyAllowed: ((peer: string) => boolean) | null = null;
@@ -118,7 +119,6 @@ export abstract class Worker {
   #limits!: RequestLimits;
   #rootPath = '';
   #noKeepAlive = false;
-  #headerTimeoutMs = 0;
   /** Every accepted socket (TLS ones from before their handshake): the worker drains when none is left. */
   readonly #sockets = new Set<Socket>();
   /** The connections node:http parses requests on, with what each is owed. */
@@ -129,6 +129,7 @@ export abstract class Worker {
   constructor(boot: WorkerBoot) {
     this.boot = boot;
     this.settings = boot.settings;
+    this.ms = durationsOf(boot.settings);
   }
 
   get api(): WorkerApi {
@@ -194,37 +195,34 @@ export abstract class Worker {
   protected initProcess(): void {
     const s = this.settings;
     this.log = Log.create({
-      level: s.logLevel as LogLevelName,
-      format: s.logFormat as 'auto' | 'json' | 'pretty',
-      file: s.errorLogfile as string,
+      level: s.logLevel,
+      format: s.logFormat,
+      file: s.errorLogfile,
       base: { role: 'worker', pid: process.pid, worker: this.boot.age },
     });
-    process.title = `unicorn-ts: worker [${(s.procName as string | null) ?? this.boot.appModule}]`;
-    dropPrivileges(s.group as string | null, s.user as string | null);
-    this.#resolveClient = createClientResolver(s.forwardedAllowIps as string, s.forwarderHeaders as string);
+    process.title = `unicorn-ts: worker [${s.procName ?? this.boot.appModule}]`;
+    dropPrivileges(s.group, s.user);
+    this.#resolveClient = createClientResolver(s.forwardedAllowIps, s.forwarderHeaders);
     if (s.proxyProtocol === true) {
-      const trust = compileTrust(s.proxyAllowFrom as string);
+      const trust = compileTrust(s.proxyAllowFrom);
       this.#proxyAllowed = (peer) => trust(peer, 0);
     }
-    this.#tls = tlsOptions(s as unknown as TlsSettings);
-    this.#rootPath = s.rootPath as string;
-    this.#noKeepAlive = (s.keepAlive as number) === 0;
-    this.#headerTimeoutMs = (s.headerTimeout as number) * 1000;
+    this.#tls = tlsOptions(s);
+    this.#rootPath = s.rootPath;
+    this.#noKeepAlive = s.keepAlive === 0;
     this.#limits = {
-      line: s.limitRequestLine as number,
-      fields: s.limitRequestFields as number,
-      fieldSize: s.limitRequestFieldSize as number,
-      body: s.limitRequestBody as number,
-      headerMap: s.headerMap as RequestLimits['headerMap'],
+      line: s.limitRequestLine,
+      fields: s.limitRequestFields,
+      fieldSize: s.limitRequestFieldSize,
+      body: s.limitRequestBody,
+      headerMap: s.headerMap,
     };
-    this.#requestTimeoutMs = (s.requestTimeout as number) * 1000;
-    this.#bodyTimeoutMs = (s.bodyTimeout as number) * 1000;
-    const max = s.maxRequests as number;
-    const jitter = s.maxRequestsJitter as number;
+    const max = s.maxRequests;
+    const jitter = s.maxRequestsJitter;
     this.#maxRequests = max > 0 ? max + Math.floor(Math.random() * (jitter + 1)) : 0;
     if (s.accessLogfile !== null) {
-      this.#accessLog = openAccessLog(s.accessLogfile as string, this.log);
-      this.#formatAccessLog = compileAccessLogFormat(s.accessLogformat as string);
+      this.#accessLog = openAccessLog(s.accessLogfile, this.log);
+      this.#formatAccessLog = compileAccessLogFormat(s.accessLogformat);
     }
     process.on('SIGTERM', () => this.stop('SIGTERM'));
     process.on('SIGINT', () => this.quickExit('SIGINT'));
@@ -251,7 +249,7 @@ export abstract class Worker {
         inflight: this.inflight,
       });
       this.stop('master disconnected');
-      setTimeout(() => this.exit(1), (s.gracefulTimeout as number) * 1000).unref();
+      setTimeout(() => this.exit(1), this.ms.gracefulTimeoutMs).unref();
     });
   }
 
@@ -263,7 +261,7 @@ export abstract class Worker {
       }
     }
     this.#app = await loadApp(this.boot.appModule, this.boot.cwd);
-    const choice = chooseInterface(this.#app.app, this.settings.interface as 'auto' | AppInterface);
+    const choice = chooseInterface(this.#app.app, this.settings.interface);
     this.#interface = choice.interface;
     this.log.info(
       'worker.app_loaded',
@@ -317,7 +315,7 @@ export abstract class Worker {
   }
 
   protected startHeartbeat(): void {
-    const timeout = (this.settings.timeout as number) * 1000;
+    const timeout = this.ms.timeoutMs;
     // Four beats per timeout, at most one a second: cheap, and a missed beat or two is never fatal.
     const every = timeout > 0 ? Math.max(100, Math.min(1000, timeout / 4)) : 1000;
     // Reading the RSS opens /proc/self/stat: at EMFILE (the app leaks descriptors) it throws, and a
@@ -382,8 +380,8 @@ export abstract class Worker {
 
   /** The server for one listening socket; worker classes set their own limits. */
   protected createServer(listener: RequestListener): http.Server {
-    const keepAlive = (this.settings.keepAlive as number) * 1000;
-    const headerTimeout = this.#headerTimeoutMs;
+    const keepAlive = this.ms.keepAliveMs;
+    const headerTimeout = this.ms.headerTimeoutMs;
     const options = {
       keepAliveTimeout: keepAlive,
       requestTimeout: 0,
@@ -484,8 +482,8 @@ export abstract class Worker {
         limitBody(req, this.#limits.body, () => this.bodyTooLarge(conn, req, res, abort));
       }
       // No timer at all for the many requests without a body.
-      if (this.#bodyTimeoutMs > 0 && hasBody(req)) {
-        watchBodyIdle(req, res, this.#bodyTimeoutMs, () => this.bodyTimedOut(conn, req, res, abort));
+      if (this.ms.bodyTimeoutMs > 0 && hasBody(req)) {
+        watchBodyIdle(req, res, this.ms.bodyTimeoutMs, () => this.bodyTimedOut(conn, req, res, abort));
       }
       this.admit(
         () => {
@@ -499,14 +497,20 @@ export abstract class Worker {
           this.#active.set(res, now);
           // A request may never give the loop back, and a WORKER TIMEOUT line should name it. The
           // probe thread reads the board when the master asks, so posting costs no message. Without
-          // a probe (--no-timeout-stack) the master knows what the heartbeats told it: at most ten
-          // beats a second, one as a request starts when the last is 100 ms old.
+          // a probe (--no-timeout-stack) the master knows what the heartbeats told it: a beat goes
+          // as a request starts when the last one said the worker was idle, or is 100 ms old (at
+          // most ten a second under load, so a request that blocks right after another may go
+          // unnamed, or be named as the one before).
           if (this.#posted === null) this.postOldest();
-          if (this.boot.stackProbeFd === null && now - this.#lastBeat >= HEARTBEAT_ON_REQUEST_MS)
+          if (
+            this.boot.stackProbeFd === null &&
+            (!this.#lastBeatBusy || now - this.#lastBeat >= HEARTBEAT_ON_REQUEST_MS)
+          ) {
             this.#beat?.();
+          }
           const timer =
-            this.#requestTimeoutMs > 0
-              ? setTimeout(() => this.requestTimedOut(conn, req, res, abort), this.#requestTimeoutMs)
+            this.ms.requestTimeoutMs > 0
+              ? setTimeout(() => this.requestTimedOut(conn, req, res, abort), this.ms.requestTimeoutMs)
               : null;
           let finished = false;
           // Runs once: when the response closes, or when its connection goes before the response
@@ -595,7 +599,7 @@ export abstract class Worker {
       {
         method: req.method,
         url: req.url,
-        timeoutMs: this.#requestTimeoutMs,
+        timeoutMs: this.ms.requestTimeoutMs,
       },
     );
     abort.abort(new Error('request timed out'));
@@ -616,11 +620,11 @@ export abstract class Worker {
     res: ServerResponse,
     abort: LazyAbort,
   ): void {
-    const seconds = this.#bodyTimeoutMs / 1000;
+    const seconds = this.ms.bodyTimeoutMs / 1000;
     this.log.warn(
       'request.body_timeout',
       `Request ${req.method} ${req.url}: no body data for ${seconds} s (--body-timeout); ${res.headersSent ? 'connection closed' : 'answered 408'}`,
-      { method: req.method, url: req.url, timeoutMs: this.#bodyTimeoutMs },
+      { method: req.method, url: req.url, timeoutMs: this.ms.bodyTimeoutMs },
     );
     const err = new UnicornError(
       'UNICORN_BODY_TIMEOUT',
@@ -794,7 +798,7 @@ export abstract class Worker {
     // Connections that have not started a request get the same grace as idle kept-alive ones, not
     // less: one accepted just before the stop may have its first request on the way (under load a
     // proxy's fresh connection often does), and closing it would fail that request.
-    const grace = Math.min(IDLE_CLOSE_GRACE_MS, ((this.settings.gracefulTimeout as number) * 1000) / 2);
+    const grace = Math.min(IDLE_CLOSE_GRACE_MS, this.ms.gracefulTimeoutMs / 2);
     setTimeout(() => {
       for (const server of this.servers) server.closeIdleConnections();
       for (const socket of this.#sockets) {

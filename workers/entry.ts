@@ -20,5 +20,5 @@ if (boot === null) {
   console.error('unicorn-ts: this file is started by the unicorn-ts master, not by hand');
   process.exit(1);
 }
-const WorkerClass = WORKER_CLASSES[boot.settings.workerClass as string] ?? AsyncWorker;
+const WorkerClass = WORKER_CLASSES[boot.settings.workerClass] ?? AsyncWorker;
 await new WorkerClass(boot).main();

@@ -35,7 +35,7 @@ if (boot !== null && boot.listenFds.length > 0) {
   const message: WorkerMessage = {
     ns: IPC_NS,
     act: 'queueing',
-    failure: prime(boot.listenFds, boot.settings.backlog as number),
+    failure: prime(boot.listenFds, boot.settings.backlog),
   };
   process.send?.(message);
 }

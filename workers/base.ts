@@ -9,34 +9,21 @@
  */
 
 import cluster from 'node:cluster';
-import http, { type IncomingMessage, type ServerResponse } from 'node:http';
+import http, { type ServerResponse } from 'node:http';
 import https, { type ServerOptions } from 'node:https';
 import net, { type Server, type Socket } from 'node:net';
-import type { Duplex } from 'node:stream';
 import { type AppInterface, chooseInterface } from '../src/app-interface.js';
 import { type LoadedApp, loadApp } from '../src/app-module.js';
 import { loadConfigFile } from '../src/config-file.js';
 import { describeError, isUnicornError, UnicornError } from '../src/errors.js';
 import { type AccessLogEntry, compileAccessLogFormat } from '../src/http/access-log.js';
-import { failResponse, interfaceHint, rawAnswer } from '../src/http/errors.js';
 import { type ClientResolver, compileTrust, createClientResolver } from '../src/http/forwarded.js';
-import { LazyAbort } from '../src/http/lazy-request.js';
-import {
-  checkHead,
-  dropUnderscoreFields,
-  hasBody,
-  limitBody,
-  maxHeaderSize,
-  type Refusal,
-  type RequestLimits,
-  watchBodyIdle,
-} from '../src/http/limits.js';
+import { maxHeaderSize, type RequestLimits } from '../src/http/limits.js';
 import {
   acceptProxyProtocol,
   PROXY_HEADER_TIMEOUT_MS,
   type ProxyRejection,
 } from '../src/http/proxy-protocol.js';
-import { type RequestInfo, WorkerRequestInfo } from '../src/http/request-info.js';
 import { tlsOptions } from '../src/http/tls.js';
 import {
   EXIT_CODES,
@@ -49,13 +36,11 @@ import {
 import { type AccessLogWriter, Log, type Logger, openAccessLog } from '../src/log.js';
 import { keepWorkerOnDisconnect } from '../src/node-internals.js';
 import { HOOKS, type HookFn, type HookName, type WorkerSettings } from '../src/settings.js';
-import { type AppCallContext, fetchAppCall, nodeAppCall } from './app-call.js';
-import { type ClientConnection, ConnectionTable } from './connection.js';
+import type { ClientConnection } from './connection.js';
 import { durationsOf, type WorkerDurations } from './durations.js';
 import { ConnectionHandback } from './handback.js';
 import { listenOnInheritedHandle } from './listen.js';
-import { RequestBoard } from './request-board.js';
-import { answerAndClose } from './responses.js';
+import { type PipelineHost, type RequestListener, RequestPipeline } from './pipeline.js';
 import { startStackProbe } from './stack-probe.js';
 
 const HEARTBEAT_ON_REQUEST_MS = 100;
@@ -63,16 +48,10 @@ const HEARTBEAT_ON_REQUEST_MS = 100;
 /** A heartbeat that keeps failing is logged at most this often. */
 const HEARTBEAT_TROUBLE_EVERY_MS = 10_000;
 
-/** How long a 408 or 413 for a failed body may take to go out before the connection is cut anyway. */
-const BODY_FAIL_FLUSH_MS = 1000;
-
 /** How long a draining worker keeps idle keep-alive connections open (at most half the graceful timeout). */
 const IDLE_CLOSE_GRACE_MS = 1000;
 
-/** Sent on every response unless the app sets its own. */
-const SERVER_HEADER = 'unicorn-ts';
-
-export type RequestListener = (req: IncomingMessage, res: ServerResponse) => void;
+export type { RequestListener } from './pipeline.js';
 
 /** What hooks receive as `worker`. */
 export interface WorkerApi {
@@ -101,28 +80,25 @@ export abstract class Worker {
   #beat: (() => void) | null = null;
   #lastBeat = 0;
   #lastBeatBusy = false;
-  /** The oldest request in flight, for the stack probe to read when the worker is stuck. */
-  readonly #board = new RequestBoard();
-  /** The response the board shows, null when it shows none. */
-  #posted: ServerResponse | null = null;
-  /** Responses in flight, with when each started, oldest first. */
-  readonly #active = new Map<ServerResponse, number>();
 
   /** Requests admitted and not yet finished. */
   protected get inflight(): number {
-    return this.#active.size;
+    return this.#pipeline?.inflight ?? 0;
+  }
+  /** One request from arrival to close; null until the app is loaded (a stop may come before). */
+  #pipeline: RequestPipeline | null = null;
+  /** The pipeline, for what runs only once the worker serves. */
+  protected get pipeline(): RequestPipeline {
+    if (this.#pipeline === null) throw new Error('the request pipeline is built once the app is loaded');
+    return this.#pipeline;
   }
   #resolveClient!: ClientResolver;
   /** --proxy-allow-from when --proxy-protocol is on; null when it is off. */
   #proxyAllowed: ((peer: string) => boolean) | null = null;
   #tls: ServerOptions | null = null;
   #limits!: RequestLimits;
-  #rootPath = '';
-  #noKeepAlive = false;
   /** Every accepted socket (TLS ones from before their handshake): the worker drains when none is left. */
   readonly #sockets = new Set<Socket>();
-  /** The connections node:http parses requests on, with what each is owed. */
-  readonly #conns = new ConnectionTable();
   /** --dispatch request: hands idle keep-alive connections back to the master; null otherwise. */
   #handback: ConnectionHandback | null = null;
 
@@ -159,10 +135,28 @@ export abstract class Worker {
     } finally {
       process.off('exit', appExited);
     }
+    this.#pipeline = new RequestPipeline(
+      {
+        app: this.#app.app,
+        interface: this.#interface,
+        limits: this.#limits,
+        rootPath: this.settings.rootPath,
+        noKeepAlive: this.settings.keepAlive === 0,
+        requestTimeoutMs: this.ms.requestTimeoutMs,
+        bodyTimeoutMs: this.ms.bodyTimeoutMs,
+        accessLog:
+          this.#accessLog !== null && this.#formatAccessLog !== null
+            ? { writer: this.#accessLog, format: this.#formatAccessLog }
+            : null,
+        resolveClient: this.#resolveClient,
+        worker: { id: cluster.worker?.id ?? 0, pid: process.pid },
+      },
+      this.pipelineHost(),
+    );
     const sockets = await this.requestSockets();
     try {
       this.servers = sockets.map(({ handle, message }) => {
-        const server = this.createServer(this.requestListener());
+        const server = this.createServer(this.pipeline.listener());
         listenOnInheritedHandle(server, handle, message.backlog);
         return server;
       });
@@ -185,7 +179,7 @@ export abstract class Worker {
     this.send({ ns: IPC_NS, act: 'ready' });
     this.startHeartbeat();
     // Started once serving, so it never delays a boot.
-    startStackProbe(this.boot.stackProbeFd, this.#board.buffer, (err) =>
+    startStackProbe(this.boot.stackProbeFd, this.pipeline.board.buffer, (err) =>
       this.log.warn('worker.stack_probe', `Stack probe unavailable: ${describeError(err)}`, { err }),
     );
   }
@@ -208,8 +202,6 @@ export abstract class Worker {
       this.#proxyAllowed = (peer) => trust(peer, 0);
     }
     this.#tls = tlsOptions(s);
-    this.#rootPath = s.rootPath;
-    this.#noKeepAlive = s.keepAlive === 0;
     this.#limits = {
       line: s.limitRequestLine,
       fields: s.limitRequestFields,
@@ -336,7 +328,7 @@ export abstract class Worker {
     };
     const beat = () => {
       this.#lastBeat = Date.now();
-      const oldest = this.#active.entries().next().value as [ServerResponse, number] | undefined;
+      const oldest = this.pipeline.oldest();
       const req = oldest?.[0].req;
       this.#lastBeatBusy = oldest !== undefined;
       try {
@@ -361,19 +353,6 @@ export abstract class Worker {
     setInterval(beat, every).unref();
     this.#beat = beat;
     beat();
-  }
-
-  /** Shows the oldest request in flight on the board (Map order is start order), or none. */
-  private postOldest(): void {
-    const oldest = this.#active.entries().next().value as [ServerResponse, number] | undefined;
-    if (oldest === undefined) {
-      this.#posted = null;
-      this.#board.clear();
-      return;
-    }
-    const [res, startedAt] = oldest;
-    this.#posted = res;
-    this.#board.post(res.req.method ?? '', res.req.url ?? '', startedAt);
   }
 
   // ---- serving ---------------------------------------------------------------------------------
@@ -406,7 +385,7 @@ export abstract class Worker {
     }
     // node:http silently drops fields past maxHeadersCount (2000): let --limit-request-fields decide.
     server.maxHeadersCount = this.#limits.fields > 0 ? this.#limits.fields + 1 : 0;
-    server.on('clientError', (err, socket) => this.clientError(err, socket));
+    server.on('clientError', (err, socket) => this.pipeline.clientError(err, socket));
     server.on('connection', (socket: Socket) => {
       this.#sockets.add(socket);
       socket.once('close', () => {
@@ -415,8 +394,8 @@ export abstract class Worker {
       });
     });
     // The socket node:http parses on: the TCP socket itself, or the TLS socket over it.
-    if (this.#tls) server.on('secureConnection', (socket: Socket) => this.#conns.add(socket));
-    else server.on('connection', (socket: Socket) => this.#conns.add(socket));
+    if (this.#tls) server.on('secureConnection', (socket: Socket) => this.pipeline.connections.add(socket));
+    else server.on('connection', (socket: Socket) => this.pipeline.connections.add(socket));
     return server;
   }
 
@@ -424,259 +403,6 @@ export abstract class Worker {
   protected abstract admit(run: () => void, res: ServerResponse, conn: ClientConnection): void;
   /** Called when a request has finished, so the worker class can admit the next. */
   protected released(): void {}
-
-  protected requestListener(): RequestListener {
-    const worker = { id: cluster.worker?.id ?? 0, pid: process.pid };
-    const context: AppCallContext = {
-      info: (req, abort) => this.requestInfo(req, abort, worker),
-      failed: (req, res, err) => this.requestFailed(req, res, err),
-    };
-    const handle = (this.#interface === 'fetch' ? fetchAppCall : nodeAppCall)(this.#app.app, context);
-    const hooks = this.#hooks;
-    const accessLog = this.#accessLog;
-    const format = this.#formatAccessLog;
-    const conns = this.#conns;
-    const fetchInterface = this.#interface === 'fetch';
-    return (req, res) => {
-      const conn = conns.of(req.socket);
-      conn.requests++;
-      // The server has already answered on this connection with `Connection: close` (a refusal,
-      // a timeout): node:http parsed this pipelined request anyway, but its answer could never be
-      // sent, so it is not run. The connection closes after the answers before it.
-      if (conn.closing) return;
-      const startedAt = accessLog ? process.hrtime.bigint() : 0n;
-      let bodyBytes = 0;
-      if (accessLog && format) {
-        bodyBytes = countBody(res, (n) => (bodyBytes += n));
-        // Every response is logged, refused and shed ones included.
-        res.once('close', () => {
-          accessLog.write(
-            format({
-              req,
-              res,
-              remoteAddress: req.socket.remoteAddress ?? '-',
-              startedAt,
-              finishedAt: process.hrtime.bigint(),
-              bodyBytes,
-              date: new Date(),
-            }),
-          );
-        });
-      }
-      res.setHeader('server', SERVER_HEADER);
-      // --keep-alive 0 means one request per connection (node:http would read 0 as "no timeout").
-      if (this.draining || this.#noKeepAlive) res.shouldKeepAlive = false;
-      if (this.#rootPath !== '') stripRootPath(req, this.#rootPath);
-      const refusal = checkHead(req, this.#limits);
-      if (refusal !== null) return this.refuse(conn, req, res, refusal);
-      // The Fetch standard forbids these methods in a Request: a fetch app cannot be given one.
-      if (fetchInterface && (req.method === 'TRACE' || req.method === 'TRACK')) {
-        return this.refuse(conn, req, res, {
-          status: 405,
-          reason: `${req.method} cannot reach a fetch handler`,
-        });
-      }
-      if (this.#limits.headerMap === 'drop') dropUnderscoreFields(req);
-      const abort = new LazyAbort();
-      if (this.#limits.body > 0 && req.headers['content-length'] === undefined) {
-        limitBody(req, this.#limits.body, () => this.bodyTooLarge(conn, req, res, abort));
-      }
-      // No timer at all for the many requests without a body.
-      if (this.ms.bodyTimeoutMs > 0 && hasBody(req)) {
-        watchBodyIdle(req, res, this.ms.bodyTimeoutMs, () => this.bodyTimedOut(conn, req, res, abort));
-      }
-      this.admit(
-        () => {
-          // The client left while the request waited for its turn (sync worker): nothing to run.
-          if (req.socket.destroyed) {
-            this.released();
-            return;
-          }
-          const now = Date.now();
-          const socket = req.socket;
-          this.#active.set(res, now);
-          // A request may never give the loop back, and a WORKER TIMEOUT line should name it. The
-          // probe thread reads the board when the master asks, so posting costs no message. Without
-          // a probe (--no-timeout-stack) the master knows what the heartbeats told it: a beat goes
-          // as a request starts when the last one said the worker was idle, or is 100 ms old (at
-          // most ten a second under load, so a request that blocks right after another may go
-          // unnamed, or be named as the one before).
-          if (this.#posted === null) this.postOldest();
-          if (
-            this.boot.stackProbeFd === null &&
-            (!this.#lastBeatBusy || now - this.#lastBeat >= HEARTBEAT_ON_REQUEST_MS)
-          ) {
-            this.#beat?.();
-          }
-          const timer =
-            this.ms.requestTimeoutMs > 0
-              ? setTimeout(() => this.requestTimedOut(conn, req, res, abort), this.ms.requestTimeoutMs)
-              : null;
-          let finished = false;
-          // Runs once: when the response closes, or when its connection goes before the response
-          // ever got it (a pipelined response queued behind one that closed the connection).
-          const finish = () => {
-            if (finished) return;
-            finished = true;
-            if (timer) clearTimeout(timer);
-            if (!res.writableFinished) abort.abort();
-            this.served++;
-            this.#active.delete(res);
-            conn.settled(res);
-            if (res === this.#posted) this.postOldest();
-            if (this.#handback !== null) {
-              // The master gives requests only to idle workers: tell it at once that this one is.
-              if (this.inflight === 0 && this.#lastBeatBusy) this.#beat?.();
-              this.#handback.responseDone(socket);
-            }
-            if (hooks.postRequest) void this.runHook('postRequest', this.api, req, res);
-            this.released();
-            this.afterRequest();
-          };
-          conn.owe({ res, abort, finish });
-          res.once('close', finish);
-          if (hooks.preRequest) void this.runHook('preRequest', this.api, req);
-          handle(req, res, abort);
-        },
-        res,
-        conn,
-      );
-    };
-  }
-
-  protected requestInfo(req: IncomingMessage, abort: LazyAbort, worker: RequestInfo['worker']): RequestInfo {
-    const client = this.#resolveClient(req);
-    return new WorkerRequestInfo(
-      client.address,
-      req.socket.remotePort ?? 0,
-      client.scheme,
-      this.#rootPath,
-      worker,
-      abort,
-      req,
-      this.log.plain,
-    );
-  }
-
-  /** A request refused before the app sees it: a short answer, then the connection closes. */
-  private refuse(conn: ClientConnection, req: IncomingMessage, res: ServerResponse, refusal: Refusal): void {
-    this.log.info('request.bad', `Refused ${req.method} request: ${refusal.reason}`, {
-      status: refusal.status,
-    });
-    answerAndClose(conn, res, refusal.status);
-  }
-
-  #shedCount = 0;
-  #shedLoggedAt = 0;
-
-  /** A request answered 503 for lack of capacity: counted, and logged at most once a second. */
-  protected shed(res: ServerResponse): void {
-    answerAndClose(this.#conns.of(res.req.socket), res, 503, { 'retry-after': '1' });
-    this.#shedCount++;
-    const now = Date.now();
-    if (now - this.#shedLoggedAt < 1000) return;
-    this.#shedLoggedAt = now;
-    this.log.warn(
-      'request.shed',
-      `Answered 503: ${this.inflight} requests in flight (--worker-connections); ${this.#shedCount} shed so far`,
-      {
-        shed: this.#shedCount,
-        url: res.req.url,
-      },
-    );
-  }
-
-  /** --request-timeout: the app's signal aborts, the client gets a 503, the worker serves on. */
-  private requestTimedOut(
-    conn: ClientConnection,
-    req: IncomingMessage,
-    res: ServerResponse,
-    abort: LazyAbort,
-  ): void {
-    this.log.warn(
-      'request.timeout',
-      `Request ${req.method} ${req.url} exceeded --request-timeout; answered 503`,
-      {
-        method: req.method,
-        url: req.url,
-        timeoutMs: this.ms.requestTimeoutMs,
-      },
-    );
-    abort.abort(new Error('request timed out'));
-    if (res.headersSent) {
-      res.destroy();
-      return;
-    }
-    answerAndClose(conn, res, 503, { 'retry-after': '1' });
-  }
-
-  /**
-   * --body-timeout: the client stopped sending the body. It gets 408 if the response has not
-   * started; either way the connection goes, the app's body stream fails and its signal aborts.
-   */
-  private bodyTimedOut(
-    conn: ClientConnection,
-    req: IncomingMessage,
-    res: ServerResponse,
-    abort: LazyAbort,
-  ): void {
-    const seconds = this.ms.bodyTimeoutMs / 1000;
-    this.log.warn(
-      'request.body_timeout',
-      `Request ${req.method} ${req.url}: no body data for ${seconds} s (--body-timeout); ${res.headersSent ? 'connection closed' : 'answered 408'}`,
-      { method: req.method, url: req.url, timeoutMs: this.ms.bodyTimeoutMs },
-    );
-    const err = new UnicornError(
-      'UNICORN_BODY_TIMEOUT',
-      `no request body data for ${seconds} s (--body-timeout)`,
-    );
-    this.failBody(conn, req, res, abort, 408, err);
-  }
-
-  /**
-   * --limit-request-body, for a body of unknown length that grew past it: the client gets 413 if
-   * the response has not started, and the app's body stream fails (it never sees a cut body end
-   * as if it were whole).
-   */
-  private bodyTooLarge(
-    conn: ClientConnection,
-    req: IncomingMessage,
-    res: ServerResponse,
-    abort: LazyAbort,
-  ): void {
-    const reason = `body exceeds --limit-request-body ${this.#limits.body}`;
-    this.log.info('request.bad', `Refused ${req.method} request: ${reason}`, { status: 413 });
-    const err = new UnicornError('UNICORN_BODY_TOO_LARGE', `request ${reason}`);
-    this.failBody(conn, req, res, abort, 413, err);
-  }
-
-  /** A body that can no longer be read whole: answer `status` if possible, then fail the body with `err`. */
-  private failBody(
-    conn: ClientConnection,
-    req: IncomingMessage,
-    res: ServerResponse,
-    abort: LazyAbort,
-    status: 400 | 408 | 413,
-    err: UnicornError,
-  ): void {
-    let failed = false;
-    const fail = () => {
-      if (failed) return;
-      failed = true;
-      // The body stream fails with `err` (this destroys the connection too), and the signal
-      // aborts before the app can react to that: what the app does when its body fails is not the
-      // app's error to log.
-      req.destroy(err);
-      abort.abort(err);
-    };
-    if (res.headersSent) {
-      fail();
-      return;
-    }
-    answerAndClose(conn, res, status, undefined, fail);
-    // The answer may queue behind a pipelined response that is still going out: do not wait for it.
-    setTimeout(fail, BODY_FAIL_FLUSH_MS).unref();
-  }
 
   /** --proxy-protocol: a connection closed unserved. One line each; a peer that left quietly is debug. */
   private proxyRejected({ reason, detail, peer }: ProxyRejection): void {
@@ -686,84 +412,51 @@ export abstract class Worker {
     else this.log.warn('proxy.rejected', msg, fields);
   }
 
-  protected requestFailed(req: IncomingMessage, res: ServerResponse, err: unknown): void {
-    const hint = interfaceHint(err, this.#interface);
-    this.log.error(
-      'request.error',
-      `Error handling request ${req.method} ${req.url}: ${describeError(err)}`,
-      {
-        err,
-        method: req.method,
-        url: req.url,
-        ...(hint === undefined ? {} : { hint }),
+  /** The pipeline's view of this worker (workers/pipeline.ts). */
+  private pipelineHost(): PipelineHost {
+    const worker = this;
+    const hooks = this.#hooks;
+    return {
+      get log() {
+        return worker.log;
       },
-    );
-    failResponse(res);
+      get draining() {
+        return worker.draining;
+      },
+      admit: (run, res, conn) => this.admit(run, res, conn),
+      released: () => this.released(),
+      started: (req, now) => {
+        // --dispatch request: the master gives parked connections' requests to idle workers only, so
+        // it must hear at once that this one is idle no more (and, below, idle again).
+        // Without a probe thread (--no-timeout-stack) nobody reads the request board, and the master
+        // knows what the heartbeats told it: a beat also goes when the last one is 100 ms old (at
+        // most ten a second under load, so a request that blocks right after another may go
+        // unnamed, or be named as the one before).
+        if (
+          (!this.#lastBeatBusy && (this.#handback !== null || this.boot.stackProbeFd === null)) ||
+          (this.boot.stackProbeFd === null && now - this.#lastBeat >= HEARTBEAT_ON_REQUEST_MS)
+        ) {
+          this.#beat?.();
+        }
+        if (hooks.preRequest) void this.runHook('preRequest', this.api, req);
+      },
+      finished: (req, res, socket) => {
+        this.served++;
+        if (this.#handback !== null) {
+          // The master gives requests only to idle workers: tell it at once that this one is.
+          if (this.inflight === 0 && this.#lastBeatBusy) this.#beat?.();
+          this.#handback.responseDone(socket);
+        }
+        if (hooks.postRequest) void this.runHook('postRequest', this.api, req, res);
+        this.released();
+        this.afterRequest();
+      },
+    };
   }
 
-  /**
-   * Bytes node:http could not parse into a request, or a request head that took longer than
-   * --header-timeout. Never the app's business and never the worker's harm: answer when the
-   * connection can still carry an answer, then close.
-   */
-  private clientError(err: Error & { code?: string }, socket: Duplex): void {
-    const conn = this.#conns.of(socket);
-    if (err.code === 'HPE_CLOSED_CONNECTION') {
-      // Bytes after a request that closes the connection (HTTP/1.0, Connection: close) are ignored;
-      // the response under way must not be cut.
-      if (conn.owed.length === 0 && !conn.closing) socket.destroy();
-      return;
-    }
-    if (err.code === 'ECONNRESET' || !socket.writable) {
-      socket.destroy();
-      return;
-    }
-    // An answer with `Connection: close` is already on its way: it is the last word.
-    if (conn.closing) return;
-    // The bad bytes are part of the body of the request being read (a malformed chunk, or the
-    // connection ended mid-body): that request fails like a body that stopped arriving.
-    const reading = conn.owed[conn.owed.length - 1];
-    if (reading !== undefined && !reading.res.req.complete) {
-      const { res, abort } = reading;
-      this.log.info(
-        'request.bad',
-        `Refused ${res.req.method} request: malformed body (${err.code ?? err.message})`,
-        {
-          status: 400,
-          code: err.code,
-        },
-      );
-      const bad = new UnicornError('UNICORN_BAD_BODY', `malformed request body: ${err.message}`);
-      this.failBody(conn, res.req, res, abort, 400, bad);
-      return;
-    }
-    // Requests parsed before the bad bytes are owed their answers, in order; then the connection
-    // closes, and the bad bytes get none (a client that pipelined them cannot tell which request
-    // an extra 400 would belong to).
-    if (conn.owed.length > 0) {
-      this.log.debug('request.bad', `Bad bytes after a pipelined request: ${err.message}`, {
-        code: err.code,
-      });
-      conn.closeAfterOwed();
-      return;
-    }
-    if (
-      err.code === 'ERR_HTTP_REQUEST_TIMEOUT' &&
-      conn.requests === 0 &&
-      (socket as Socket).bytesRead === 0
-    ) {
-      // Connected and never sent a byte: nothing to answer.
-      this.log.debug('request.bad', 'Closed a connection that sent nothing for --header-timeout', {
-        code: err.code,
-      });
-      socket.destroy();
-      return;
-    }
-    const status =
-      err.code === 'HPE_HEADER_OVERFLOW' ? 431 : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : 400;
-    this.log.debug('request.bad', `Bad request: ${err.message}`, { code: err.code, status });
-    conn.closing = true;
-    socket.end(rawAnswer(status));
+  /** A request answered 503 for lack of capacity (the async worker's admission). */
+  protected shed(res: ServerResponse): void {
+    this.pipeline.shed(res);
   }
 
   private afterRequest(): void {
@@ -791,7 +484,7 @@ export abstract class Worker {
     // its next request on one right now, and closing under it would fail that request. Meanwhile
     // every response closes its connection; the connections still idle after the grace are closed.
     for (const server of this.servers) net.Server.prototype.close.call(server);
-    for (const res of this.#active.keys()) {
+    for (const res of this.#pipeline?.responses() ?? []) {
       if (!res.headersSent) res.shouldKeepAlive = false;
       else res.once('finish', () => res.socket?.end());
     }
@@ -802,7 +495,7 @@ export abstract class Worker {
     setTimeout(() => {
       for (const server of this.servers) server.closeIdleConnections();
       for (const socket of this.#sockets) {
-        const conn = this.#conns.get(socket);
+        const conn = this.#pipeline?.connections.get(socket);
         if (conn === undefined ? socket.bytesRead === 0 : conn.requests === 0 && !conn.closing)
           socket.destroy();
       }
@@ -922,36 +615,10 @@ function dropPrivileges(group: string | null, user: string | null): void {
   }
 }
 
-/** `/api/users?x` under root path `/api` becomes `/users?x`; other paths are left alone. */
-function stripRootPath(req: IncomingMessage, rootPath: string): void {
-  const url = req.url ?? '/';
-  if (url === rootPath || url.startsWith(`${rootPath}/`) || url.startsWith(`${rootPath}?`)) {
-    const rest = url.slice(rootPath.length);
-    req.url = rest.startsWith('/') ? rest : `/${rest}`;
-  }
-}
-
 function onceListening(server: Server): Promise<void> {
   if (server.listening) return Promise.resolve();
   return new Promise((resolve, reject) => {
     server.once('listening', resolve);
     server.once('error', reject);
   });
-}
-
-/** Counts body bytes as they are written (for the access log's %(b)s); returns the starting count. */
-function countBody(res: ServerResponse, add: (n: number) => void): number {
-  const write = res.write;
-  const end = res.end;
-  const size = (chunk: unknown) =>
-    typeof chunk === 'string' ? Buffer.byteLength(chunk) : chunk instanceof Uint8Array ? chunk.byteLength : 0;
-  res.write = function (this: ServerResponse, chunk: unknown, ...rest: unknown[]) {
-    add(size(chunk));
-    return (write as (...a: unknown[]) => boolean).call(this, chunk, ...rest);
-  } as ServerResponse['write'];
-  res.end = function (this: ServerResponse, chunk?: unknown, ...rest: unknown[]) {
-    if (typeof chunk !== 'function') add(size(chunk));
-    return (end as (...a: unknown[]) => ServerResponse).call(this, chunk, ...rest);
-  } as ServerResponse['end'];
-  return 0;
 }

@@ -1,0 +1,485 @@
+/**
+ * One request, from the moment node:http hands it over to the moment its response closes: the
+ * checks before the app runs (limits, Host, root path), admission, the app call through its
+ * interface adapter, the timers that bound it, the answers the server writes itself, and the access
+ * log line. Also what node:http could not parse (`clientError`).
+ *
+ * Built once per worker from typed options; it talks to the worker around it only through
+ * `PipelineHost` and never imports the lifecycle, so it runs on a plain `http.createServer` in the
+ * unit tests (test/unit/pipeline.test.ts) as well as in a worker.
+ */
+
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
+import type { AppInterface } from '../src/app-interface.js';
+import { describeError, UnicornError } from '../src/errors.js';
+import type { AccessLogEntry } from '../src/http/access-log.js';
+import { failResponse, interfaceHint, rawAnswer } from '../src/http/errors.js';
+import type { ClientResolver } from '../src/http/forwarded.js';
+import { LazyAbort } from '../src/http/lazy-request.js';
+import {
+  checkHead,
+  dropUnderscoreFields,
+  hasBody,
+  limitBody,
+  type Refusal,
+  type RequestLimits,
+  watchBodyIdle,
+} from '../src/http/limits.js';
+import { type RequestInfo, WorkerRequestInfo } from '../src/http/request-info.js';
+import type { AccessLogWriter, Log } from '../src/log.js';
+import { type AppCallContext, fetchAppCall, nodeAppCall } from './app-call.js';
+import { type ClientConnection, ConnectionTable } from './connection.js';
+import { RequestBoard } from './request-board.js';
+import { answerAndClose } from './responses.js';
+
+/** How long a 408 or 413 for a failed body may take to go out before the connection is cut anyway. */
+const BODY_FAIL_FLUSH_MS = 1000;
+
+/** Sent on every response unless the app sets its own. */
+const SERVER_HEADER = 'unicorn-ts';
+
+export type RequestListener = (req: IncomingMessage, res: ServerResponse) => void;
+
+export interface PipelineOptions {
+  /** The app's export, as loaded. */
+  readonly app: unknown;
+  readonly interface: AppInterface;
+  readonly limits: RequestLimits;
+  /** --root-path, '' for none. */
+  readonly rootPath: string;
+  /** --keep-alive 0: one request per connection. */
+  readonly noKeepAlive: boolean;
+  /** --request-timeout and --body-timeout in ms; 0 is off. */
+  readonly requestTimeoutMs: number;
+  readonly bodyTimeoutMs: number;
+  /** The access log and its compiled format, or null when there is none. */
+  readonly accessLog: {
+    readonly writer: AccessLogWriter;
+    readonly format: (e: AccessLogEntry) => string;
+  } | null;
+  readonly resolveClient: ClientResolver;
+  /** `info.worker`. */
+  readonly worker: { readonly id: number; readonly pid: number };
+}
+
+/** What the pipeline needs from the worker around it. */
+export interface PipelineHost {
+  readonly log: Log;
+  /** The worker is draining: every response closes its connection. */
+  readonly draining: boolean;
+  /** The worker class's admission: call `run` now or later, or answer otherwise (e.g. `shed`). */
+  admit(run: () => void, res: ServerResponse, conn: ClientConnection): void;
+  /** A request `admit` accepted will not run after all: its client left while it waited its turn. */
+  released(): void;
+  /** A request is about to run; `now` is its start time (ms since the epoch). */
+  started(req: IncomingMessage, now: number): void;
+  /**
+   * A request that ran has finished, whichever way (its response closed, or its connection went
+   * first); `socket` was its connection. The host releases its admission slot here too.
+   */
+  finished(req: IncomingMessage, res: ServerResponse, socket: Socket): void;
+}
+
+export class RequestPipeline {
+  /** The client connections the servers accepted, with the requests owed on each. */
+  readonly connections = new ConnectionTable();
+  /** The oldest request in flight, for the stack probe thread to read when the worker is stuck. */
+  readonly board = new RequestBoard();
+  readonly #options: PipelineOptions;
+  readonly #host: PipelineHost;
+  /** Responses in flight, with when each started, oldest first (Map order is insertion order). */
+  readonly #active = new Map<ServerResponse, number>();
+  /** The response the board shows, null when it shows none. */
+  #posted: ServerResponse | null = null;
+  #shedCount = 0;
+  #shedLoggedAt = 0;
+
+  constructor(options: PipelineOptions, host: PipelineHost) {
+    this.#options = options;
+    this.#host = host;
+  }
+
+  /** Requests admitted and not yet finished. */
+  get inflight(): number {
+    return this.#active.size;
+  }
+
+  /** The request in flight the longest, with its start time. */
+  oldest(): [ServerResponse, number] | undefined {
+    return this.#active.entries().next().value as [ServerResponse, number] | undefined;
+  }
+
+  /** The responses in flight, oldest first. */
+  responses(): IterableIterator<ServerResponse> {
+    return this.#active.keys();
+  }
+
+  /** The function a server calls for each request. */
+  listener(): RequestListener {
+    const o = this.#options;
+    const host = this.#host;
+    const context: AppCallContext = {
+      info: (req, abort) => this.requestInfo(req, abort),
+      failed: (req, res, err) => this.requestFailed(req, res, err),
+    };
+    const handle = (o.interface === 'fetch' ? fetchAppCall : nodeAppCall)(o.app, context);
+    const access = o.accessLog;
+    const conns = this.connections;
+    const fetchInterface = o.interface === 'fetch';
+    const limits = o.limits;
+    return (req, res) => {
+      const conn = conns.of(req.socket);
+      conn.requests++;
+      // The server has already answered on this connection with `Connection: close` (a refusal,
+      // a timeout): node:http parsed this pipelined request anyway, but its answer could never be
+      // sent, so it is not run. The connection closes after the answers before it.
+      if (conn.closing) return;
+      if (access !== null) logAccess(req, res, access);
+      res.setHeader('server', SERVER_HEADER);
+      // --keep-alive 0 means one request per connection (node:http would read 0 as "no timeout").
+      if (host.draining || o.noKeepAlive) res.shouldKeepAlive = false;
+      if (o.rootPath !== '') stripRootPath(req, o.rootPath);
+      const refusal = checkHead(req, limits);
+      if (refusal !== null) return this.refuse(conn, req, res, refusal);
+      // The Fetch standard forbids these methods in a Request: a fetch app cannot be given one.
+      if (fetchInterface && (req.method === 'TRACE' || req.method === 'TRACK')) {
+        return this.refuse(conn, req, res, {
+          status: 405,
+          reason: `${req.method} cannot reach a fetch handler`,
+        });
+      }
+      if (limits.headerMap === 'drop') dropUnderscoreFields(req);
+      const abort = new LazyAbort();
+      if (limits.body > 0 && req.headers['content-length'] === undefined) {
+        limitBody(req, limits.body, () => this.bodyTooLarge(conn, req, res, abort));
+      }
+      // No timer at all for the many requests without a body.
+      if (o.bodyTimeoutMs > 0 && hasBody(req)) {
+        watchBodyIdle(req, res, o.bodyTimeoutMs, () => this.bodyTimedOut(conn, req, res, abort));
+      }
+      host.admit(() => this.run(conn, req, res, abort, handle), res, conn);
+    };
+  }
+
+  /** Runs an admitted request: tracked until its response closes or its connection goes. */
+  private run(
+    conn: ClientConnection,
+    req: IncomingMessage,
+    res: ServerResponse,
+    abort: LazyAbort,
+    handle: (req: IncomingMessage, res: ServerResponse, abort: LazyAbort) => void,
+  ): void {
+    const host = this.#host;
+    // The client left while the request waited for its turn (sync worker): nothing to run.
+    if (req.socket.destroyed) {
+      host.released();
+      return;
+    }
+    const now = Date.now();
+    const socket = req.socket;
+    this.#active.set(res, now);
+    // A request may never give the loop back, and a WORKER TIMEOUT line should name it: the
+    // probe thread reads the board when the master asks, so posting costs no message.
+    if (this.#posted === null) this.postOldest();
+    const requestTimeoutMs = this.#options.requestTimeoutMs;
+    const timer =
+      requestTimeoutMs > 0
+        ? setTimeout(() => this.requestTimedOut(conn, req, res, abort), requestTimeoutMs)
+        : null;
+    let finished = false;
+    // Runs once: when the response closes, or when its connection goes before the response ever
+    // got it (a pipelined response queued behind one that closed the connection).
+    const finish = () => {
+      if (finished) return;
+      finished = true;
+      if (timer) clearTimeout(timer);
+      if (!res.writableFinished) abort.abort();
+      this.#active.delete(res);
+      conn.settled(res);
+      if (res === this.#posted) this.postOldest();
+      host.finished(req, res, socket);
+    };
+    conn.owe({ res, abort, finish });
+    res.once('close', finish);
+    host.started(req, now);
+    handle(req, res, abort);
+  }
+
+  /** Shows the oldest request in flight on the board, or none. */
+  private postOldest(): void {
+    const oldest = this.oldest();
+    if (oldest === undefined) {
+      this.#posted = null;
+      this.board.clear();
+      return;
+    }
+    const [res, startedAt] = oldest;
+    this.#posted = res;
+    this.board.post(res.req.method ?? '', res.req.url ?? '', startedAt);
+  }
+
+  private requestInfo(req: IncomingMessage, abort: LazyAbort): RequestInfo {
+    const o = this.#options;
+    const client = o.resolveClient(req);
+    return new WorkerRequestInfo(
+      client.address,
+      req.socket.remotePort ?? 0,
+      client.scheme,
+      o.rootPath,
+      o.worker,
+      abort,
+      req,
+      this.#host.log.plain,
+    );
+  }
+
+  /** A request refused before the app sees it: a short answer, then the connection closes. */
+  private refuse(conn: ClientConnection, req: IncomingMessage, res: ServerResponse, refusal: Refusal): void {
+    this.#host.log.info('request.bad', `Refused ${req.method} request: ${refusal.reason}`, {
+      status: refusal.status,
+    });
+    answerAndClose(conn, res, refusal.status);
+  }
+
+  /** A request answered 503 for lack of capacity: counted, and logged at most once a second. */
+  shed(res: ServerResponse): void {
+    answerAndClose(this.connections.of(res.req.socket), res, 503, { 'retry-after': '1' });
+    this.#shedCount++;
+    const now = Date.now();
+    if (now - this.#shedLoggedAt < 1000) return;
+    this.#shedLoggedAt = now;
+    this.#host.log.warn(
+      'request.shed',
+      `Answered 503: ${this.inflight} requests in flight (--worker-connections); ${this.#shedCount} shed so far`,
+      {
+        shed: this.#shedCount,
+        url: res.req.url,
+      },
+    );
+  }
+
+  /** --request-timeout: the app's signal aborts, the client gets a 503, the worker serves on. */
+  private requestTimedOut(
+    conn: ClientConnection,
+    req: IncomingMessage,
+    res: ServerResponse,
+    abort: LazyAbort,
+  ): void {
+    this.#host.log.warn(
+      'request.timeout',
+      `Request ${req.method} ${req.url} exceeded --request-timeout; answered 503`,
+      {
+        method: req.method,
+        url: req.url,
+        timeoutMs: this.#options.requestTimeoutMs,
+      },
+    );
+    abort.abort(new Error('request timed out'));
+    if (res.headersSent) {
+      res.destroy();
+      return;
+    }
+    answerAndClose(conn, res, 503, { 'retry-after': '1' });
+  }
+
+  /**
+   * --body-timeout: the client stopped sending the body. It gets 408 if the response has not
+   * started; either way the connection goes, the app's body stream fails and its signal aborts.
+   */
+  private bodyTimedOut(
+    conn: ClientConnection,
+    req: IncomingMessage,
+    res: ServerResponse,
+    abort: LazyAbort,
+  ): void {
+    const timeoutMs = this.#options.bodyTimeoutMs;
+    const seconds = timeoutMs / 1000;
+    this.#host.log.warn(
+      'request.body_timeout',
+      `Request ${req.method} ${req.url}: no body data for ${seconds} s (--body-timeout); ${res.headersSent ? 'connection closed' : 'answered 408'}`,
+      { method: req.method, url: req.url, timeoutMs },
+    );
+    const err = new UnicornError(
+      'UNICORN_BODY_TIMEOUT',
+      `no request body data for ${seconds} s (--body-timeout)`,
+    );
+    this.failBody(conn, req, res, abort, 408, err);
+  }
+
+  /**
+   * --limit-request-body, for a body of unknown length that grew past it: the client gets 413 if
+   * the response has not started, and the app's body stream fails (it never sees a cut body end
+   * as if it were whole).
+   */
+  private bodyTooLarge(
+    conn: ClientConnection,
+    req: IncomingMessage,
+    res: ServerResponse,
+    abort: LazyAbort,
+  ): void {
+    const reason = `body exceeds --limit-request-body ${this.#options.limits.body}`;
+    this.#host.log.info('request.bad', `Refused ${req.method} request: ${reason}`, { status: 413 });
+    const err = new UnicornError('UNICORN_BODY_TOO_LARGE', `request ${reason}`);
+    this.failBody(conn, req, res, abort, 413, err);
+  }
+
+  /** A body that can no longer be read whole: answer `status` if possible, then fail the body with `err`. */
+  private failBody(
+    conn: ClientConnection,
+    req: IncomingMessage,
+    res: ServerResponse,
+    abort: LazyAbort,
+    status: 400 | 408 | 413,
+    err: UnicornError,
+  ): void {
+    let failed = false;
+    const fail = () => {
+      if (failed) return;
+      failed = true;
+      // The body stream fails with `err` (this destroys the connection too), and the signal
+      // aborts before the app can react to that: what the app does when its body fails is not the
+      // app's error to log.
+      req.destroy(err);
+      abort.abort(err);
+    };
+    if (res.headersSent) {
+      fail();
+      return;
+    }
+    answerAndClose(conn, res, status, undefined, fail);
+    // The answer may queue behind a pipelined response that is still going out: do not wait for it.
+    setTimeout(fail, BODY_FAIL_FLUSH_MS).unref();
+  }
+
+  private requestFailed(req: IncomingMessage, res: ServerResponse, err: unknown): void {
+    const hint = interfaceHint(err, this.#options.interface);
+    this.#host.log.error(
+      'request.error',
+      `Error handling request ${req.method} ${req.url}: ${describeError(err)}`,
+      {
+        err,
+        method: req.method,
+        url: req.url,
+        ...(hint === undefined ? {} : { hint }),
+      },
+    );
+    failResponse(res);
+  }
+
+  /**
+   * Bytes node:http could not parse into a request, or a request head that took longer than
+   * --header-timeout (the server's `clientError` event). Never the app's business and never the
+   * worker's harm: answer when the connection can still carry an answer, then close.
+   */
+  clientError(err: Error & { code?: string }, socket: Duplex): void {
+    const log = this.#host.log;
+    const conn = this.connections.of(socket);
+    if (err.code === 'HPE_CLOSED_CONNECTION') {
+      // Bytes after a request that closes the connection (HTTP/1.0, Connection: close) are ignored;
+      // the response under way must not be cut.
+      if (conn.owed.length === 0 && !conn.closing) socket.destroy();
+      return;
+    }
+    if (err.code === 'ECONNRESET' || !socket.writable) {
+      socket.destroy();
+      return;
+    }
+    // An answer with `Connection: close` is already on its way: it is the last word.
+    if (conn.closing) return;
+    // The bad bytes are part of the body of the request being read (a malformed chunk, or the
+    // connection ended mid-body): that request fails like a body that stopped arriving.
+    const reading = conn.owed[conn.owed.length - 1];
+    if (reading !== undefined && !reading.res.req.complete) {
+      const { res, abort } = reading;
+      log.info(
+        'request.bad',
+        `Refused ${res.req.method} request: malformed body (${err.code ?? err.message})`,
+        {
+          status: 400,
+          code: err.code,
+        },
+      );
+      const bad = new UnicornError('UNICORN_BAD_BODY', `malformed request body: ${err.message}`);
+      this.failBody(conn, res.req, res, abort, 400, bad);
+      return;
+    }
+    // Requests parsed before the bad bytes are owed their answers, in order; then the connection
+    // closes, and the bad bytes get none (a client that pipelined them cannot tell which request
+    // an extra 400 would belong to).
+    if (conn.owed.length > 0) {
+      log.debug('request.bad', `Bad bytes after a pipelined request: ${err.message}`, {
+        code: err.code,
+      });
+      conn.closeAfterOwed();
+      return;
+    }
+    if (
+      err.code === 'ERR_HTTP_REQUEST_TIMEOUT' &&
+      conn.requests === 0 &&
+      (socket as Socket).bytesRead === 0
+    ) {
+      // Connected and never sent a byte: nothing to answer.
+      log.debug('request.bad', 'Closed a connection that sent nothing for --header-timeout', {
+        code: err.code,
+      });
+      socket.destroy();
+      return;
+    }
+    const status =
+      err.code === 'HPE_HEADER_OVERFLOW' ? 431 : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : 400;
+    log.debug('request.bad', `Bad request: ${err.message}`, { code: err.code, status });
+    conn.closing = true;
+    socket.end(rawAnswer(status));
+  }
+}
+
+/** Writes the access log line when the response closes; every response is logged, refused and shed ones too. */
+function logAccess(
+  req: IncomingMessage,
+  res: ServerResponse,
+  access: NonNullable<PipelineOptions['accessLog']>,
+): void {
+  const startedAt = process.hrtime.bigint();
+  let bodyBytes = countBody(res, (n) => (bodyBytes += n));
+  res.once('close', () => {
+    access.writer.write(
+      access.format({
+        req,
+        res,
+        remoteAddress: req.socket.remoteAddress ?? '-',
+        startedAt,
+        finishedAt: process.hrtime.bigint(),
+        bodyBytes,
+        date: new Date(),
+      }),
+    );
+  });
+}
+
+/** `/api/users?x` under root path `/api` becomes `/users?x`; other paths are left alone. */
+function stripRootPath(req: IncomingMessage, rootPath: string): void {
+  const url = req.url ?? '/';
+  if (url === rootPath || url.startsWith(`${rootPath}/`) || url.startsWith(`${rootPath}?`)) {
+    const rest = url.slice(rootPath.length);
+    req.url = rest.startsWith('/') ? rest : `/${rest}`;
+  }
+}
+
+/** Counts body bytes as they are written (for the access log's %(b)s); returns the starting count. */
+function countBody(res: ServerResponse, add: (n: number) => void): number {
+  const write = res.write;
+  const end = res.end;
+  const size = (chunk: unknown) =>
+    typeof chunk === 'string' ? Buffer.byteLength(chunk) : chunk instanceof Uint8Array ? chunk.byteLength : 0;
+  res.write = function (this: ServerResponse, chunk: unknown, ...rest: unknown[]) {
+    add(size(chunk));
+    return (write as (...a: unknown[]) => boolean).call(this, chunk, ...rest);
+  } as ServerResponse['write'];
+  res.end = function (this: ServerResponse, chunk?: unknown, ...rest: unknown[]) {
+    if (typeof chunk !== 'function') add(size(chunk));
+    return (end as (...a: unknown[]) => ServerResponse).call(this, chunk, ...rest);
+  } as ServerResponse['end'];
+  return 0;
+}

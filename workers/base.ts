@@ -25,14 +25,7 @@ import {
   type ProxyRejection,
 } from '../src/http/proxy-protocol.js';
 import { tlsOptions } from '../src/http/tls.js';
-import {
-  EXIT_CODES,
-  IPC_NS,
-  isMasterMessage,
-  type ListenMessage,
-  type WorkerBoot,
-  type WorkerMessage,
-} from '../src/ipc.js';
+import { EXIT_CODES, type WorkerBoot } from '../src/ipc.js';
 import { type AccessLogWriter, Log, type Logger, openAccessLog } from '../src/log.js';
 import { keepWorkerOnDisconnect } from '../src/node-internals.js';
 import { HOOKS, type HookFn, type HookName, type WorkerSettings } from '../src/settings.js';
@@ -40,13 +33,11 @@ import type { ClientConnection } from './connection.js';
 import { durationsOf, type WorkerDurations } from './durations.js';
 import { ConnectionHandback } from './handback.js';
 import { listenOnInheritedHandle } from './listen.js';
+import { MasterLink } from './master-link.js';
 import { type PipelineHost, type RequestListener, RequestPipeline } from './pipeline.js';
 import { startStackProbe } from './stack-probe.js';
 
 const HEARTBEAT_ON_REQUEST_MS = 100;
-
-/** A heartbeat that keeps failing is logged at most this often. */
-const HEARTBEAT_TROUBLE_EVERY_MS = 10_000;
 
 /** How long a draining worker keeps idle keep-alive connections open (at most half the graceful timeout). */
 const IDLE_CLOSE_GRACE_MS = 1000;
@@ -77,9 +68,8 @@ export abstract class Worker {
   #retireRequested = false;
   #accessLog: AccessLogWriter | null = null;
   #formatAccessLog: ((e: AccessLogEntry) => string) | null = null;
-  #beat: (() => void) | null = null;
-  #lastBeat = 0;
-  #lastBeatBusy = false;
+  /** The worker's end of the IPC channel. */
+  protected readonly master = new MasterLink(() => this.log);
 
   /** Requests admitted and not yet finished. */
   protected get inflight(): number {
@@ -153,7 +143,7 @@ export abstract class Worker {
       },
       this.pipelineHost(),
     );
-    const sockets = await this.requestSockets();
+    const sockets = await this.master.hello(this.#interface);
     try {
       this.servers = sockets.map(({ handle, message }) => {
         const server = this.createServer(this.pipeline.listener());
@@ -176,7 +166,7 @@ export abstract class Worker {
     if (this.settings.dispatch === 'request') this.startHandback();
     // Logged before the master hears of it, so the log reads in the order things happened.
     this.log.info('worker.ready', `Worker ready (pid: ${process.pid})`, { age: this.boot.age });
-    this.send({ ns: IPC_NS, act: 'ready' });
+    this.master.ready();
     this.startHeartbeat();
     // Started once serving, so it never delays a boot.
     startStackProbe(this.boot.stackProbeFd, this.pipeline.board.buffer, (err) =>
@@ -266,93 +256,30 @@ export abstract class Worker {
     );
   }
 
-  /** Says hello, then collects one `listen` message (with its handle) per socket the master owns. */
-  protected requestSockets(): Promise<Array<{ handle: unknown; message: ListenMessage }>> {
-    return new Promise((resolve) => {
-      const got: Array<{ handle: unknown; message: ListenMessage }> = [];
-      const onMessage = (message: unknown, handle: unknown) => {
-        if (!isMasterMessage(message) || message.act !== 'listen') return;
-        got[message.index] = { handle, message };
-        if (got.filter(Boolean).length === message.count) {
-          process.off('message', onMessage);
-          resolve(got);
-        }
-      };
-      process.on('message', onMessage);
-      this.send({ ns: IPC_NS, act: 'hello', interface: this.#interface });
-    });
-  }
-
   /** --dispatch request: connections come from the master too, and go back to it when idle. */
   private startHandback(): void {
     const handback = new ConnectionHandback(
       this.servers,
-      (message, handle, done) => {
-        if (!process.connected || !process.send) return done();
-        // biome-ignore lint/suspicious/noExplicitAny: process.send types its handle narrowly; it accepts TCP and Pipe wraps.
-        process.send(message, handle as any, {}, () => done());
-        // node holds this beat until the master has acknowledged the handle: when it arrives, the
-        // master knows this worker's state after the handback (src/master/dispatcher.ts).
-        this.#beat?.();
-      },
+      (message, handle, done) => this.master.handBack(message, handle, done),
       () => {
-        if (this.inflight === 0) this.#beat?.();
+        if (this.inflight === 0) this.master.beat();
       },
     );
-    process.on('message', (message: unknown, handle: unknown) => {
-      if (!isMasterMessage(message) || message.act !== 'conn') return;
-      if (typeof handle === 'object' && handle !== null) handback.receive(message, handle);
-    });
+    this.master.onConnection((message, handle) => handback.receive(message, handle));
     this.#handback = handback;
   }
 
-  protected startHeartbeat(): void {
+  private startHeartbeat(): void {
     const timeout = this.ms.timeoutMs;
     // Four beats per timeout, at most one a second: cheap, and a missed beat or two is never fatal.
     const every = timeout > 0 ? Math.max(100, Math.min(1000, timeout / 4)) : 1000;
-    // Reading the RSS opens /proc/self/stat: at EMFILE (the app leaks descriptors) it throws, and a
-    // throw here would be reported as the app's uncaught error. It is the worker's own trouble:
-    // logged as such, and the last known RSS is sent.
-    let rss = 0;
-    let troubleAt = 0;
-    const trouble = (what: string, err: unknown) => {
-      if (Date.now() - troubleAt < HEARTBEAT_TROUBLE_EVERY_MS) return;
-      troubleAt = Date.now();
-      const code = (err as NodeJS.ErrnoException).code ?? null;
-      const fds = code === 'EMFILE' || code === 'ENFILE';
-      this.log.warn(
-        'worker.heartbeat_failed',
-        `Worker (pid: ${process.pid}) cannot ${what}: ${describeError(err)}${fds ? ' (out of file descriptors: raise ulimit -n, or look for a descriptor leak)' : ''}`,
-        { what, errorCode: code, err },
-      );
-    };
-    const beat = () => {
-      this.#lastBeat = Date.now();
-      const oldest = this.pipeline.oldest();
-      const req = oldest?.[0].req;
-      this.#lastBeatBusy = oldest !== undefined;
-      try {
-        rss = process.memoryUsage.rss();
-      } catch (err) {
-        trouble('measure its memory', err);
-      }
-      try {
-        this.send({
-          ns: IPC_NS,
-          act: 'heartbeat',
-          requests: this.served,
-          inflight: this.inflight,
-          given: this.#handback?.received ?? 0,
-          rss,
-          oldest: oldest && req ? { request: `${req.method} ${req.url}`, startedAt: oldest[1] } : null,
-        });
-      } catch (err) {
-        trouble('send its heartbeat to the master', err);
-      }
-    };
-    setInterval(beat, every).unref();
-    this.#beat = beat;
-    beat();
+    const pipeline = this.pipeline;
+    this.master.startHeartbeat(every, () => ({
+      served: this.served,
+      inflight: pipeline.inflight,
+      given: this.#handback?.received ?? 0,
+      oldest: () => pipeline.oldest(),
+    }));
   }
 
   // ---- serving ---------------------------------------------------------------------------------
@@ -432,11 +359,12 @@ export abstract class Worker {
         // knows what the heartbeats told it: a beat also goes when the last one is 100 ms old (at
         // most ten a second under load, so a request that blocks right after another may go
         // unnamed, or be named as the one before).
+        const master = this.master;
         if (
-          (!this.#lastBeatBusy && (this.#handback !== null || this.boot.stackProbeFd === null)) ||
-          (this.boot.stackProbeFd === null && now - this.#lastBeat >= HEARTBEAT_ON_REQUEST_MS)
+          (!master.lastBeatBusy && (this.#handback !== null || this.boot.stackProbeFd === null)) ||
+          (this.boot.stackProbeFd === null && now - master.lastBeat >= HEARTBEAT_ON_REQUEST_MS)
         ) {
-          this.#beat?.();
+          master.beat();
         }
         if (hooks.preRequest) void this.runHook('preRequest', this.api, req);
       },
@@ -444,7 +372,7 @@ export abstract class Worker {
         this.served++;
         if (this.#handback !== null) {
           // The master gives requests only to idle workers: tell it at once that this one is.
-          if (this.inflight === 0 && this.#lastBeatBusy) this.#beat?.();
+          if (this.inflight === 0 && this.master.lastBeatBusy) this.master.beat();
           this.#handback.responseDone(socket);
         }
         if (hooks.postRequest) void this.runHook('postRequest', this.api, req, res);
@@ -465,7 +393,7 @@ export abstract class Worker {
       this.log.info('worker.exiting', `Max requests reached (${this.#maxRequests}); asking to be replaced`, {
         reason: 'max-requests',
       });
-      this.send({ ns: IPC_NS, act: 'retire', reason: 'max-requests' });
+      this.master.retire('max-requests');
     }
     this.maybeFinish();
   }
@@ -537,7 +465,7 @@ export abstract class Worker {
     });
     if (!this.#retireRequested) {
       this.#retireRequested = true;
-      this.send({ ns: IPC_NS, act: 'retire', reason: kind });
+      this.master.retire(kind);
     }
     this.stop(kind);
   }
@@ -553,7 +481,7 @@ export abstract class Worker {
       appExitCode: code,
     });
     // Likely lost (the process is going), but when it gets through the master names the cause.
-    this.send({ ns: IPC_NS, act: 'boot-error', code: EXIT_CODES.APP_LOAD_ERROR, message: err.message });
+    this.master.bootError(EXIT_CODES.APP_LOAD_ERROR, err.message);
     process.exitCode = EXIT_CODES.APP_LOAD_ERROR;
   }
 
@@ -566,7 +494,7 @@ export abstract class Worker {
       err: isUnicornError(err) && err.cause !== undefined ? err.cause : err,
       ...(isUnicornError(err) ? { code: err.code, hint: err.hint } : {}),
     });
-    this.send({ ns: IPC_NS, act: 'boot-error', code, message });
+    this.master.bootError(code, message);
     this.exit(code);
   }
 
@@ -580,10 +508,6 @@ export abstract class Worker {
       if (name === 'postWorkerInit')
         throw new UnicornError('UNICORN_HOOK', `${name} hook failed: ${describeError(err)}`, { cause: err });
     }
-  }
-
-  protected send(message: WorkerMessage): void {
-    if (process.connected) process.send?.(message);
   }
 
   protected exit(code: number): void {

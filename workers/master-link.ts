@@ -1,0 +1,168 @@
+/**
+ * The worker's end of the IPC channel to the master: the mirror of src/master/worker-handle.ts.
+ * Every message a worker sends goes through here (hello and the listening sockets, ready,
+ * heartbeats, retire, boot errors, connections handed back under --dispatch request); their shapes
+ * are defined in src/ipc.ts.
+ */
+
+import type { ServerResponse } from 'node:http';
+import type { AppInterface } from '../src/app-interface.js';
+import { describeError } from '../src/errors.js';
+import {
+  IPC_NS,
+  isMasterMessage,
+  type ListenMessage,
+  type MasterMessage,
+  type WorkerMessage,
+} from '../src/ipc.js';
+import type { Log } from '../src/log.js';
+
+type ConnMessage = Extract<MasterMessage, { act: 'conn' }>;
+
+/** A heartbeat that keeps failing is logged at most this often. */
+const HEARTBEAT_TROUBLE_EVERY_MS = 10_000;
+
+/** What a heartbeat reports; read at each beat. */
+export interface WorkerState {
+  /** Requests finished since the worker started. */
+  readonly served: number;
+  readonly inflight: number;
+  /** --dispatch request: connections the master has given this worker. */
+  readonly given: number;
+  /** The request in flight the longest, with its start time. */
+  oldest(): [ServerResponse, number] | undefined;
+}
+
+export class MasterLink {
+  readonly #log: () => Log;
+  #state: (() => WorkerState) | null = null;
+  #lastBeat = 0;
+  #lastBeatBusy = false;
+  #rss = 0;
+  #troubleAt = 0;
+
+  /** `log` is read when needed: the worker's log exists only once its process is set up. */
+  constructor(log: () => Log) {
+    this.#log = log;
+  }
+
+  /** When the last heartbeat went, in ms since the epoch (0: none yet). */
+  get lastBeat(): number {
+    return this.#lastBeat;
+  }
+
+  /** Whether the last heartbeat said a request was in flight. */
+  get lastBeatBusy(): boolean {
+    return this.#lastBeatBusy;
+  }
+
+  send(message: WorkerMessage): void {
+    if (process.connected) process.send?.(message);
+  }
+
+  /** Says hello, then collects one `listen` message (with its handle) per socket the master owns. */
+  hello(iface: AppInterface): Promise<Array<{ handle: unknown; message: ListenMessage }>> {
+    return new Promise((resolve) => {
+      const got: Array<{ handle: unknown; message: ListenMessage }> = [];
+      const onMessage = (message: unknown, handle: unknown) => {
+        if (!isMasterMessage(message) || message.act !== 'listen') return;
+        got[message.index] = { handle, message };
+        if (got.filter(Boolean).length === message.count) {
+          process.off('message', onMessage);
+          resolve(got);
+        }
+      };
+      process.on('message', onMessage);
+      this.send({ ns: IPC_NS, act: 'hello', interface: iface });
+    });
+  }
+
+  ready(): void {
+    this.send({ ns: IPC_NS, act: 'ready' });
+  }
+
+  /** Asks to be replaced (max requests, an uncaught error); the master starts a new worker first. */
+  retire(reason: string): void {
+    this.send({ ns: IPC_NS, act: 'retire', reason });
+  }
+
+  bootError(code: number, message: string): void {
+    this.send({ ns: IPC_NS, act: 'boot-error', code, message });
+  }
+
+  /**
+   * Beats every `everyMs` from now on, reporting `state()`. The timer does not keep the worker
+   * alive. A beat proves that the event loop runs; see docs/design.md on liveness.
+   */
+  startHeartbeat(everyMs: number, state: () => WorkerState): void {
+    this.#state = state;
+    setInterval(() => this.beat(), everyMs).unref();
+    this.beat();
+  }
+
+  /** Sends a heartbeat now (no-op before startHeartbeat). */
+  beat(): void {
+    const state = this.#state?.();
+    if (state === undefined) return;
+    this.#lastBeat = Date.now();
+    const oldest = state.oldest();
+    const req = oldest?.[0].req;
+    this.#lastBeatBusy = oldest !== undefined;
+    // Reading the RSS opens /proc/self/stat: at EMFILE (the app leaks descriptors) it throws, and a
+    // throw here would be reported as the app's uncaught error. It is the worker's own trouble:
+    // logged as such, and the last known RSS is sent.
+    try {
+      this.#rss = process.memoryUsage.rss();
+    } catch (err) {
+      this.trouble('measure its memory', err);
+    }
+    try {
+      this.send({
+        ns: IPC_NS,
+        act: 'heartbeat',
+        requests: state.served,
+        inflight: state.inflight,
+        given: state.given,
+        rss: this.#rss,
+        oldest: oldest && req ? { request: `${req.method} ${req.url}`, startedAt: oldest[1] } : null,
+      });
+    } catch (err) {
+      this.trouble('send its heartbeat to the master', err);
+    }
+  }
+
+  /**
+   * --dispatch request: hands a connection back to the master. The beat that follows is held by
+   * node until the master has acknowledged the handle, so when it arrives the master knows this
+   * worker's state after the handback (src/master/dispatcher.ts).
+   */
+  handBack(message: WorkerMessage, handle: object, done: () => void): void {
+    if (!process.connected || !process.send) {
+      done();
+      return;
+    }
+    // biome-ignore lint/suspicious/noExplicitAny: process.send types its handle narrowly; it accepts TCP and Pipe wraps.
+    process.send(message, handle as any, {}, () => done());
+    this.beat();
+  }
+
+  /** --dispatch request: `receive` gets each connection the master gives this worker. */
+  onConnection(receive: (message: ConnMessage, handle: object) => void): void {
+    process.on('message', (message: unknown, handle: unknown) => {
+      if (!isMasterMessage(message) || message.act !== 'conn') return;
+      if (typeof handle === 'object' && handle !== null) receive(message, handle);
+    });
+  }
+
+  private trouble(what: string, err: unknown): void {
+    if (Date.now() - this.#troubleAt < HEARTBEAT_TROUBLE_EVERY_MS) return;
+    this.#troubleAt = Date.now();
+    const code = (err as NodeJS.ErrnoException).code ?? null;
+    const fds = code === 'EMFILE' || code === 'ENFILE';
+    this.#log().warn(
+      'worker.heartbeat_failed',
+      `Worker (pid: ${process.pid}) cannot ${what}: ${describeError(err)}${fds ? ' (out of file descriptors: raise ulimit -n, or look for a descriptor leak)' : ''}`,
+      { what, errorCode: code, err },
+    );
+  }
+}

@@ -24,6 +24,9 @@ export function answerAndClose(
 ): void {
   conn.closing = true;
   res.shouldKeepAlive = false;
+  // The answer replaces whatever the app had started: a header it set before it failed (a
+  // Content-Encoding, a Set-Cookie) does not describe this body, and would not be on the raw path.
+  for (const name of res.getHeaderNames()) res.removeHeader(name);
   res.writeHead(status, ownAnswerHeaders(status, extra));
   res.end(ownAnswerBody(status), sent);
 }

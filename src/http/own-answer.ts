@@ -1,6 +1,7 @@
 /**
  * The one definition of an answer the server writes itself, never the app: status line, a short
- * plain-text body naming the status, an exact Content-Length, a Date, and `Connection: close`.
+ * plain-text body naming the status, an exact Content-Length, a Date, `Server`, and
+ * `Connection: close`.
  *
  * It is written two ways: through a ServerResponse (workers/responses.ts, for a request node:http
  * handed over) and as raw bytes on a socket (the worker's client errors, where node:http has no
@@ -11,6 +12,9 @@
 
 import http from 'node:http';
 
+/** The `Server` header of the own answers (workers/base.ts sets the same one on the app's). */
+export const SERVER = 'unicorn-ts';
+
 /** Every status the server answers by itself. */
 export type OwnStatus = 400 | 405 | 408 | 413 | 414 | 431 | 500 | 503 | 505;
 
@@ -20,22 +24,25 @@ export function ownAnswerBody(status: OwnStatus): string {
 }
 
 /**
- * The headers of an own answer, in the order they go out. `extra` comes first and cannot override
- * the fixed ones. The Date is set here, not left to node:http, because the raw path has no
- * ServerResponse to add it; setting it here keeps both paths alike (RFC 9110 section 6.6.1: an
- * origin server with a clock sends one).
+ * The headers of an own answer, in the order they go out, and nothing else: `server` first (as on
+ * every response), then `extra`, then the fixed ones, which `extra` cannot override. The Date is set
+ * here, not left to node:http, because the raw path has no ServerResponse to add it; setting it
+ * here keeps both paths alike (RFC 9110 section 6.6.1: an origin server with a clock sends one).
  */
 export function ownAnswerHeaders(
   status: OwnStatus,
   extra?: Readonly<Record<string, string>>,
 ): Record<string, string> {
-  return {
+  const headers: Record<string, string> = {
+    server: SERVER,
     ...extra,
     'content-type': 'text/plain; charset=utf-8',
     'content-length': String(Buffer.byteLength(ownAnswerBody(status))),
     date: new Date().toUTCString(),
     connection: 'close',
   };
+  headers.server = SERVER;
+  return headers;
 }
 
 /** The whole answer as the bytes to write on a socket, for a connection with no ServerResponse. */

@@ -23,7 +23,7 @@ const DATE = /^date: ([A-Z][a-z]{2}, \d{2} [A-Z][a-z]{2} \d{4} \d{2}:\d{2}:\d{2}
 /** The exact answer for `status`, with its Date replaced by `DATE`, which the caller checks apart. */
 function expected(status: number, text: string, extra = ''): string {
   return (
-    `HTTP/1.1 ${status} ${text}\r\n${extra}content-type: text/plain; charset=utf-8\r\n` +
+    `HTTP/1.1 ${status} ${text}\r\nserver: unicorn-ts\r\n${extra}content-type: text/plain; charset=utf-8\r\n` +
     `content-length: ${text.length + 1}\r\ndate: DATE\r\nconnection: close\r\n\r\n${text}\n`
   );
 }
@@ -42,20 +42,23 @@ describe('own-answer: the one shape of every answer the server writes itself', (
     for (const [status, text] of ALL) assert.equal(ownAnswerBody(status), `${text}\n`);
   });
 
-  test('the headers, in order: extra first, then type, exact length, date, connection: close', () => {
+  test('the headers, in order: server, extra, then type, exact length, date, connection: close', () => {
     const headers = ownAnswerHeaders(503, { 'retry-after': '1' });
     assert.deepEqual(Object.keys(headers), [
+      'server',
       'retry-after',
       'content-type',
       'content-length',
       'date',
       'connection',
     ]);
+    assert.equal(headers.server, 'unicorn-ts');
     assert.equal(headers['retry-after'], '1');
     assert.equal(headers['content-type'], 'text/plain; charset=utf-8');
     assert.equal(headers['content-length'], '20');
     assert.equal(headers.connection, 'close');
     assert.deepEqual(Object.keys(ownAnswerHeaders(400)), [
+      'server',
       'content-type',
       'content-length',
       'date',
@@ -65,6 +68,7 @@ describe('own-answer: the one shape of every answer the server writes itself', (
 
   test('extra headers cannot override the fixed ones', () => {
     const headers = ownAnswerHeaders(400, {
+      server: 'other',
       'content-type': 'text/html',
       'content-length': '999',
       connection: 'keep-alive',
@@ -72,6 +76,7 @@ describe('own-answer: the one shape of every answer the server writes itself', (
     assert.equal(headers['content-type'], 'text/plain; charset=utf-8');
     assert.equal(headers['content-length'], '12');
     assert.equal(headers.connection, 'close');
+    assert.equal(headers.server, 'unicorn-ts');
   });
 
   test('rawAnswer: the exact bytes for each status', () => {
@@ -165,6 +170,17 @@ describe('answerAndClose: an own answer through the ServerResponse of a request'
     assert.equal(got.ended, true);
   });
 
+  test('headers set on the response before are dropped: the answer is the same as on the raw path', async () => {
+    actions.push((conn, _req, res) => {
+      res.setHeader('server', 'unicorn-ts');
+      res.setHeader('content-encoding', 'gzip');
+      res.setHeader('set-cookie', ['a=1', 'b=2']);
+      answerAndClose(conn, res, 413);
+    });
+    const got = await exchange();
+    assert.equal(withoutDate(got.data), expected(413, 'Payload Too Large'));
+  });
+
   test('`sent` runs once the answer is flushed, once', async () => {
     const calls: boolean[] = [];
     actions.push((conn, _req, res) =>
@@ -231,6 +247,7 @@ describe('answerSocketAndClose: an own answer straight onto a socket node:http g
           ended = true;
         });
         client.on('error', () => {});
+        client.setTimeout(10_000, () => client.destroy());
         client.on('close', () =>
           resolve({ data: Buffer.concat(chunks).toString('latin1'), ended, error: null }),
         );

@@ -15,7 +15,7 @@ import type { Duplex } from 'node:stream';
 import type { AppInterface } from '../src/app-interface.js';
 import { describeError, UnicornError } from '../src/errors.js';
 import type { AccessLogEntry } from '../src/http/access-log.js';
-import { failResponse, interfaceHint, rawAnswer } from '../src/http/errors.js';
+import { interfaceHint } from '../src/http/errors.js';
 import type { ClientResolver } from '../src/http/forwarded.js';
 import { LazyAbort } from '../src/http/lazy-request.js';
 import {
@@ -32,7 +32,7 @@ import type { AccessLogWriter, Log } from '../src/log.js';
 import { type AppCallContext, fetchAppCall, nodeAppCall } from './app-call.js';
 import { type ClientConnection, ConnectionTable } from './connection.js';
 import { RequestBoard } from './request-board.js';
-import { answerAndClose } from './responses.js';
+import { answerAndClose, answerSocketAndClose, failResponse } from './responses.js';
 
 /** How long a 408 or 413 for a failed body may take to go out before the connection is cut anyway. */
 const BODY_FAIL_FLUSH_MS = 1000;
@@ -365,7 +365,7 @@ export class RequestPipeline {
         ...(hint === undefined ? {} : { hint }),
       },
     );
-    failResponse(res);
+    failResponse(this.connections.of(res.req.socket), res);
   }
 
   /**
@@ -430,8 +430,7 @@ export class RequestPipeline {
     const status =
       err.code === 'HPE_HEADER_OVERFLOW' ? 431 : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : 400;
     log.debug('request.bad', `Bad request: ${err.message}`, { code: err.code, status });
-    conn.closing = true;
-    socket.end(rawAnswer(status));
+    answerSocketAndClose(conn, status);
   }
 }
 

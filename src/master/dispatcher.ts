@@ -16,7 +16,7 @@
  */
 
 import net, { type Socket } from 'node:net';
-import { rawAnswer } from '../http/errors.js';
+import { rawAnswer } from '../http/own-answer.js';
 import { IPC_NS } from '../ipc.js';
 import { detachHandle, type NativeHandle, socketHandle } from '../node-internals.js';
 import type { WorkerHandle } from './worker-handle.js';

@@ -180,6 +180,30 @@ describe('draining and failing responses, on the wire', () => {
     });
   });
 
+  test("a node handler that fails before its head gets the server's own 500: none of its headers, and the connection closes", async () => {
+    const server = await startServer([fixture('node-partial.mjs')]);
+    const { data, closed } = await rawExchange(
+      server.port,
+      Buffer.from('GET /before-head HTTP/1.1\r\nHost: t\r\n\r\n'),
+    );
+    const reply = parseRaw(data, closed);
+    assert.equal(reply.status, 500);
+    assert.deepEqual(
+      reply.header('content-encoding'),
+      [],
+      "the app's Content-Encoding does not describe this body",
+    );
+    assert.deepEqual(reply.header('set-cookie'), []);
+    assert.deepEqual(reply.header('content-type'), ['text/plain; charset=utf-8']);
+    assert.deepEqual(reply.header('content-length'), ['22']);
+    assert.deepEqual(reply.header('connection'), ['close']);
+    assert.equal(reply.body.toString(), 'Internal Server Error\n');
+    assert.equal(reply.closed, true, 'the server closed the keep-alive connection');
+    await server.waitForEvent('request.error', (l) => /failed before its head/.test(String(l.msg)), {
+      level: 'error',
+    });
+  });
+
   test('a node handler that rejects mid-body cuts the chunked response: no terminating chunk', async () => {
     const server = await startServer([fixture('node-partial.mjs')]);
     const { response } = await openRequest(server.port, '/chunked', 5000);

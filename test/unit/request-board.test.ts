@@ -45,4 +45,17 @@ describe('RequestBoard: the request a worker is busy with, readable from another
     board.clear();
     assert.equal(view.read(), null);
   });
+
+  // The sequence number is odd while a post is being written. The probe thread can catch the main
+  // thread there (it is blocked mid-post only in theory, but a read racing a post sees it often):
+  // what it gets is nothing, never half a post, and it gives up rather than spin.
+  test('while a post is being written (odd sequence) it reads nothing, and the post once it is whole', () => {
+    const board = new RequestBoard();
+    board.post('GET', '/a', 1);
+    const sequence = new Int32Array(board.buffer, 0, 1);
+    Atomics.add(sequence, 0, 1);
+    assert.equal(board.read(), null);
+    Atomics.add(sequence, 0, 1);
+    assert.deepEqual(board.read(), { request: 'GET /a', startedAt: 1 });
+  });
 });

@@ -2,7 +2,7 @@
  * The two app interfaces, as adapters the request pipeline calls once a request is admitted: each
  * runs the app for one request and routes whatever goes wrong to `failed` (which logs and answers
  * 500). What is common to both (admission, limits, timeouts, hooks, the access log) stays in the
- * pipeline in workers/base.ts.
+ * pipeline in workers/pipeline.ts.
  */
 
 import type { IncomingMessage, ServerResponse } from 'node:http';

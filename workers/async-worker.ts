@@ -1,5 +1,5 @@
 import type { ServerResponse } from 'node:http';
-import { Worker } from './base.js';
+import { Worker } from './worker.js';
 
 /**
  * The default worker: many requests in flight at once, up to --worker-connections. Beyond that a

@@ -7,9 +7,9 @@
 import './prime-listen.js';
 import type { WorkerBoot } from '../src/ipc.js';
 import { AsyncWorker } from './async-worker.js';
-import type { Worker } from './base.js';
 import { boot } from './boot.js';
 import { SyncWorker } from './sync-worker.js';
+import type { Worker } from './worker.js';
 
 const WORKER_CLASSES: Record<string, new (boot: WorkerBoot) => Worker> = {
   async: AsyncWorker,

@@ -27,6 +27,7 @@ import {
   type RequestLimits,
   watchBodyIdle,
 } from '../src/http/limits.js';
+import { SERVER } from '../src/http/own-answer.js';
 import { type RequestInfo, WorkerRequestInfo } from '../src/http/request-info.js';
 import type { AccessLogWriter, Log } from '../src/log.js';
 import { type AppCallContext, fetchAppCall, nodeAppCall } from './app-call.js';
@@ -36,9 +37,6 @@ import { answerAndClose, answerSocketAndClose, failResponse } from './responses.
 
 /** How long a 408 or 413 for a failed body may take to go out before the connection is cut anyway. */
 const BODY_FAIL_FLUSH_MS = 1000;
-
-/** Sent on every response unless the app sets its own. */
-const SERVER_HEADER = 'unicorn-ts';
 
 export type RequestListener = (req: IncomingMessage, res: ServerResponse) => void;
 
@@ -137,7 +135,8 @@ export class RequestPipeline {
       // sent, so it is not run. The connection closes after the answers before it.
       if (conn.closing) return;
       if (access !== null) logAccess(req, res, access);
-      res.setHeader('server', SERVER_HEADER);
+      // Sent on every response unless the app sets its own.
+      res.setHeader('server', SERVER);
       // --keep-alive 0 means one request per connection (node:http would read 0 as "no timeout").
       if (host.draining || o.noKeepAlive) res.shouldKeepAlive = false;
       if (o.rootPath !== '') stripRootPath(req, o.rootPath);

@@ -1,9 +1,9 @@
 import type http from 'node:http';
 import type { ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
-import { type RequestListener, Worker } from './base.js';
 import type { ClientConnection } from './connection.js';
 import { pausableAccept } from './listen.js';
+import { Worker } from './worker.js';
 
 /**
  * How long a connection stays half-closed after its response (RFC 9112 section 9.6): what the
@@ -28,8 +28,8 @@ export class SyncWorker extends Worker {
   #busy = false;
   #accepting = true;
 
-  protected override createServer(listener: RequestListener): http.Server {
-    const server = super.createServer(listener);
+  protected override createServer(): http.Server {
+    const server = super.createServer();
     server.keepAliveTimeout = 0;
     server.prependListener('connection', (socket: Socket) => this.took(socket));
     // Called by node:http once a `Connection: close` response is out; by default it closes at once.

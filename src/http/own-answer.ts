@@ -12,7 +12,7 @@
 
 import http from 'node:http';
 
-/** The `Server` header of the own answers (workers/base.ts sets the same one on the app's). */
+/** The `Server` header of the own answers (workers/pipeline.ts sets the same one on the app's). */
 export const SERVER = 'unicorn-ts';
 
 /** Every status the server answers by itself. */

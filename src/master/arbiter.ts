@@ -34,11 +34,11 @@ import {
 } from '../ipc.js';
 import type { Log, Logger } from '../log.js';
 import type { HookName } from '../settings.js';
+import { MASTER_SIGNALS, type MasterSignal, type SignalHandlers, signalHandlerName } from '../signals.js';
 import { RequestDispatcher } from './dispatcher.js';
 import { FIRST_PRIME_FD, needEarlyListen } from './early-listen.js';
 import { Pidfile } from './pidfile.js';
 import { watchForChanges } from './reloader.js';
-import { MASTER_SIGNALS, type MasterSignal, type SignalHandlers, signalHandlerName } from './signals.js';
 import {
   closeSocket,
   inheritedFdsEnv,

@@ -1,6 +1,6 @@
 /**
  * Generates the reference pages from the tables in code: docs/settings.md (settings.ts),
- * docs/signals.md (master/signals.ts), docs/errors.md (errors.ts) and docs/logging.md
+ * docs/signals.md (signals.ts), docs/errors.md (errors.ts) and docs/logging.md
  * (log-events.ts). `npm run docs` writes them; a test fails when a committed page is stale.
  */
 
@@ -8,8 +8,8 @@ import { writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { ERRORS } from '../errors.js';
 import { LOG_EVENTS } from '../log-events.js';
-import { MASTER_SIGNALS } from '../master/signals.js';
 import { SECTIONS, SETTINGS, type SettingSpec } from '../settings.js';
+import { MASTER_SIGNALS } from '../signals.js';
 
 const GENERATED = (source: string) =>
   `<!-- Generated from ${source} by \`npm run docs\`; edit the source, not this file. -->\n\n`;
@@ -47,7 +47,7 @@ export function settingsPage(): string {
 }
 
 export function signalsPage(): string {
-  let out = `# Signals\n\n${GENERATED('src/master/signals.ts')}`;
+  let out = `# Signals\n\n${GENERATED('src/signals.ts')}`;
   out +=
     'Send signals to the master (its pid is in the `--pid` file and in the `master.starting` log line). ' +
     'Workers handle the signals in the last column when they get them directly, which is also how the ' +

@@ -1,6 +1,6 @@
 /**
  * What the published package holds, as `npm pack` lists it: every source map in it points at sources
- * that are in the package too (so a stack or a `worker.timeout` line that names `workers/base.ts:120`
+ * that are in the package too (so a stack or a `worker.timeout` line that names `workers/worker.ts:120`
  * names a file the user has), and package.json says where the repository, its home page and its
  * issues are (the registry resolves the README's relative links against `repository`).
  */

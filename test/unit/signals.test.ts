@@ -3,7 +3,7 @@ import { describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import ts from 'typescript';
 import { Arbiter } from '../../src/master/arbiter.js';
-import { MASTER_SIGNALS, type SignalHandlers, signalHandlerName } from '../../src/master/signals.js';
+import { MASTER_SIGNALS, type SignalHandlers, signalHandlerName } from '../../src/signals.js';
 
 const repo = fileURLToPath(new URL('../../', import.meta.url));
 
@@ -57,7 +57,7 @@ describe('master signal dispatch', () => {
   test('a handler map that misses a signal does not compile', () => {
     const names = MASTER_SIGNALS.map((s) => signalHandlerName(s.signal));
     const missing = names.at(-1)!;
-    const header = "import type { SignalHandlers } from '../../src/master/signals.js';\n";
+    const header = "import type { SignalHandlers } from '../../src/signals.js';\n";
     const map = (methods: readonly string[]) =>
       `${header}export const handlers: SignalHandlers = {\n${methods.map((n) => `  ${n}() {},`).join('\n')}\n};\n`;
     const [all, some] = typeErrors([map(names), map(names.slice(0, -1))]);

@@ -9,21 +9,17 @@
  */
 
 import cluster from 'node:cluster';
-import http, { type ServerResponse } from 'node:http';
-import https, { type ServerOptions } from 'node:https';
-import net, { type Server, type Socket } from 'node:net';
+import type http from 'node:http';
+import type { ServerResponse } from 'node:http';
+import type { ServerOptions } from 'node:https';
+import type { Server } from 'node:net';
 import { type AppInterface, chooseInterface } from '../src/app-interface.js';
 import { type LoadedApp, loadApp } from '../src/app-module.js';
 import { loadConfigFile } from '../src/config-file.js';
 import { describeError, isUnicornError, UnicornError } from '../src/errors.js';
 import { type AccessLogEntry, compileAccessLogFormat } from '../src/http/access-log.js';
 import { type ClientResolver, compileTrust, createClientResolver } from '../src/http/forwarded.js';
-import { maxHeaderSize, type RequestLimits } from '../src/http/limits.js';
-import {
-  acceptProxyProtocol,
-  PROXY_HEADER_TIMEOUT_MS,
-  type ProxyRejection,
-} from '../src/http/proxy-protocol.js';
+import type { RequestLimits } from '../src/http/limits.js';
 import { tlsOptions } from '../src/http/tls.js';
 import { EXIT_CODES, type WorkerBoot } from '../src/ipc.js';
 import { type AccessLogWriter, Log, type Logger, openAccessLog } from '../src/log.js';
@@ -34,15 +30,15 @@ import { durationsOf, type WorkerDurations } from './durations.js';
 import { ConnectionHandback } from './handback.js';
 import { listenOnInheritedHandle } from './listen.js';
 import { MasterLink } from './master-link.js';
-import { type PipelineHost, type RequestListener, RequestPipeline } from './pipeline.js';
+import { type PipelineHost, RequestPipeline } from './pipeline.js';
+import { setUpProcess } from './process.js';
+import { WorkerServers } from './servers.js';
 import { startStackProbe } from './stack-probe.js';
 
 const HEARTBEAT_ON_REQUEST_MS = 100;
 
 /** How long a draining worker keeps idle keep-alive connections open (at most half the graceful timeout). */
 const IDLE_CLOSE_GRACE_MS = 1000;
-
-export type { RequestListener } from './pipeline.js';
 
 /** What hooks receive as `worker`. */
 export interface WorkerApi {
@@ -58,7 +54,6 @@ export abstract class Worker {
   /** The settings' durations, in ms. */
   protected readonly ms: WorkerDurations;
   protected log!: Log;
-  protected servers: http.Server[] = [];
   protected draining = false;
   protected served = 0;
   #hooks: Partial<Record<HookName, HookFn>> = {};
@@ -87,8 +82,8 @@ export abstract class Worker {
   #proxyAllowed: ((peer: string) => boolean) | null = null;
   #tls: ServerOptions | null = null;
   #limits!: RequestLimits;
-  /** Every accepted socket (TLS ones from before their handshake): the worker drains when none is left. */
-  readonly #sockets = new Set<Socket>();
+  /** The servers on the master's sockets; null until the worker listens (a stop may come before). */
+  #servers: WorkerServers | null = null;
   /** --dispatch request: hands idle keep-alive connections back to the master; null otherwise. */
   #handback: ConnectionHandback | null = null;
 
@@ -145,13 +140,25 @@ export abstract class Worker {
     );
     const sockets = await this.master.hello(this.#interface);
     try {
-      this.servers = sockets.map(({ handle, message }) => {
-        const server = this.createServer(this.pipeline.listener());
+      this.#servers = new WorkerServers(
+        {
+          tls: this.#tls,
+          limits: this.#limits,
+          keepAliveMs: this.ms.keepAliveMs,
+          headerTimeoutMs: this.ms.headerTimeoutMs,
+          proxyAllowed: this.#proxyAllowed,
+        },
+        this.pipeline,
+        this.log,
+        () => this.maybeFinish(),
+      );
+      const servers = sockets.map(({ handle, message }) => {
+        const server = this.createServer();
         listenOnInheritedHandle(server, handle, message.backlog);
         return server;
       });
       await Promise.all(
-        this.servers.map((server, i) =>
+        servers.map((server, i) =>
           onceListening(server).catch((err: unknown) => {
             throw new UnicornError(
               'UNICORN_BIND',
@@ -184,8 +191,20 @@ export abstract class Worker {
       file: s.errorLogfile,
       base: { role: 'worker', pid: process.pid, worker: this.boot.age },
     });
-    process.title = `unicorn-ts: worker [${s.procName ?? this.boot.appModule}]`;
-    dropPrivileges(s.group, s.user);
+    setUpProcess(
+      { title: `unicorn-ts: worker [${s.procName ?? this.boot.appModule}]`, group: s.group, user: s.user },
+      {
+        stop: (signal) => this.stop(signal),
+        'quick-stop': (signal) => this.quickExit(signal),
+        'reopen-logs': () => {
+          this.log.reopen();
+          this.#accessLog?.reopen();
+        },
+        abort: () => {
+          void this.runHook('workerAbort', this.api).finally(() => this.exit(1));
+        },
+      },
+    );
     this.#resolveClient = createClientResolver(s.forwardedAllowIps, s.forwarderHeaders);
     if (s.proxyProtocol === true) {
       const trust = compileTrust(s.proxyAllowFrom);
@@ -206,19 +225,6 @@ export abstract class Worker {
       this.#accessLog = openAccessLog(s.accessLogfile, this.log);
       this.#formatAccessLog = compileAccessLogFormat(s.accessLogformat);
     }
-    process.on('SIGTERM', () => this.stop('SIGTERM'));
-    process.on('SIGINT', () => this.quickExit('SIGINT'));
-    process.on('SIGQUIT', () => this.quickExit('SIGQUIT'));
-    process.on('SIGABRT', () => {
-      void this.runHook('workerAbort', this.api).finally(() => this.exit(1));
-    });
-    // The terminal's Ctrl-C and logrotate's HUP/USR1 are the master's business.
-    for (const ignored of ['SIGHUP', 'SIGTTIN', 'SIGTTOU', 'SIGWINCH', 'SIGUSR2'] as const)
-      process.on(ignored, () => {});
-    process.on('SIGUSR1', () => {
-      this.log.reopen();
-      this.#accessLog?.reopen();
-    });
     process.on('uncaughtException', (err) => this.uncaught(err, 'uncaught exception'));
     process.on('unhandledRejection', (err) => this.uncaught(err, 'unhandled rejection'));
     // If the master goes away (kill -9, the OOM killer), nobody will ever stop us: finish the
@@ -259,7 +265,7 @@ export abstract class Worker {
   /** --dispatch request: connections come from the master too, and go back to it when idle. */
   private startHandback(): void {
     const handback = new ConnectionHandback(
-      this.servers,
+      this.#servers?.list ?? [],
       (message, handle, done) => this.master.handBack(message, handle, done),
       () => {
         if (this.inflight === 0) this.master.beat();
@@ -284,60 +290,16 @@ export abstract class Worker {
 
   // ---- serving ---------------------------------------------------------------------------------
 
-  /** The server for one listening socket; worker classes set their own limits. */
-  protected createServer(listener: RequestListener): http.Server {
-    const keepAlive = this.ms.keepAliveMs;
-    const headerTimeout = this.ms.headerTimeoutMs;
-    const options = {
-      keepAliveTimeout: keepAlive,
-      requestTimeout: 0,
-      // --header-timeout: node:http counts from the connection's start (a client that never sends
-      // a byte is covered) and from the first byte of each later request, never while a kept-alive
-      // connection is idle (that is --keep-alive's). It checks on this interval, so the timeout
-      // fires at most a quarter late.
-      headersTimeout: headerTimeout,
-      connectionsCheckingInterval:
-        headerTimeout > 0 ? Math.max(250, Math.min(30_000, Math.floor(headerTimeout / 4))) : 30_000,
-      maxHeaderSize: maxHeaderSize(this.#limits),
-    };
-    const server = this.#tls
-      ? https.createServer({ ...this.#tls, ...options, handshakeTimeout: headerTimeout || 120_000 }, listener)
-      : http.createServer(options, listener);
-    if (this.#proxyAllowed !== null) {
-      acceptProxyProtocol(server, {
-        allowed: this.#proxyAllowed,
-        timeoutMs: PROXY_HEADER_TIMEOUT_MS,
-        rejected: (rejection) => this.proxyRejected(rejection),
-      });
-    }
-    // node:http silently drops fields past maxHeadersCount (2000): let --limit-request-fields decide.
-    server.maxHeadersCount = this.#limits.fields > 0 ? this.#limits.fields + 1 : 0;
-    server.on('clientError', (err, socket) => this.pipeline.clientError(err, socket));
-    server.on('connection', (socket: Socket) => {
-      this.#sockets.add(socket);
-      socket.once('close', () => {
-        this.#sockets.delete(socket);
-        this.maybeFinish();
-      });
-    });
-    // The socket node:http parses on: the TCP socket itself, or the TLS socket over it.
-    if (this.#tls) server.on('secureConnection', (socket: Socket) => this.pipeline.connections.add(socket));
-    else server.on('connection', (socket: Socket) => this.pipeline.connections.add(socket));
-    return server;
+  /** The server for one of the master's sockets; worker classes adjust it. */
+  protected createServer(): http.Server {
+    if (this.#servers === null) throw new Error('servers are created once the pipeline is built');
+    return this.#servers.create();
   }
 
   /** Whether a request may run now; the async worker sheds load, the sync worker queues. */
   protected abstract admit(run: () => void, res: ServerResponse, conn: ClientConnection): void;
   /** Called when a request has finished, so the worker class can admit the next. */
   protected released(): void {}
-
-  /** --proxy-protocol: a connection closed unserved. One line each; a peer that left quietly is debug. */
-  private proxyRejected({ reason, detail, peer }: ProxyRejection): void {
-    const msg = `Closed a connection from ${peer || 'a unix socket'} (PROXY protocol): ${detail}`;
-    const fields = { reason, peer };
-    if (reason === 'closed') this.log.debug('proxy.rejected', msg, fields);
-    else this.log.warn('proxy.rejected', msg, fields);
-  }
 
   /** The pipeline's view of this worker (workers/pipeline.ts). */
   private pipelineHost(): PipelineHost {
@@ -411,7 +373,7 @@ export abstract class Worker {
     // Stop accepting, but keep idle keep-alive connections for a moment: a client may be writing
     // its next request on one right now, and closing under it would fail that request. Meanwhile
     // every response closes its connection; the connections still idle after the grace are closed.
-    for (const server of this.servers) net.Server.prototype.close.call(server);
+    this.#servers?.stopAccepting();
     for (const res of this.#pipeline?.responses() ?? []) {
       if (!res.headersSent) res.shouldKeepAlive = false;
       else res.once('finish', () => res.socket?.end());
@@ -420,20 +382,13 @@ export abstract class Worker {
     // less: one accepted just before the stop may have its first request on the way (under load a
     // proxy's fresh connection often does), and closing it would fail that request.
     const grace = Math.min(IDLE_CLOSE_GRACE_MS, this.ms.gracefulTimeoutMs / 2);
-    setTimeout(() => {
-      for (const server of this.servers) server.closeIdleConnections();
-      for (const socket of this.#sockets) {
-        const conn = this.#pipeline?.connections.get(socket);
-        if (conn === undefined ? socket.bytesRead === 0 : conn.requests === 0 && !conn.closing)
-          socket.destroy();
-      }
-    }, grace).unref();
+    setTimeout(() => this.#servers?.closeUnused(), grace).unref();
     this.maybeFinish();
   }
 
   /** Drained: no request in flight and no connection open. */
   private maybeFinish(): void {
-    if (this.draining && this.inflight === 0 && this.#sockets.size === 0) void this.finish();
+    if (this.draining && this.inflight === 0 && (this.#servers?.open ?? 0) === 0) void this.finish();
   }
 
   private async finish(): Promise<void> {
@@ -514,28 +469,6 @@ export abstract class Worker {
     this.log?.flush();
     this.#accessLog?.flush();
     process.exit(code);
-  }
-}
-
-/**
- * -g/-u: the worker gives up the master's privileges before it loads any app code. The group goes
- * first (a process can no longer change group once it is not root), with the user's supplementary
- * groups.
- */
-function dropPrivileges(group: string | null, user: string | null): void {
-  const id = (v: string) => (/^\d+$/.test(v) ? Number(v) : v);
-  try {
-    if (group !== null) process.setgid?.(id(group));
-    if (user !== null) {
-      const posix = process as { initgroups?: (user: string | number, extraGroup: string | number) => void };
-      posix.initgroups?.(id(user), group === null ? (process.getgid?.() ?? 0) : id(group));
-      process.setuid?.(id(user));
-    }
-  } catch (err) {
-    throw new UnicornError(
-      'UNICORN_BOOT',
-      `cannot switch to ${user !== null ? `user ${user}` : ''}${user !== null && group !== null ? ' and ' : ''}${group !== null ? `group ${group}` : ''}: ${describeError(err)}`,
-    );
   }
 }
 

@@ -8,11 +8,12 @@ import cluster from 'node:cluster';
 import http from 'node:http';
 import handler from './node-app.mjs';
 
-export function run(policy) {
+/** `serve` starts one worker's server; the default serves node-app.mjs on node:http. */
+export function run(policy, serve = worker) {
   // Must be set before the first fork; afterwards node ignores it.
   cluster.schedulingPolicy = policy === 'rr' ? cluster.SCHED_RR : cluster.SCHED_NONE;
   if (cluster.isPrimary) primary();
-  else worker();
+  else serve({ port: Number(process.env.PORT), hostname: process.env.HOST ?? '127.0.0.1' });
 }
 
 function primary() {
@@ -35,6 +36,6 @@ function primary() {
   process.on('SIGINT', stop);
 }
 
-function worker() {
-  http.createServer(handler).listen(Number(process.env.PORT), process.env.HOST ?? '127.0.0.1');
+function worker({ port, hostname }) {
+  http.createServer(handler).listen(port, hostname);
 }

@@ -120,6 +120,26 @@ function throughputGoal(results, workload, subject, others, threshold) {
   return check(v, '>=', threshold, d);
 }
 
+/** Server CPU per request of `subject` over the cheapest of `others` in `workload` at -w 2 (lower is better). */
+function cpuGoal(results, workload, subject, others, threshold) {
+  const s = rowOf(results, workload, subject);
+  if (!s?.ok || !Number.isFinite(s.cpuUsPerReq?.median)) return na(why(s, subject));
+  let best = null;
+  for (const o of others) {
+    const r = rowOf(results, workload, o);
+    if (
+      r?.ok &&
+      Number.isFinite(r.cpuUsPerReq?.median) &&
+      (!best || r.cpuUsPerReq.median < best.cpuUsPerReq.median)
+    )
+      best = r;
+  }
+  if (!best) return na(`${others.join(', ')} not measured`);
+  const v = s.cpuUsPerReq.median / best.cpuUsPerReq.median;
+  const d = `${v.toFixed(2)}× (${s.cpuUsPerReq.median.toFixed(0)} vs ${best.target} ${best.cpuUsPerReq.median.toFixed(0)} µs)`;
+  return check(v, '<=', threshold, d);
+}
+
 export function fmtRps(v) {
   return Number.isFinite(v) ? Math.round(v).toLocaleString('en-US') : '-';
 }
@@ -189,6 +209,27 @@ export const GOALS = [
       {
         text: `${where}: ≥ 1.1× Gunicorn sync`,
         measure: (r) => throughputGoal(r, w, NODE, ['gunicorn'], 1.1),
+      },
+    ];
+  }),
+  ...['keepalive', 'close'].flatMap((w) => {
+    const where = w === 'keepalive' ? 'keep-alive' : 'connection per request';
+    return [
+      {
+        text: `${where}: sync worker ≥ 1.0× Gunicorn sync`,
+        measure: (r) => throughputGoal(r, w, 'unicorn-sync', ['gunicorn'], 1.0),
+      },
+      {
+        text: `${where}: node interface CPU per request ≤ 1.05× hand-written node:cluster`,
+        measure: (r) => cpuGoal(r, w, NODE, HAND, 1.05),
+      },
+      {
+        text: `${where}: fetch interface CPU per request ≤ 1.0× @hono/node-server`,
+        measure: (r) => cpuGoal(r, w, 'unicorn-fetch', ['cluster-hono'], 1.0),
+      },
+      {
+        text: `${where}: fetch interface CPU per request ≤ 1.15× node interface`,
+        measure: (r) => cpuGoal(r, w, 'unicorn-fetch', [NODE], 1.15),
       },
     ];
   }),

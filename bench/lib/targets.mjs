@@ -122,13 +122,15 @@ function unicornTarget(key, label, { iface, worker, extra = [], lifecycleOnly = 
   return target;
 }
 
-function clusterTarget(key, label, file, { unavailable = () => null } = {}) {
+function clusterTarget(key, label, file, { unavailable = () => null, only = null } = {}) {
   const target = {
     key,
     label,
     family: 'node:cluster',
     command: `WORKERS=N PORT=PORT node bench/apps/${file}`,
     unavailable,
+    /** The load workloads it is measured in, when not all (null: all). */
+    only,
     launch(ctx, { port, workers }) {
       const proc = spawnTracked(process.execPath, [join(ctx.appsDir, file)], {
         label: key,
@@ -350,6 +352,13 @@ export const TARGETS = [
         reusePortSupported() ? null : `reusePort needs Node 22.12 or newer (${process.version})`,
     },
   ),
+  // The fetch-interface references: measured where the fetch interface's cost is judged.
+  clusterTarget('cluster-hono', '@hono/node-server on node:cluster (fetch)', 'cluster-hono.mjs', {
+    only: ['keepalive', 'close'],
+  }),
+  clusterTarget('cluster-srvx', 'srvx on node:cluster (fetch)', 'cluster-srvx.mjs', {
+    only: ['keepalive', 'close'],
+  }),
   pm2,
   uvicorn,
   bareHttp,

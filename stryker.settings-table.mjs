@@ -11,7 +11,7 @@ delete base.$schema;
 export default {
   ...base,
   tap: { ...base.tap, testFiles: ['test/mutation/settings-table.test.ts'] },
-  mutate: ['src/settings.ts:177-826'],
+  mutate: ['src/settings.ts:177-832'],
   concurrency: 1,
   incremental: false,
   tempDirName: '.tmp/stryker-settings-table',

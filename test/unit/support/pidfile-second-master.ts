@@ -14,6 +14,7 @@ const [path, holder, uid] = process.argv.slice(2) as [string, string, string | u
 // Pidfile loads proper-lockfile on first use; loaded now, that is from the module cache.
 createRequire(import.meta.url)('proper-lockfile');
 if (uid !== undefined) {
+  process.setgroups!([]);
   process.setgid!(Number(uid));
   process.setuid!(Number(uid));
 }

@@ -118,10 +118,36 @@ interface Got {
   body: Buffer;
 }
 
-/** GETs `path`; `onHeaders` runs as soon as the status and headers arrive, before the body. */
+/**
+ * How long a test waits for something writeResponse should do at once (the whole file runs in about
+ * a second): a response that never ends or a body never cancelled fails the test after this instead
+ * of hanging it until the runner gives up.
+ */
+const PATIENCE_MS = 5_000;
+
+/** `promise`, or a failure naming `what` once PATIENCE_MS have passed without it. */
+async function within<T>(promise: Promise<T>, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const expired = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () => reject(new Error(`timed out after ${PATIENCE_MS} ms waiting for ${what}`)),
+      PATIENCE_MS,
+    );
+  });
+  try {
+    return await Promise.race([promise, expired]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/**
+ * GETs `path`; `onHeaders` runs as soon as the status and headers arrive, before the body. A
+ * response that stays silent for PATIENCE_MS fails.
+ */
 function getFrom(port: number, path: string, onHeaders?: () => void): Promise<Got> {
   return new Promise((resolve, reject) => {
-    get({ host: '127.0.0.1', port, path, agent: false }, (res) => {
+    const req = get({ host: '127.0.0.1', port, path, agent: false }, (res) => {
       onHeaders?.();
       const chunks: Buffer[] = [];
       res.on('data', (chunk: Buffer) => chunks.push(chunk));
@@ -135,7 +161,11 @@ function getFrom(port: number, path: string, onHeaders?: () => void): Promise<Go
           body: Buffer.concat(chunks),
         }),
       );
-    }).on('error', reject);
+    });
+    req.on('error', reject);
+    req.setTimeout(PATIENCE_MS, () =>
+      req.destroy(new Error(`no answer for ${path} within ${PATIENCE_MS} ms`)),
+    );
   });
 }
 
@@ -332,29 +362,30 @@ describe('writeResponse: a Response written to node:http', () => {
     await waitFor(
       'the server to wait for a full socket to drain',
       () => app.live['/stalled']?.writableNeedDrain,
+      { timeoutMs: PATIENCE_MS },
     );
     client.destroy();
-    await waitFor('writeResponse to settle', () => app.written['/stalled']);
+    await waitFor('writeResponse to settle', () => app.written['/stalled'], { timeoutMs: PATIENCE_MS });
     const outcome = app.written['/stalled'];
     assert.ok(outcome instanceof Error);
     assert.equal(outcome.message, 'client closed the connection');
-    await stalledCancel;
+    await within(stalledCancel, 'the body to be cancelled');
     assert.equal(app.leftover['/stalled']?.drain, 0, 'no drain listener is left behind');
   });
 
   test('a streamed body for a client that has already gone is refused at once, not waited on', async () => {
     const client = get({ host: '127.0.0.1', port, path: '/late', agent: false });
     client.on('error', () => {});
-    await app.late;
+    await within(app.late, 'the request to arrive');
     client.destroy();
-    await waitFor('writeResponse to settle', () => app.written['/late']);
+    await waitFor('writeResponse to settle', () => app.written['/late'], { timeoutMs: PATIENCE_MS });
     const outcome = app.written['/late'];
     assert.ok(outcome instanceof Error);
     assert.equal(outcome.message, 'client closed the connection');
   });
 
   test('when the client hangs up mid-stream the body stream is cancelled', async () => {
-    await new Promise<void>((resolve, reject) => {
+    const firstChunk = new Promise<void>((resolve, reject) => {
       const req = get({ host: '127.0.0.1', port, path: '/endless', agent: false }, (res) => {
         res.once('data', () => {
           req.destroy();
@@ -365,7 +396,8 @@ describe('writeResponse: a Response written to node:http', () => {
         if (err.code !== 'ECONNRESET') reject(err);
       });
     });
-    await cancelledOnClose;
+    await within(firstChunk, 'the first chunk');
+    await within(cancelledOnClose, 'the body to be cancelled');
   });
 });
 

@@ -12,10 +12,12 @@ import {
   utimesSync,
   writeFileSync,
 } from 'node:fs';
+import { stat as statAsync } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { Pidfile, readPid } from '../../src/master/pidfile.js';
+import { observeFor } from '../helpers/wait.js';
 
 const root = mkdtempSync(join(tmpdir(), 'unicorn-pidfile-'));
 
@@ -194,6 +196,41 @@ describe('a second master, when the holder belongs to another user', () => {
       code: 'UNICORN_PIDFILE_LOCKED',
       message: `pidfile ${path} is held by a running master (pid 1); not starting a second one`,
     });
+  });
+
+  test('the same, checked by a user who may not signal pid 1 (as root: a child running as nobody)', () => {
+    // Root may signal every process, so kill(1, 0) succeeds and the EPERM answer other users get is
+    // never seen in-process; a child dropped to uid 65534 sees it as any unprivileged master does.
+    const asRoot = process.getuid?.() === 0;
+    // Its own directory: the shared one is private to the test's user.
+    const dir = mkdtempSync(join(tmpdir(), 'unicorn-pidfile-user-'));
+    try {
+      if (asRoot) chownSync(dir, 65534, 65534);
+      const script = new URL('./support/pidfile-second-master.ts', import.meta.url).pathname;
+      const args = ['--import', 'tsx', script, join(dir, 'master.pid'), '1', ...(asRoot ? ['65534'] : [])];
+      const out = execFileSync(process.execPath, args, { encoding: 'utf8', timeout: 30_000 });
+      assert.equal(out, 'refused UNICORN_PIDFILE_LOCKED\n');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('a lock removed under a running master', () => {
+  test('is given up quietly when its refresh finds it gone: the master does not crash', async (t) => {
+    const path = freshPath();
+    // proper-lockfile refreshes the lock every stale/2 = 5 s, on a timer; mocked, so the test need
+    // not wait the 5 s. Its default when the refresh finds the lock gone is to throw from that timer.
+    t.mock.timers.enable({ apis: ['setTimeout'] });
+    create(path, process.pid);
+    rmSync(`${path}.lock`, { recursive: true });
+    t.mock.timers.tick(5_000);
+    t.mock.timers.reset();
+    // The refresh stats the lock directory (a thread-pool call): an exception from its callback
+    // would fail this test while it waits.
+    await statAsync(root);
+    await observeFor(300);
+    assert.equal(readPid(path), process.pid, 'the pidfile is untouched');
   });
 });
 

@@ -16,6 +16,12 @@ interface RawResponse {
   closed: boolean;
 }
 
+/** Sends `request` as it is and parses the whole answer, up to the server's close. */
+async function askRaw(port: number, request: string): Promise<RawResponse> {
+  const { data, closed } = await rawExchange(port, Buffer.from(request));
+  return parseRaw(data, closed);
+}
+
 function parseRaw(data: Buffer, closed: boolean): RawResponse {
   const end = data.indexOf('\r\n\r\n');
   assert.ok(end !== -1, `a complete head arrived: ${JSON.stringify(data.toString('latin1').slice(0, 300))}`);
@@ -144,11 +150,7 @@ describe('draining and failing responses, on the wire', () => {
 
   test('several Set-Cookie headers from a fetch Response arrive as separate header lines', async () => {
     const server = await startServer([fixture('drain-cases.mjs')]);
-    const { data, closed } = await rawExchange(
-      server.port,
-      Buffer.from('GET /cookies HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n'),
-    );
-    const reply = parseRaw(data, closed);
+    const reply = await askRaw(server.port, 'GET /cookies HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n');
     assert.equal(reply.status, 200);
     assert.deepEqual(reply.header('set-cookie'), ['a=1; Path=/', 'b=2; Path=/; HttpOnly']);
   });
@@ -182,11 +184,7 @@ describe('draining and failing responses, on the wire', () => {
 
   test("a node handler that fails before its head gets the server's own 500: none of its headers, and the connection closes", async () => {
     const server = await startServer([fixture('node-partial.mjs')]);
-    const { data, closed } = await rawExchange(
-      server.port,
-      Buffer.from('GET /before-head HTTP/1.1\r\nHost: t\r\n\r\n'),
-    );
-    const reply = parseRaw(data, closed);
+    const reply = await askRaw(server.port, 'GET /before-head HTTP/1.1\r\nHost: t\r\n\r\n');
     assert.equal(reply.status, 500);
     assert.deepEqual(
       reply.header('content-encoding'),

@@ -19,6 +19,7 @@ import { loadConfigFile } from '../src/config-file.js';
 import { describeError, isUnicornError, UnicornError } from '../src/errors.js';
 import { type AccessLogEntry, compileAccessLogFormat } from '../src/http/access-log.js';
 import { type ClientResolver, compileTrust, createClientResolver } from '../src/http/forwarded.js';
+import { installLightResponse } from '../src/http/light-response.js';
 import type { RequestLimits } from '../src/http/limits.js';
 import { tlsOptions } from '../src/http/tls.js';
 import { EXIT_CODES, type WorkerBoot } from '../src/ipc.js';
@@ -251,6 +252,9 @@ export abstract class Worker {
     this.#app = await loadApp(this.boot.appModule, this.boot.cwd);
     const choice = chooseInterface(this.#app.app, this.settings.interface);
     this.#interface = choice.interface;
+    // The fetch interface's Response is the light one (src/http/light-response.ts): most answers
+    // are then written without a stream. Code that runs from now on (every request) sees it.
+    if (choice.interface === 'fetch') installLightResponse();
     this.log.info(
       'worker.app_loaded',
       `Loaded ${this.#app.file} with the ${choice.interface} interface (${choice.reason})`,

@@ -7,6 +7,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { responseBodySource } from '../node-internals.js';
 import { authorityOf } from './host.js';
 import { type LazyAbort, lazyRequest } from './lazy-request.js';
+import { type LightParts, lightParts } from './light-response.js';
 import type { RequestInfo } from './request-info.js';
 
 export type FetchHandler = (request: Request, info: RequestInfo) => Response | Promise<Response>;
@@ -57,6 +58,11 @@ export function toRequest(req: IncomingMessage, scheme: string, abort: LazyAbort
 
 /** Writes a Response to node:http; resolves when the body is out (or the client went away). */
 export async function writeResponse(res: ServerResponse, response: Response): Promise<void> {
+  const light = lightParts(response);
+  if (light !== null) {
+    writeLight(res, light);
+    return;
+  }
   res.statusCode = response.status;
   if (response.statusText) res.statusMessage = response.statusText;
   for (const [name, value] of response.headers) {
@@ -114,6 +120,26 @@ export async function writeResponse(res: ServerResponse, response: Response): Pr
   } finally {
     res.off('close', onClose);
   }
+}
+
+/** A LightResponse still light: its status, headers and body as the app gave them, in one write. */
+function writeLight(res: ServerResponse, parts: LightParts): void {
+  res.statusCode = parts.status;
+  if (parts.statusText) res.statusMessage = parts.statusText;
+  const headers = parts.headers;
+  if (headers !== null) for (const name in headers) res.setHeader(name, headers[name] as string);
+  if (parts.impliedType !== null && (headers === null || headers['content-type'] === undefined)) {
+    res.setHeader('content-type', parts.impliedType);
+  }
+  const body = parts.body;
+  if (body === null) {
+    res.end();
+    return;
+  }
+  if (headers === null || headers['content-length'] === undefined) {
+    res.setHeader('content-length', typeof body === 'string' ? Buffer.byteLength(body) : body.byteLength);
+  }
+  res.end(body);
 }
 
 /**

@@ -1,4 +1,4 @@
-import type { ServerResponse } from 'node:http';
+import type { Admissible } from './pipeline.js';
 import { Worker } from './worker.js';
 
 /**
@@ -6,11 +6,11 @@ import { Worker } from './worker.js';
  * request is answered 503 at once: shedding load keeps latency bounded for the requests admitted.
  */
 export class AsyncWorker extends Worker {
-  protected override admit(run: () => void, res: ServerResponse): void {
+  protected override admit(request: Admissible): void {
     if (this.inflight >= this.settings.workerConnections) {
-      this.shed(res);
+      this.shed(request.res);
       return;
     }
-    run();
+    request.run();
   }
 }

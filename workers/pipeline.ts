@@ -30,7 +30,7 @@ import {
 import { SERVER } from '../src/http/own-answer.js';
 import { type RequestInfo, WorkerRequestInfo } from '../src/http/request-info.js';
 import type { AccessLogWriter, Log } from '../src/log.js';
-import { type AppCallContext, fetchAppCall, nodeAppCall } from './app-call.js';
+import { type AppCall, type AppCallContext, fetchAppCall, nodeAppCall } from './app-call.js';
 import { type ClientConnection, ConnectionTable } from './connection.js';
 import { RequestBoard } from './request-board.js';
 import { answerAndClose, answerSocketAndClose, failResponse } from './responses.js';
@@ -62,13 +62,20 @@ export interface PipelineOptions {
   readonly worker: { readonly id: number; readonly pid: number };
 }
 
+/** A request waiting for admission: `run()` runs it, once. */
+export interface Admissible {
+  readonly res: ServerResponse;
+  readonly conn: ClientConnection;
+  run(): void;
+}
+
 /** What the pipeline needs from the worker around it. */
 export interface PipelineHost {
   readonly log: Log;
   /** The worker is draining: every response closes its connection. */
   readonly draining: boolean;
-  /** The worker class's admission: call `run` now or later, or answer otherwise (e.g. `shed`). */
-  admit(run: () => void, res: ServerResponse, conn: ClientConnection): void;
+  /** The worker class's admission: `request.run()` now or later, or answer otherwise (e.g. `shed`). */
+  admit(request: Admissible): void;
   /** A request `admit` accepted will not run after all: its client left while it waited its turn. */
   released(): void;
   /** A request is about to run; `now` is its start time (ms since the epoch). */
@@ -97,6 +104,16 @@ export class RequestPipeline {
   constructor(options: PipelineOptions, host: PipelineHost) {
     this.#options = options;
     this.#host = host;
+  }
+
+  /** The worker around the pipeline. */
+  get host(): PipelineHost {
+    return this.#host;
+  }
+
+  /** --request-timeout in ms; 0 is off. */
+  get requestTimeoutMs(): number {
+    return this.#options.requestTimeoutMs;
   }
 
   /** Requests admitted and not yet finished. */
@@ -158,52 +175,24 @@ export class RequestPipeline {
       if (o.bodyTimeoutMs > 0 && hasBody(req)) {
         watchBodyIdle(req, res, o.bodyTimeoutMs, () => this.bodyTimedOut(conn, req, res, abort));
       }
-      host.admit(() => this.run(conn, req, res, abort, handle), res, conn);
+      host.admit(new InFlight(this, conn, req, res, abort, handle));
     };
   }
 
-  /** Runs an admitted request: tracked until its response closes or its connection goes. */
-  private run(
-    conn: ClientConnection,
-    req: IncomingMessage,
-    res: ServerResponse,
-    abort: LazyAbort,
-    handle: (req: IncomingMessage, res: ServerResponse, abort: LazyAbort) => void,
-  ): void {
-    const host = this.#host;
-    // The client left while the request waited for its turn (sync worker): nothing to run.
-    if (req.socket.destroyed) {
-      host.released();
-      return;
-    }
-    const now = Date.now();
-    const socket = req.socket;
-    this.#active.set(res, now);
+  /** An admitted request starts: tracked until its response closes or its connection goes. */
+  started(request: InFlight): void {
+    this.#active.set(request.res, request.startedAt);
     // A request may never give the loop back, and a WORKER TIMEOUT line should name it: the
     // probe thread reads the board when the master asks, so posting costs no message.
     if (this.#posted === null) this.postOldest();
-    const requestTimeoutMs = this.#options.requestTimeoutMs;
-    const timer =
-      requestTimeoutMs > 0
-        ? setTimeout(() => this.requestTimedOut(conn, req, res, abort), requestTimeoutMs)
-        : null;
-    let finished = false;
-    // Runs once: when the response closes, or when its connection goes before the response ever
-    // got it (a pipelined response queued behind one that closed the connection).
-    const finish = () => {
-      if (finished) return;
-      finished = true;
-      if (timer) clearTimeout(timer);
-      if (!res.writableFinished) abort.abort();
-      this.#active.delete(res);
-      conn.settled(res);
-      if (res === this.#posted) this.postOldest();
-      host.finished(req, res, socket);
-    };
-    conn.owe({ res, abort, finish });
-    res.once('close', finish);
-    host.started(req, now);
-    handle(req, res, abort);
+  }
+
+  /** An admitted request is over, whichever way. */
+  finished(request: InFlight): void {
+    const res = request.res;
+    this.#active.delete(res);
+    request.conn.settled(res);
+    if (res === this.#posted) this.postOldest();
   }
 
   /** Shows the oldest request in flight on the board, or none. */
@@ -260,12 +249,7 @@ export class RequestPipeline {
   }
 
   /** --request-timeout: the app's signal aborts, the client gets a 503, the worker serves on. */
-  private requestTimedOut(
-    conn: ClientConnection,
-    req: IncomingMessage,
-    res: ServerResponse,
-    abort: LazyAbort,
-  ): void {
+  requestTimedOut(conn: ClientConnection, req: IncomingMessage, res: ServerResponse, abort: LazyAbort): void {
     this.#host.log.warn(
       'request.timeout',
       `Request ${req.method} ${req.url} exceeded --request-timeout; answered 503`,
@@ -430,6 +414,91 @@ export class RequestPipeline {
       err.code === 'HPE_HEADER_OVERFLOW' ? 431 : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : 400;
     log.debug('request.bad', `Bad request: ${err.message}`, { code: err.code, status });
     answerSocketAndClose(conn, status);
+  }
+}
+
+/** Where a response keeps its InFlight, for the one shared 'close' listener. */
+const IN_FLIGHT = Symbol('unicorn.inFlight');
+
+type TrackedResponse = ServerResponse & { [IN_FLIGHT]?: InFlight };
+
+/** The one 'close' listener of every admitted response: no closure per request. */
+function onResponseClose(this: TrackedResponse): void {
+  this[IN_FLIGHT]?.finish();
+}
+
+/** The one --request-timeout callback, given its request as the timer's argument. */
+function onRequestTimeout(request: InFlight): void {
+  request.timedOut();
+}
+
+/**
+ * One request from admission to its end, all its state in one object: the pipeline's per-request
+ * work needs no closures (the worker class queues the object itself, the response's 'close'
+ * listener and the timeout timer are shared functions given it).
+ */
+class InFlight implements Admissible {
+  readonly #pipeline: RequestPipeline;
+  readonly conn: ClientConnection;
+  readonly req: IncomingMessage;
+  readonly res: ServerResponse;
+  readonly abort: LazyAbort;
+  readonly #handle: AppCall;
+  startedAt = 0;
+  #timer: NodeJS.Timeout | null = null;
+  #done = false;
+
+  constructor(
+    pipeline: RequestPipeline,
+    conn: ClientConnection,
+    req: IncomingMessage,
+    res: ServerResponse,
+    abort: LazyAbort,
+    handle: AppCall,
+  ) {
+    this.#pipeline = pipeline;
+    this.conn = conn;
+    this.req = req;
+    this.res = res;
+    this.abort = abort;
+    this.#handle = handle;
+  }
+
+  /** Admitted: runs the app, unless the client left while the request waited its turn. */
+  run(): void {
+    const pipeline = this.#pipeline;
+    const host = pipeline.host;
+    const { req, res } = this;
+    if (req.socket.destroyed) {
+      host.released();
+      return;
+    }
+    this.startedAt = Date.now();
+    pipeline.started(this);
+    const timeoutMs = pipeline.requestTimeoutMs;
+    if (timeoutMs > 0) this.#timer = setTimeout(onRequestTimeout, timeoutMs, this);
+    this.conn.owe(this);
+    (res as TrackedResponse)[IN_FLIGHT] = this;
+    res.on('close', onResponseClose);
+    host.started(req, this.startedAt);
+    this.#handle(req, res, this.abort);
+  }
+
+  /**
+   * Runs once: when the response closes, or when its connection goes before the response ever got
+   * it (a pipelined response queued behind one that closed the connection).
+   */
+  finish(): void {
+    if (this.#done) return;
+    this.#done = true;
+    if (this.#timer !== null) clearTimeout(this.#timer);
+    if (!this.res.writableFinished) this.abort.abort();
+    this.#pipeline.finished(this);
+    this.#pipeline.host.finished(this.req, this.res, this.req.socket);
+  }
+
+  timedOut(): void {
+    this.#pipeline.requestTimedOut(this.conn, this.req, this.res, this.abort);
   }
 }
 

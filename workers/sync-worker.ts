@@ -1,8 +1,7 @@
 import type http from 'node:http';
-import type { ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
-import type { ClientConnection } from './connection.js';
 import { pausableAccept } from './listen.js';
+import type { Admissible } from './pipeline.js';
 import { Worker } from './worker.js';
 
 /**
@@ -23,7 +22,7 @@ const LINGER_MS = 2000;
  * in Gunicorn, connections are not kept alive: one request per connection.
  */
 export class SyncWorker extends Worker {
-  readonly #waiting: Array<() => void> = [];
+  readonly #waiting: Admissible[] = [];
   readonly #pausers: Array<{ pause(): void; resume(): void }> = [];
   #busy = false;
   #accepting = true;
@@ -63,7 +62,8 @@ export class SyncWorker extends Worker {
     this.#accepting = true;
   }
 
-  protected override admit(run: () => void, res: ServerResponse, conn: ClientConnection): void {
+  protected override admit(request: Admissible): void {
+    const { res, conn } = request;
     res.shouldKeepAlive = false;
     // One request per connection: a request pipelined behind the first is discarded (the connection
     // closes after the first response), never queued behind itself.
@@ -72,17 +72,17 @@ export class SyncWorker extends Worker {
       return;
     }
     if (this.#busy) {
-      this.#waiting.push(run);
+      this.#waiting.push(request);
       return;
     }
     this.#busy = true;
-    run();
+    request.run();
   }
 
   protected override released(): void {
     const next = this.#waiting.shift();
     if (next) {
-      next();
+      next.run();
       return;
     }
     this.#busy = false;

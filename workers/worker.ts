@@ -26,12 +26,11 @@ import { EXIT_CODES, type WorkerBoot } from '../src/ipc.js';
 import { type AccessLogWriter, Log, type Logger, openAccessLog } from '../src/log.js';
 import { keepWorkerOnDisconnect } from '../src/node-internals.js';
 import { HOOKS, type HookFn, type HookName, type WorkerSettings } from '../src/settings.js';
-import type { ClientConnection } from './connection.js';
 import { durationsOf, type WorkerDurations } from './durations.js';
 import { ConnectionHandback } from './handback.js';
 import { listenOnInheritedHandle } from './listen.js';
 import { MasterLink } from './master-link.js';
-import { type PipelineHost, RequestPipeline } from './pipeline.js';
+import { type Admissible, type PipelineHost, RequestPipeline } from './pipeline.js';
 import { setUpProcess } from './process.js';
 import { WorkerServers } from './servers.js';
 import { startStackProbe } from './stack-probe.js';
@@ -301,7 +300,7 @@ export abstract class Worker {
   }
 
   /** Whether a request may run now; the async worker sheds load, the sync worker queues. */
-  protected abstract admit(run: () => void, res: ServerResponse, conn: ClientConnection): void;
+  protected abstract admit(request: Admissible): void;
   /** Called when a request has finished, so the worker class can admit the next. */
   protected released(): void {}
 
@@ -316,7 +315,7 @@ export abstract class Worker {
       get draining() {
         return worker.draining;
       },
-      admit: (run, res, conn) => this.admit(run, res, conn),
+      admit: (request) => this.admit(request),
       released: () => this.released(),
       started: (req, now) => {
         // --dispatch request: the master gives parked connections' requests to idle workers only, so

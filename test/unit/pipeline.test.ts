@@ -41,7 +41,7 @@ async function serve(
   const host: PipelineHost = {
     log,
     draining: false,
-    admit: (run, res) => (admit ? admit(pipeline, run, res) : run()),
+    admit: (request) => (admit ? admit(pipeline, () => request.run(), request.res) : request.run()),
     released: () => events.push('released'),
     started: (req) => events.push(`started ${req.url}`),
     finished: (req) => events.push(`finished ${req.url}`),

@@ -29,10 +29,23 @@ interface Harness {
   close(): Promise<void>;
 }
 
+interface HarnessExtras {
+  /** The host's `draining`. */
+  draining?: boolean;
+  /** Options of the node:http server (its timeouts, maxHeaderSize). */
+  server?: http.ServerOptions;
+  /** Called after the pipeline has handled each `clientError`. */
+  onClientError?: (err: Error & { code?: string }) => void;
+}
+
+type NodeApp = (req: IncomingMessage & { unicorn?: RequestInfo }, res: ServerResponse) => unknown;
+type FetchApp = { fetch: (request: Request) => Response | Promise<Response> };
+
 async function serve(
-  app: (req: IncomingMessage & { unicorn?: RequestInfo }, res: ServerResponse) => unknown,
+  app: NodeApp | FetchApp,
   options: Partial<PipelineOptions> = {},
   admit?: (pipeline: RequestPipeline, run: () => void, res: ServerResponse) => void,
+  extras: HarnessExtras = {},
 ): Promise<Harness> {
   const file = join(dir, `log-${logs++}.json`);
   const log = Log.create({ level: 'debug', format: 'json', file, base: {} });
@@ -40,7 +53,7 @@ async function serve(
   let pipeline: RequestPipeline;
   const host: PipelineHost = {
     log,
-    draining: false,
+    draining: extras.draining ?? false,
     admit: (request) => (admit ? admit(pipeline, () => request.run(), request.res) : request.run()),
     released: () => events.push('released'),
     started: (req) => events.push(`started ${req.url}`),
@@ -62,9 +75,12 @@ async function serve(
     },
     host,
   );
-  const server = http.createServer(pipeline.listener());
+  const server = http.createServer(extras.server ?? {}, pipeline.listener());
   server.on('connection', (socket) => pipeline.connections.add(socket));
-  server.on('clientError', (err, socket) => pipeline.clientError(err, socket));
+  server.on('clientError', (err: Error & { code?: string }, socket) => {
+    pipeline.clientError(err, socket);
+    extras.onClientError?.(err);
+  });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   return {
     pipeline,
@@ -101,6 +117,59 @@ function exchange(port: number, bytes: string, timeoutMs = 5000): Promise<string
     socket.write(bytes);
   });
 }
+
+/** Polls `ready` every 10 ms until it holds; fails after `ms`. */
+async function until(ready: () => boolean, what: string, ms = 5000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!ready()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+/** A client that connects, writes `bytes`, and collects what comes back until the server closes. */
+function client(port: number, bytes = '') {
+  const socket = net.connect(port, '127.0.0.1');
+  let got = '';
+  socket.on('data', (chunk) => (got += chunk.toString('latin1')));
+  socket.on('error', () => {});
+  const closed = new Promise<void>((resolve) => socket.on('close', () => resolve()));
+  if (bytes !== '') socket.write(bytes);
+  return {
+    socket,
+    received: () => got,
+    /** Everything the server sent, once it closed the connection; fails after `ms`. */
+    async end(ms = 5000): Promise<string> {
+      let timer: NodeJS.Timeout | undefined;
+      const late = new Promise<never>((_, reject) => {
+        timer = setTimeout(
+          () => reject(new Error(`no close within ${ms} ms; got ${JSON.stringify(got)}`)),
+          ms,
+        );
+      });
+      try {
+        await Promise.race([closed, late]);
+      } finally {
+        clearTimeout(timer);
+        socket.destroy();
+      }
+      return got;
+    },
+  };
+}
+
+/** A node app that reads the whole body and answers with it, or records how the body failed. */
+function bodyReader(seen: { error?: Error & { code?: string }; signal?: AbortSignal }): NodeApp {
+  return (req, res) => {
+    seen.signal = req.unicorn?.signal;
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('error', (err) => (seen.error = err));
+    req.on('end', () => res.end(Buffer.concat(chunks)));
+  };
+}
+
+const count = (text: string, part: string) => text.split(part).length - 1;
 
 const hello = (_req: IncomingMessage, res: ServerResponse) => {
   res.setHeader('content-type', 'text/plain');
@@ -264,6 +333,490 @@ describe('RequestPipeline on a plain node:http server', () => {
       await exchange(h.port, 'GET /ok HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
       await exchange(h.port, 'GET /bad HTTP/1.1\r\nHost: a/b\r\n\r\n');
       assert.deepEqual(lines, ['GET /ok 200 5', 'GET /bad 400 12']);
+    } finally {
+      await h.close();
+    }
+  });
+});
+
+describe('RequestPipeline: bodies that cannot be read whole', () => {
+  const chunked = (size: number) =>
+    `POST /up HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n${size.toString(16)}\r\n${'a'.repeat(size)}\r\n0\r\n\r\n`;
+
+  test('--limit-request-body: a chunked body past it gets 413, and the app body stream fails with UNICORN_BODY_TOO_LARGE', async () => {
+    const seen: Parameters<typeof bodyReader>[0] = {};
+    const h = await serve(bodyReader(seen), {
+      limits: { line: 4094, fields: 100, fieldSize: 8190, body: 10, headerMap: 'drop' },
+    });
+    try {
+      const answer = await exchange(h.port, chunked(20));
+      assert.match(answer, /^HTTP\/1\.1 413 Payload Too Large\r\n/);
+      assert.match(answer, /\r\nconnection: close\r\n/i);
+      await until(() => seen.error !== undefined, 'the body error');
+      assert.equal(seen.error?.code, 'UNICORN_BODY_TOO_LARGE');
+      assert.match(seen.error?.message ?? '', /request body exceeds --limit-request-body 10/);
+      assert.equal(seen.signal?.aborted, true);
+      assert.equal(seen.signal?.reason, seen.error);
+      const bad = h.lines().find((l) => l.event === 'request.bad');
+      assert.equal(bad?.status, 413);
+      assert.match(
+        String(bad?.msg ?? bad?.message),
+        /Refused POST request: body exceeds --limit-request-body 10/,
+      );
+    } finally {
+      await h.close();
+    }
+  });
+
+  test('a chunked body within --limit-request-body, or with no limit (0), reaches the app whole', async () => {
+    for (const body of [20, 0]) {
+      const h = await serve(bodyReader({}), {
+        limits: { line: 4094, fields: 100, fieldSize: 8190, body, headerMap: 'drop' },
+      });
+      try {
+        const answer = await exchange(h.port, chunked(20).replace('Host: x', 'Host: x\r\nConnection: close'));
+        assert.match(answer, /^HTTP\/1\.1 200 OK\r\n/, `limit ${body}`);
+        assert.ok(answer.endsWith('a'.repeat(20)), answer);
+      } finally {
+        await h.close();
+      }
+    }
+  });
+
+  test('--body-timeout: a body that stops arriving gets 408, and the app body stream fails with UNICORN_BODY_TIMEOUT', async () => {
+    const seen: Parameters<typeof bodyReader>[0] = {};
+    const h = await serve(bodyReader(seen), { bodyTimeoutMs: 200 });
+    try {
+      const answer = await exchange(h.port, 'POST /slow HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nab');
+      assert.match(answer, /^HTTP\/1\.1 408 Request Timeout\r\n/);
+      assert.match(answer, /\r\nconnection: close\r\n/i);
+      await until(() => seen.error !== undefined, 'the body error');
+      assert.equal(seen.error?.code, 'UNICORN_BODY_TIMEOUT');
+      assert.match(seen.error?.message ?? '', /no request body data for 0\.2 s \(--body-timeout\)/);
+      assert.equal(seen.signal?.aborted, true);
+      const line = h.lines().find((l) => l.event === 'request.body_timeout');
+      assert.equal(line?.url, '/slow');
+      assert.equal(line?.method, 'POST');
+      assert.equal(line?.timeoutMs, 200);
+      assert.match(
+        String(line?.msg ?? line?.message),
+        /POST \/slow: no body data for 0\.2 s \(--body-timeout\); answered 408/,
+      );
+    } finally {
+      await h.close();
+    }
+  });
+
+  test('--body-timeout after the response started: no 408, the connection is cut and the log says so', async () => {
+    const seen: Parameters<typeof bodyReader>[0] = {};
+    const h = await serve(
+      (req, res) => {
+        res.writeHead(200, { 'content-type': 'text/plain' });
+        res.write('partial');
+        req.on('error', (err) => (seen.error = err));
+        req.resume();
+      },
+      { bodyTimeoutMs: 200 },
+    );
+    try {
+      const answer = await exchange(h.port, 'POST /slow HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nab');
+      assert.match(answer, /^HTTP\/1\.1 200 OK\r\n/);
+      assert.equal(count(answer, 'HTTP/1.1 '), 1);
+      await until(() => seen.error !== undefined, 'the body error');
+      assert.equal(seen.error?.code, 'UNICORN_BODY_TIMEOUT');
+      const line = h.lines().find((l) => l.event === 'request.body_timeout');
+      assert.match(String(line?.msg ?? line?.message), /; connection closed$/);
+    } finally {
+      await h.close();
+    }
+  });
+
+  test('a malformed chunked body gets 400, and the app body stream fails with UNICORN_BAD_BODY', async () => {
+    const seen: Parameters<typeof bodyReader>[0] = {};
+    const h = await serve(bodyReader(seen));
+    try {
+      const answer = await exchange(
+        h.port,
+        'POST /up HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\nzz\r\n',
+      );
+      assert.match(answer, /^HTTP\/1\.1 400 Bad Request\r\n/);
+      assert.match(answer, /\r\nconnection: close\r\n/i);
+      await until(() => seen.error !== undefined, 'the body error');
+      assert.equal(seen.error?.code, 'UNICORN_BAD_BODY');
+      assert.match(seen.error?.message ?? '', /^malformed request body: /);
+      const bad = h.lines().find((l) => l.event === 'request.bad');
+      assert.equal(bad?.status, 400);
+      assert.equal(bad?.code, 'HPE_INVALID_CHUNK_SIZE');
+      assert.match(
+        String(bad?.msg ?? bad?.message),
+        /^Refused POST request: malformed body \(HPE_INVALID_CHUNK_SIZE\)$/,
+      );
+    } finally {
+      await h.close();
+    }
+  });
+});
+
+describe('RequestPipeline: what the app is given, and how the connection ends', () => {
+  // TRACK, refused alike, is not a method node:http parses: it answers 400 before the pipeline runs.
+  test('TRACE gets 405 on the fetch interface, logged, never run; the node interface runs it', async () => {
+    let ran = 0;
+    const h = await serve(
+      {
+        fetch: () => {
+          ran++;
+          return new Response('x');
+        },
+      },
+      { interface: 'fetch' },
+    );
+    try {
+      const refused = await exchange(h.port, 'TRACE / HTTP/1.1\r\nHost: x\r\n\r\n');
+      assert.match(refused, /^HTTP\/1\.1 405 Method Not Allowed\r\n/);
+      assert.match(refused, /\r\nconnection: close\r\n/i);
+      const answer = await exchange(h.port, 'GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
+      assert.match(answer, /^HTTP\/1\.1 200 /);
+      assert.equal(ran, 1);
+      const bad = h.lines().filter((l) => l.event === 'request.bad');
+      assert.deepEqual(
+        bad.map((l) => [l.status, l.msg ?? l.message]),
+        [[405, 'Refused TRACE request: TRACE cannot reach a fetch handler']],
+      );
+    } finally {
+      await h.close();
+    }
+    const node = await serve(hello);
+    try {
+      const answer = await exchange(node.port, 'TRACE / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
+      assert.match(answer, /^HTTP\/1\.1 200 /);
+    } finally {
+      await node.close();
+    }
+  });
+
+  test('--keep-alive 0 (noKeepAlive) and a draining worker: every response closes its connection', async () => {
+    for (const [options, extras] of [
+      [{ noKeepAlive: true }, {}],
+      [{}, { draining: true }],
+    ] as const) {
+      const h = await serve(hello, options, undefined, extras);
+      try {
+        const answer = await exchange(h.port, 'GET / HTTP/1.1\r\nHost: x\r\n\r\n');
+        assert.match(answer, /^HTTP\/1\.1 200 OK\r\n/);
+        assert.match(answer, /\r\nconnection: close\r\n/i);
+      } finally {
+        await h.close();
+      }
+    }
+    // Otherwise the connection stays open after the response.
+    const h = await serve(hello);
+    try {
+      const c = client(h.port, 'GET / HTTP/1.1\r\nHost: x\r\n\r\n');
+      await until(() => c.received().endsWith('hello'), 'the response');
+      assert.match(c.received(), /\r\nconnection: keep-alive\r\n/i);
+      assert.equal(c.socket.destroyed, false);
+      c.socket.end();
+      await c.end();
+    } finally {
+      await h.close();
+    }
+  });
+
+  test('--header-map drop removes header fields with an underscore; dangerous passes them', async () => {
+    let headers: http.IncomingHttpHeaders = {};
+    const app: NodeApp = (req, res) => {
+      headers = req.headers;
+      hello(req, res);
+    };
+    const request =
+      'GET / HTTP/1.1\r\nHost: x\r\nX_Forwarded_For: 1.2.3.4\r\nX-Kept: yes\r\nConnection: close\r\n\r\n';
+    for (const [headerMap, kept] of [
+      ['drop', false],
+      ['dangerous', true],
+    ] as const) {
+      const h = await serve(app, {
+        limits: { line: 4094, fields: 100, fieldSize: 8190, body: 0, headerMap },
+      });
+      try {
+        assert.match(await exchange(h.port, request), /^HTTP\/1\.1 200 /);
+        assert.equal(headers.x_forwarded_for !== undefined, kept, headerMap);
+        assert.equal(headers['x-kept'], 'yes');
+      } finally {
+        await h.close();
+      }
+    }
+  });
+
+  test('--root-path: the root itself becomes /, a query after it stays, other paths are left alone', async () => {
+    const urls: Array<string | undefined> = [];
+    const h = await serve(
+      (req, res) => {
+        urls.push(req.url);
+        hello(req, res);
+      },
+      { rootPath: '/api' },
+    );
+    try {
+      for (const target of ['/api', '/api?x=1', '/apix', '/other/api']) {
+        await exchange(h.port, `GET ${target} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`);
+      }
+      assert.deepEqual(urls, ['/', '/?x=1', '/apix', '/other/api']);
+    } finally {
+      await h.close();
+    }
+  });
+
+  test('the access log counts the body bytes written: strings in UTF-8, buffers, typed arrays, end with a callback', async () => {
+    const lines: string[] = [];
+    const h = await serve(
+      (_req, res) => {
+        res.write('héllo'); // 6 bytes
+        res.write(Buffer.from('abc'));
+        res.write(new Uint8Array([1, 2]));
+        res.end('é', () => {}); // 2 bytes
+      },
+      {
+        accessLog: {
+          writer: { write: (line) => lines.push(line), reopen: () => {}, flush: () => {} },
+          format: (e) =>
+            `${e.bodyBytes} ${e.remoteAddress} ${e.finishedAt >= e.startedAt} ${e.date instanceof Date}`,
+        },
+      },
+    );
+    const h2 = await serve(
+      (_req, res) => {
+        res.write('ab');
+        res.end(() => {});
+      },
+      {
+        accessLog: {
+          writer: { write: (line) => lines.push(line), reopen: () => {}, flush: () => {} },
+          format: (e) => `${e.bodyBytes}`,
+        },
+      },
+    );
+    try {
+      await exchange(h.port, 'GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
+      await until(() => lines.length === 1, 'the access log line');
+      await exchange(h2.port, 'GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
+      await until(() => lines.length === 2, 'the second access log line');
+      assert.deepEqual(lines, ['13 127.0.0.1 true true', '2']);
+    } finally {
+      await h.close();
+      await h2.close();
+    }
+  });
+
+  test('an app that throws gets 500 and a request.error line; a fetch app failing like a node one gets a hint', async () => {
+    const h = await serve(() => {
+      throw new Error('boom');
+    });
+    try {
+      const answer = await exchange(h.port, 'GET /x HTTP/1.1\r\nHost: x\r\n\r\n');
+      assert.match(answer, /^HTTP\/1\.1 500 Internal Server Error\r\n/);
+      assert.match(answer, /\r\nconnection: close\r\n/i);
+      const line = h.lines().find((l) => l.event === 'request.error');
+      assert.equal(line?.level, 'error');
+      assert.equal(line?.method, 'GET');
+      assert.equal(line?.url, '/x');
+      assert.match(String(line?.msg ?? line?.message), /^Error handling request GET \/x: .*boom/);
+      assert.ok(line?.err !== undefined, 'the error is a field');
+      assert.equal('hint' in (line ?? {}), false);
+    } finally {
+      await h.close();
+    }
+    const f = await serve(
+      {
+        fetch: () => {
+          throw new TypeError('res.end is not a function');
+        },
+      },
+      { interface: 'fetch' },
+    );
+    try {
+      const answer = await exchange(f.port, 'GET /y HTTP/1.1\r\nHost: x\r\n\r\n');
+      assert.match(answer, /^HTTP\/1\.1 500 /);
+      const line = f.lines().find((l) => l.event === 'request.error');
+      assert.match(String(line?.hint), /--interface node/);
+    } finally {
+      await f.close();
+    }
+  });
+
+  test('--request-timeout after the response started: the connection is cut, no 503', async () => {
+    const h = await serve(
+      (_req, res) => {
+        res.writeHead(200, { 'content-type': 'text/plain' });
+        res.write('partial');
+      },
+      { requestTimeoutMs: 200 },
+    );
+    try {
+      const answer = await exchange(h.port, 'GET /slow HTTP/1.1\r\nHost: x\r\n\r\n');
+      assert.match(answer, /^HTTP\/1\.1 200 OK\r\n/);
+      assert.equal(count(answer, 'HTTP/1.1 '), 1);
+      const line = h.lines().find((l) => l.event === 'request.timeout');
+      assert.equal(line?.timeoutMs, 200);
+      assert.equal(line?.method, 'GET');
+      assert.match(
+        String(line?.msg ?? line?.message),
+        /^Request GET \/slow exceeded --request-timeout; answered 503$/,
+      );
+      await until(() => h.pipeline.inflight === 0, 'the request to finish');
+    } finally {
+      await h.close();
+    }
+  });
+
+  test('a request whose client left while it waited its turn is released, never run', async () => {
+    let run: (() => void) | undefined;
+    let ran = false;
+    const h = await serve(
+      (req, res) => {
+        ran = true;
+        hello(req, res);
+      },
+      {},
+      (_pipeline, r, res) => {
+        run = r;
+        res.req.socket.once('close', () => r());
+      },
+    );
+    try {
+      const c = client(h.port, 'GET /queued HTTP/1.1\r\nHost: x\r\n\r\n');
+      await until(() => run !== undefined, 'the admission');
+      c.socket.destroy();
+      await until(() => h.events.length > 0, 'the host to hear of it');
+      assert.deepEqual(h.events, ['released']);
+      assert.equal(ran, false);
+      assert.equal(h.pipeline.inflight, 0);
+    } finally {
+      await h.close();
+    }
+  });
+
+  test('the board moves on to the next oldest request when the one it shows finishes', async () => {
+    const releases: Array<() => void> = [];
+    const h = await serve((req, res) => {
+      releases.push(() => hello(req, res));
+    });
+    try {
+      const first = exchange(h.port, 'GET /first HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
+      await until(() => releases.length === 1, 'the first request');
+      const second = exchange(h.port, 'GET /second HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
+      await until(() => releases.length === 2, 'the second request');
+      assert.equal(h.pipeline.board.read()?.request, 'GET /first');
+      assert.deepEqual(
+        [...h.pipeline.responses()].map((r) => r.req.url),
+        ['/first', '/second'],
+      );
+      assert.equal(h.pipeline.oldest()?.[0].req.url, '/first');
+      releases[0]!();
+      await first;
+      await until(() => h.pipeline.inflight === 1, 'the first to finish');
+      assert.equal(h.pipeline.board.read()?.request, 'GET /second');
+      releases[1]!();
+      await second;
+      assert.equal(h.pipeline.board.read(), null);
+    } finally {
+      await h.close();
+    }
+  });
+});
+
+describe('RequestPipeline: bytes node:http cannot make a request of (clientError)', () => {
+  const timeouts: http.ServerOptions = {
+    headersTimeout: 300,
+    requestTimeout: 2000,
+    connectionsCheckingInterval: 50,
+  };
+
+  test('a connection that sends nothing for --header-timeout is closed without an answer', async () => {
+    const h = await serve(hello, {}, undefined, { server: timeouts });
+    try {
+      const answer = await client(h.port).end();
+      assert.equal(answer, '');
+      const line = h.lines().find((l) => l.event === 'request.bad');
+      assert.equal(line?.code, 'ERR_HTTP_REQUEST_TIMEOUT');
+      assert.match(String(line?.msg ?? line?.message), /sent nothing for --header-timeout/);
+    } finally {
+      await h.close();
+    }
+  });
+
+  test('a head that takes longer than --header-timeout gets 408', async () => {
+    const h = await serve(hello, {}, undefined, { server: timeouts });
+    try {
+      const answer = await client(h.port, 'GET / HTTP/1.1\r\nHost: x\r\n').end();
+      assert.match(answer, /^HTTP\/1\.1 408 Request Timeout\r\n/);
+      const line = h.lines().find((l) => l.event === 'request.bad');
+      assert.equal(line?.status, 408);
+    } finally {
+      await h.close();
+    }
+  });
+
+  test('a head past the header size limit (HPE_HEADER_OVERFLOW) gets 431', async () => {
+    const h = await serve(hello, {}, undefined, { server: { maxHeaderSize: 1024 } });
+    try {
+      const answer = await exchange(
+        h.port,
+        `GET / HTTP/1.1\r\nHost: x\r\nX-Big: ${'b'.repeat(2000)}\r\n\r\n`,
+      );
+      assert.match(answer, /^HTTP\/1\.1 431 /);
+      const line = h.lines().find((l) => l.event === 'request.bad');
+      assert.equal(line?.status, 431);
+      assert.equal(line?.code, 'HPE_HEADER_OVERFLOW');
+    } finally {
+      await h.close();
+    }
+  });
+
+  test('bad bytes after a pipelined request: the request is answered first, then the connection closes', async () => {
+    let release = () => {};
+    let errors = 0;
+    const h = await serve(
+      (req, res) => {
+        release = () => hello(req, res);
+      },
+      {},
+      undefined,
+      { onClientError: () => errors++ },
+    );
+    try {
+      const c = client(h.port, 'GET /first HTTP/1.1\r\nHost: x\r\n\r\nNOT HTTP\r\n\r\n');
+      await until(() => errors === 1, 'the parse error');
+      release();
+      const answer = await c.end();
+      assert.match(answer, /^HTTP\/1\.1 200 OK\r\n/);
+      assert.equal(count(answer, 'HTTP/1.1 '), 1);
+      assert.match(answer, /\r\nconnection: close\r\n/i);
+      assert.ok(answer.endsWith('hello'));
+      const line = h.lines().find((l) => l.event === 'request.bad');
+      assert.match(String(line?.msg ?? line?.message), /^Bad bytes after a pipelined request: /);
+    } finally {
+      await h.close();
+    }
+  });
+
+  test('bytes after an HTTP/1.0 request do not cut its response', async () => {
+    let release = () => {};
+    let errors = 0;
+    const h = await serve(
+      (req, res) => {
+        release = () => hello(req, res);
+      },
+      {},
+      undefined,
+      { onClientError: () => errors++ },
+    );
+    try {
+      const c = client(h.port, 'GET /old HTTP/1.0\r\nHost: x\r\n\r\nGARBAGE');
+      await until(() => errors === 1, 'the parse error');
+      release();
+      const answer = await c.end();
+      assert.match(answer, /^HTTP\/1\.1 200 OK\r\n/);
+      assert.ok(answer.endsWith('hello'));
     } finally {
       await h.close();
     }

@@ -57,6 +57,14 @@ describe('worker.exited hints', () => {
     assert.match(line(0, null), /exited on its own \(process\.exit\(\) in the app\?\)/);
     assert.equal(exitHint(null, null, unasked), undefined);
   });
+
+  test('with no hint the line ends at the exit code or signal', () => {
+    assert.equal(abnormalExitMessage(1234, 1, null, undefined), 'Worker (pid: 1234) exited with exit code 1');
+    assert.equal(
+      abnormalExitMessage(1234, null, 'SIGTERM', undefined),
+      'Worker (pid: 1234) exited with signal SIGTERM',
+    );
+  });
 });
 
 describe('docs/troubleshooting.md', () => {

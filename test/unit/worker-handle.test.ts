@@ -266,6 +266,19 @@ describe('keeping the count (planWorkers), with fake handles', () => {
     assert.equal(plan.spawnSpares, 0);
     assert.deepEqual(ages(planWorkers(ws, { ...base, target: 0, standby: 0 }).dropSpares), [3, 4]);
   });
+
+  test('during a reload the old spares wait even beyond --standby, and none boots', () => {
+    const ws = [inState('ready', 1), inState('ready', 2), inState('standby', 3, true)];
+    const plan = planWorkers(ws, { ...base, standby: 0, reloading: true });
+    assert.deepEqual(plan.dropSpares, []);
+    assert.equal(plan.spawnSpares, 0);
+    assert.equal(plan.spawn, 0);
+  });
+
+  test('TTOU takes one worker off the target', () => {
+    assert.equal(countAfterTtou(3), 2);
+    assert.equal(countAfterTtou(2), 1);
+  });
 });
 
 describe('WorkerHandle, the rest of its record', () => {

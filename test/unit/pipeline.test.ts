@@ -566,7 +566,7 @@ describe('RequestPipeline: what the app is given, and how the connection ends', 
     }
   });
 
-  test('the access log counts the body bytes written: strings in UTF-8, buffers, typed arrays, end with a callback', async () => {
+  test('the access log counts the body bytes written: strings in UTF-8, buffers, typed arrays, end with a callback or nothing', async () => {
     const lines: string[] = [];
     const h = await serve(
       (_req, res) => {
@@ -586,7 +586,7 @@ describe('RequestPipeline: what the app is given, and how the connection ends', 
     const h2 = await serve(
       (_req, res) => {
         res.write('ab');
-        res.end(() => {});
+        res.end();
       },
       {
         accessLog: {
@@ -767,6 +767,7 @@ describe('RequestPipeline: bytes node:http cannot make a request of (clientError
       const line = h.lines().find((l) => l.event === 'request.bad');
       assert.equal(line?.status, 431);
       assert.equal(line?.code, 'HPE_HEADER_OVERFLOW');
+      assert.match(String(line?.msg ?? line?.message), /^Bad request: /);
     } finally {
       await h.close();
     }
@@ -817,6 +818,192 @@ describe('RequestPipeline: bytes node:http cannot make a request of (clientError
       const answer = await c.end();
       assert.match(answer, /^HTTP\/1\.1 200 OK\r\n/);
       assert.ok(answer.endsWith('hello'));
+      assert.deepEqual(
+        h.lines().filter((l) => l.event === 'request.bad'),
+        [],
+      );
+    } finally {
+      await h.close();
+    }
+  });
+});
+
+describe('RequestPipeline: the life of a request that ran', () => {
+  test('a client that leaves mid-request: the request finishes once and its signal aborts; a whole response aborts nothing', async () => {
+    let signal: AbortSignal | undefined;
+    const h = await serve((req) => {
+      signal = req.unicorn?.signal;
+    });
+    try {
+      const c = client(h.port, 'GET /held HTTP/1.1\r\nHost: x\r\n\r\n');
+      await until(() => signal !== undefined, 'the app to run');
+      c.socket.destroy();
+      await until(() => h.pipeline.inflight === 0, 'the request to finish');
+      await until(() => h.pipeline.connections.size === 0, 'the connection to close');
+      assert.deepEqual(h.events, ['started /held', 'finished /held']);
+      assert.equal(signal?.aborted, true);
+    } finally {
+      await h.close();
+    }
+    let whole: AbortSignal | undefined;
+    const w = await serve((req, res) => {
+      whole = req.unicorn?.signal;
+      hello(req, res);
+    });
+    try {
+      await exchange(w.port, 'GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
+      await until(() => w.events.length === 2, 'the request to finish');
+      assert.equal(whole?.aborted, false);
+    } finally {
+      await w.close();
+    }
+  });
+
+  test('req.unicorn.remotePort is the client port; the connection counts the requests it carried', async () => {
+    let port: number | undefined;
+    const h = await serve((req, res) => {
+      port = req.unicorn?.remotePort;
+      hello(req, res);
+    });
+    try {
+      const c = client(h.port, 'GET /1 HTTP/1.1\r\nHost: x\r\n\r\nGET /2 HTTP/1.1\r\nHost: x\r\n\r\n');
+      await until(() => count(c.received(), 'hello') === 2, 'both responses');
+      assert.equal(port, c.socket.localPort);
+      assert.deepEqual(
+        [...h.pipeline.connections].map((conn) => conn.requests),
+        [2],
+      );
+      c.socket.end();
+      await c.end();
+    } finally {
+      await h.close();
+    }
+  });
+
+  test('--request-timeout only bounds requests still running: a quick one is never timed out later', async () => {
+    let releaseSecond = false;
+    const h = await serve(
+      (req, res) => {
+        if (req.url === '/quick') hello(req, res);
+        else releaseSecond = true;
+      },
+      { requestTimeoutMs: 200 },
+    );
+    try {
+      await exchange(h.port, 'GET /quick HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
+      // Started later with the same timeout: when it times out, a timer left from /quick would have fired.
+      const answer = await exchange(h.port, 'GET /slow HTTP/1.1\r\nHost: x\r\n\r\n');
+      assert.equal(releaseSecond, true);
+      assert.match(answer, /^HTTP\/1\.1 503 /);
+      assert.match(answer, /\r\nretry-after: 1\r\n/i);
+      assert.deepEqual(
+        h
+          .lines()
+          .filter((l) => l.event === 'request.timeout')
+          .map((l) => l.url),
+        ['/slow'],
+      );
+    } finally {
+      await h.close();
+    }
+  });
+
+  test('--request-timeout aborts the app signal with "request timed out"', async () => {
+    let signal: AbortSignal | undefined;
+    const h = await serve(
+      (req) => {
+        signal = req.unicorn?.signal;
+      },
+      { requestTimeoutMs: 100 },
+    );
+    try {
+      await exchange(h.port, 'GET /slow HTTP/1.1\r\nHost: x\r\n\r\n');
+      assert.equal((signal?.reason as Error | undefined)?.message, 'request timed out');
+    } finally {
+      await h.close();
+    }
+  });
+
+  test('--body-timeout 0 is off: a body that arrives after the app started is read whole', async () => {
+    const h = await serve(bodyReader({}));
+    try {
+      const c = client(
+        h.port,
+        'POST /up HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nConnection: close\r\n\r\n',
+      );
+      await until(() => h.events.length === 1, 'the app to run on the head alone');
+      // The body goes out after the server's timers of 0 ms have had their turn.
+      await new Promise<void>((resolve) => setImmediate(resolve));
+      c.socket.write('hello');
+      const answer = await c.end();
+      assert.match(answer, /^HTTP\/1\.1 200 OK\r\n/);
+      assert.ok(answer.endsWith('hello'));
+    } finally {
+      await h.close();
+    }
+  });
+
+  test('shed answers in a burst are logged once a second: one request.shed line for two sheds', async () => {
+    const held: ServerResponse[] = [];
+    const h = await serve(hello, {}, (pipeline, _run, res) => {
+      held.push(res);
+      // Both shed in the same turn of the event loop: well within the second.
+      if (held.length === 2) for (const r of held) pipeline.shed(r);
+    });
+    try {
+      const [a, b] = await Promise.all([
+        exchange(h.port, 'GET /a HTTP/1.1\r\nHost: x\r\n\r\n'),
+        exchange(h.port, 'GET /b HTTP/1.1\r\nHost: x\r\n\r\n'),
+      ]);
+      assert.match(a, /^HTTP\/1\.1 503 /);
+      assert.match(b, /^HTTP\/1\.1 503 /);
+      const shed = h.lines().filter((l) => l.event === 'request.shed');
+      assert.equal(shed.length, 1);
+      assert.equal(shed[0]?.shed, 1);
+      assert.equal(
+        shed[0]?.msg ?? shed[0]?.message,
+        'Answered 503: 0 requests in flight (--worker-connections); 1 shed so far',
+      );
+    } finally {
+      await h.close();
+    }
+  });
+});
+
+describe('RequestPipeline: clientError, the rest', () => {
+  test('bytes after a refused request get no second answer', async () => {
+    let errors = 0;
+    const h = await serve(hello, {}, undefined, { onClientError: () => errors++ });
+    try {
+      const answer = await exchange(h.port, 'GET / HTTP/1.1\r\nHost: a/b\r\n\r\nNOT HTTP\r\n\r\n');
+      assert.equal(count(answer, 'HTTP/1.1 '), 1);
+      assert.match(answer, /^HTTP\/1\.1 400 /);
+      assert.ok(errors <= 1);
+      assert.deepEqual(
+        h
+          .lines()
+          .filter((l) => l.event === 'request.bad')
+          .map((l) => l.status),
+        [400],
+      );
+    } finally {
+      await h.close();
+    }
+  });
+
+  test('a client that resets mid-head: the socket is dropped, nothing logged', async () => {
+    let errors = 0;
+    const h = await serve(hello, {}, undefined, { onClientError: () => errors++ });
+    try {
+      const c = client(h.port, 'GET / HTTP/1.1\r\nHost: x\r\n');
+      await until(() => h.pipeline.connections.size === 1, 'the connection');
+      c.socket.resetAndDestroy();
+      await until(() => errors === 1, 'the client error');
+      await until(() => h.pipeline.connections.size === 0, 'the connection to close');
+      assert.deepEqual(
+        h.lines().filter((l) => l.event === 'request.bad'),
+        [],
+      );
     } finally {
       await h.close();
     }

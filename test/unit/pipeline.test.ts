@@ -860,6 +860,21 @@ describe('RequestPipeline: the life of a request that ran', () => {
     }
   });
 
+  test('a response on a kept-alive connection finishes its request when it is done, not when the connection closes', async () => {
+    const h = await serve(hello);
+    const c = client(h.port, 'GET /ka HTTP/1.1\r\nHost: x\r\n\r\n');
+    try {
+      await until(() => c.received().endsWith('hello'), 'the answer');
+      await until(() => h.events.includes('finished /ka'), 'the host to hear the request finished');
+      assert.equal(h.pipeline.inflight, 0);
+      assert.equal(c.socket.destroyed, false, 'the connection is still open');
+      assert.equal(h.pipeline.board.read(), null);
+    } finally {
+      c.socket.destroy();
+      await h.close();
+    }
+  });
+
   test('req.unicorn.remotePort is the client port; the connection counts the requests it carried', async () => {
     let port: number | undefined;
     const h = await serve((req, res) => {

@@ -6,10 +6,13 @@ import { writeResponse } from '../../src/http/fetch-adapter.js';
 import { LightResponse, lightParts } from '../../src/http/light-response.js';
 
 const Native = globalThis.Response;
-const light = (body?: BodyInit | null, init?: ResponseInit) => new LightResponse(body, init) as unknown as Response;
+const light = (body?: BodyInit | null, init?: ResponseInit) =>
+  new LightResponse(body, init) as unknown as Response;
 
 /** Writes `response` through writeResponse on a real server and returns the raw answer. */
-async function onTheWire(response: Response): Promise<{ status: number; headers: http.IncomingHttpHeaders; body: string }> {
+async function onTheWire(
+  response: Response,
+): Promise<{ status: number; headers: http.IncomingHttpHeaders; body: string }> {
   const server = http.createServer((_req, res) => void writeResponse(res, response));
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   try {

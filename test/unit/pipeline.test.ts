@@ -171,6 +171,32 @@ function bodyReader(seen: { error?: Error & { code?: string }; signal?: AbortSig
 
 const count = (text: string, part: string) => text.split(part).length - 1;
 
+/**
+ * Sends `bytes` (a request, then bytes node:http cannot parse) to an app that answers the request
+ * only once the parse error has happened; returns everything the server sent until it closed.
+ */
+async function answeredAfterParseError(bytes: string): Promise<{ h: Harness; answer: string }> {
+  let release = () => {};
+  let errors = 0;
+  const h = await serve(
+    (req, res) => {
+      release = () => hello(req, res);
+    },
+    {},
+    undefined,
+    { onClientError: () => errors++ },
+  );
+  try {
+    const c = client(h.port, bytes);
+    await until(() => errors === 1, 'the parse error');
+    release();
+    return { h, answer: await c.end() };
+  } catch (err) {
+    await h.close();
+    throw err;
+  }
+}
+
 const hello = (_req: IncomingMessage, res: ServerResponse) => {
   res.setHeader('content-type', 'text/plain');
   res.end('hello');
@@ -774,21 +800,10 @@ describe('RequestPipeline: bytes node:http cannot make a request of (clientError
   });
 
   test('bad bytes after a pipelined request: the request is answered first, then the connection closes', async () => {
-    let release = () => {};
-    let errors = 0;
-    const h = await serve(
-      (req, res) => {
-        release = () => hello(req, res);
-      },
-      {},
-      undefined,
-      { onClientError: () => errors++ },
+    const { h, answer } = await answeredAfterParseError(
+      'GET /first HTTP/1.1\r\nHost: x\r\n\r\nNOT HTTP\r\n\r\n',
     );
     try {
-      const c = client(h.port, 'GET /first HTTP/1.1\r\nHost: x\r\n\r\nNOT HTTP\r\n\r\n');
-      await until(() => errors === 1, 'the parse error');
-      release();
-      const answer = await c.end();
       assert.match(answer, /^HTTP\/1\.1 200 OK\r\n/);
       assert.equal(count(answer, 'HTTP/1.1 '), 1);
       assert.match(answer, /\r\nconnection: close\r\n/i);
@@ -802,21 +817,8 @@ describe('RequestPipeline: bytes node:http cannot make a request of (clientError
   });
 
   test('bytes after an HTTP/1.0 request do not cut its response', async () => {
-    let release = () => {};
-    let errors = 0;
-    const h = await serve(
-      (req, res) => {
-        release = () => hello(req, res);
-      },
-      {},
-      undefined,
-      { onClientError: () => errors++ },
-    );
+    const { h, answer } = await answeredAfterParseError('GET /old HTTP/1.0\r\nHost: x\r\n\r\nGARBAGE');
     try {
-      const c = client(h.port, 'GET /old HTTP/1.0\r\nHost: x\r\n\r\nGARBAGE');
-      await until(() => errors === 1, 'the parse error');
-      release();
-      const answer = await c.end();
       assert.match(answer, /^HTTP\/1\.1 200 OK\r\n/);
       assert.ok(answer.endsWith('hello'));
       assert.deepEqual(

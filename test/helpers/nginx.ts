@@ -151,9 +151,13 @@ export class Nginx {
     readonly port: number,
     readonly upstream: string,
     readonly mode: UpstreamMode,
+    /** What runs nginx, program first (`ip netns exec NS`); empty to run it directly. */
+    command: readonly string[] = [],
   ) {
     this.url = `http://127.0.0.1:${port}`;
-    this.child = spawn(NGINX!, ['-p', dir, '-c', 'nginx.conf', '-e', join(dir, 'error.log')], {
+    const args = ['-p', dir, '-c', 'nginx.conf', '-e', join(dir, 'error.log')];
+    const [program, ...leading] = [...command, NGINX!];
+    this.child = spawn(program!, [...leading, ...args], {
       cwd: dir,
       stdio: ['ignore', 'ignore', 'pipe'],
       detached: true,
@@ -262,6 +266,31 @@ export async function startNginx({
       rmSync(dir, { recursive: true, force: true });
     }
   }
+}
+
+/**
+ * Starts nginx on `site`, a complete site config, with `command` running it (`ip netns exec NS`
+ * for a network namespace). The test process cannot reach a namespace's addresses, so nginx counts
+ * as ready once its pid file exists: nginx writes it after binding every listen socket.
+ */
+export async function startNginxWith(
+  command: readonly string[],
+  site: string,
+  { port, timeoutMs = 30_000 }: { port: number; timeoutMs?: number },
+): Promise<Nginx> {
+  if (NGINX === undefined) throw new Error(String(skipWithoutNginx));
+  const dir = mkdtempSync(join(tmpdir(), 'unicorn-nginx-'));
+  writeFileSync(join(dir, 'unicorn-ts.conf'), site);
+  writeFileSync(join(dir, 'nginx.conf'), mainConfig(dir));
+  const nginx = new Nginx(dir, port, 'several', 'keepalive', command);
+  running.add(nginx);
+  const started = await waitFor(
+    'nginx pid file',
+    () => (nginx.exited ? { ok: false } : existsSync(join(dir, 'nginx.pid')) && { ok: true }),
+    { timeoutMs, intervalMs: 50 },
+  );
+  if (!started.ok) throw new Error(`nginx exited at start\n${nginx.describe()}`);
+  return nginx;
 }
 
 /** For `after()`: stops every nginx this file started and removes its files. */

@@ -4,15 +4,24 @@
  */
 
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { drainingSignal } from './draining.js';
 import type { FetchApp, FetchHandler } from './http/fetch-adapter.js';
 import type { RequestInfo as UnicornRequestInfo } from './http/request-info.js';
 import type { Logger } from './log.js';
 import type { ServerApi } from './master/arbiter.js';
 import type { HookName, Settings } from './settings.js';
 
+export { whenDraining } from './draining.js';
 export { ERRORS, type ErrorCode, UnicornError } from './errors.js';
 export { LOG_EVENTS, type LogEvent } from './log-events.js';
 export type { FetchApp, FetchHandler, Logger, ServerApi, UnicornRequestInfo };
+
+/**
+ * Aborts when the worker this code runs in begins a graceful stop (a reload, TERM, recycling, an
+ * uncaught error, the master gone): the signal every request sees as `info.draining`, for code
+ * outside a request (a broadcast hub, a background job). Outside a worker it never aborts.
+ */
+export const draining: AbortSignal = drainingSignal();
 
 /**
  * @deprecated Use `UnicornRequestInfo`. Without an import, `RequestInfo` is the DOM's global type

@@ -26,6 +26,8 @@ export type WorkerMessage =
       given: number;
       /** The request in flight the longest, so a timeout can say what the worker was doing. */
       oldest: { request: string; startedAt: number } | null;
+      /** While the worker drains, what it still holds (a kill at --graceful-timeout names it); else null. */
+      holding: Holding | null;
     }
   /** The worker wants to be replaced (max-requests, an uncaught error) and will drain when told. */
   | { ns: typeof IPC_NS; act: 'retire'; reason: string }
@@ -38,6 +40,16 @@ export type WorkerMessage =
    * with the message). `index` is its listening socket.
    */
   | { ns: typeof IPC_NS; act: 'conn-idle'; index: number };
+
+/** What keeps a draining worker from exiting, besides its requests in flight (`inflight`). */
+export interface Holding {
+  /** Responses whose head is sent and whose end is not: SSE, a streamed download, a slow body. */
+  streaming: number;
+  /** WebSockets still open. */
+  websockets: number;
+  /** Client connections still open, idle or not. */
+  connections: number;
+}
 
 /** What a worker receives with `act: 'listen'`. */
 export type ListenMessage = Extract<MasterMessage, { act: 'listen' }>;

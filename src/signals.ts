@@ -25,7 +25,7 @@ export const MASTER_SIGNALS = [
     master:
       'Graceful stop: close the listening sockets, send TERM to every worker, wait up to --graceful-timeout for them to finish their in-flight requests, KILL what is left, run onExit, exit 0.',
     worker:
-      'Graceful stop: stop accepting, close idle keep-alive connections, finish in-flight requests (their responses carry `Connection: close`), run shutdown(), exit 0.',
+      "Graceful stop: stop accepting, abort `info.draining` (and the package's `draining`) so long-lived responses end, close idle keep-alive connections, finish in-flight requests (their responses carry `Connection: close`), run shutdown(), exit 0.",
     workerAction: 'stop',
   },
   {

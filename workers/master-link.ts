@@ -9,6 +9,7 @@ import type { ServerResponse } from 'node:http';
 import type { AppInterface } from '../src/app-interface.js';
 import { describeError } from '../src/errors.js';
 import {
+  type Holding,
   IPC_NS,
   isMasterMessage,
   type ListenMessage,
@@ -31,6 +32,8 @@ export interface WorkerState {
   readonly given: number;
   /** The request in flight the longest, with its start time. */
   oldest(): [ServerResponse, number] | undefined;
+  /** While draining, what the drain still waits for; null otherwise (it costs a pass over the requests). */
+  holding(): Holding | null;
 }
 
 export class MasterLink {
@@ -125,6 +128,7 @@ export class MasterLink {
         given: state.given,
         rss: this.#rss,
         oldest: oldest && req ? { request: `${req.method} ${req.url}`, startedAt: oldest[1] } : null,
+        holding: state.holding(),
       });
     } catch (err) {
       this.trouble('send its heartbeat to the master', err);

@@ -131,6 +131,13 @@ export class RequestPipeline {
     return this.#active.keys();
   }
 
+  /** Responses in flight whose head is out and whose body has not finished (one pass over them). */
+  streaming(): number {
+    let n = 0;
+    for (const res of this.#active.keys()) if (res.headersSent && !res.writableFinished) n++;
+    return n;
+  }
+
   /** The function a server calls for each request. */
   listener(): RequestListener {
     const o = this.#options;

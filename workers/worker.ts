@@ -16,6 +16,7 @@ import type { Server } from 'node:net';
 import { type AppInterface, chooseInterface } from '../src/app-interface.js';
 import { type LoadedApp, loadApp } from '../src/app-module.js';
 import { loadConfigFile } from '../src/config-file.js';
+import { startDraining } from '../src/draining.js';
 import { describeError, isUnicornError, UnicornError } from '../src/errors.js';
 import { type AccessLogEntry, compileAccessLogFormat } from '../src/http/access-log.js';
 import { type ClientResolver, compileTrust, createClientResolver } from '../src/http/forwarded.js';
@@ -288,7 +289,23 @@ export abstract class Worker {
       inflight: pipeline.inflight,
       given: this.#handback?.received ?? 0,
       oldest: () => pipeline.oldest(),
+      holding: () =>
+        this.draining
+          ? {
+              streaming: pipeline.streaming(),
+              websockets: this.openWebSockets(),
+              connections: this.#servers?.open ?? 0,
+            }
+          : null,
     }));
+  }
+
+  /**
+   * WebSockets still open, for what a draining worker reports to the master (the graceful-timeout
+   * kill line names them). The WebSocket registry reports its count here; none exists yet.
+   */
+  protected openWebSockets(): number {
+    return 0;
   }
 
   // ---- serving ---------------------------------------------------------------------------------
@@ -386,6 +403,11 @@ export abstract class Worker {
     // proxy's fresh connection often does), and closing it would fail that request.
     const grace = Math.min(IDLE_CLOSE_GRACE_MS, this.ms.gracefulTimeoutMs / 2);
     setTimeout(() => this.#servers?.closeUnused(), grace).unref();
+    // Last, once every response in flight is set to close its connection when it ends: a long-lived
+    // response that ends on this signal then frees its connection, and the drain can finish.
+    startDraining(reason);
+    // The master learns at once what the drain waits for (the kill line names it if it runs late).
+    this.master.beat();
     this.maybeFinish();
   }
 

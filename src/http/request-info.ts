@@ -1,3 +1,4 @@
+import { drainingSignal } from '../draining.js';
 import type { Logger } from '../log.js';
 
 /** The second argument of a fetch handler, and `req.unicorn` in the node interface. */
@@ -12,6 +13,12 @@ export interface RequestInfo {
   readonly worker: { readonly id: number; readonly pid: number };
   /** Fires when the client goes away before the response is complete. */
   readonly signal: AbortSignal;
+  /**
+   * Fires when the worker begins a graceful stop (a reload, TERM, recycling...): a long-lived
+   * response (SSE, a long poll) should end now, so the client reconnects to a new worker. The same
+   * signal for every request, and the package's `draining` export.
+   */
+  readonly draining: AbortSignal;
   /** A logger bound to this request (method, url) writing to the error log. */
   readonly log: Logger;
 }
@@ -55,6 +62,11 @@ export class WorkerRequestInfo implements RequestInfo {
   /** Built on first use: most requests never look. */
   get signal(): AbortSignal {
     return this.#abort.signal;
+  }
+
+  /** One signal per process, shared by every request (src/draining.ts). */
+  get draining(): AbortSignal {
+    return drainingSignal();
   }
 
   /** Built on first use: most requests never log. */

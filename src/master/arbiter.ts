@@ -49,7 +49,7 @@ import {
   unixSocketMode,
 } from './sockets.js';
 import { StackProbe } from './stack-probe.js';
-import { WorkerHandle } from './worker-handle.js';
+import { describeHeld, WorkerHandle } from './worker-handle.js';
 
 export interface ArbiterOptions {
   readonly config: ResolvedConfig;
@@ -566,9 +566,12 @@ export class Arbiter implements SignalHandlers {
     const bootTimeoutMs = this.settings.bootTimeout * 1000;
     for (const worker of this.#workers.values()) {
       if (worker.killDue(now)) {
-        this.#log.warn('worker.exiting', `Worker (pid: ${worker.pid}) did not stop in time; killing it`, {
-          workerPid: worker.pid,
-        });
+        const held = worker.held(now);
+        this.#log.warn(
+          'worker.killed',
+          `Worker (pid: ${worker.pid}) did not stop in time; killing it with ${describeHeld(held)}`,
+          { workerPid: worker.pid, reason: worker.reason, ...held },
+        );
         worker.kill();
       } else if (worker.bootTimedOut(now, bootTimeoutMs)) {
         this.#log.error(
@@ -761,6 +764,7 @@ export class Arbiter implements SignalHandlers {
         if (message.inflight === 0 && this.#dispatcher.waiting > 0) this.wakeUp();
         worker.rss = message.rss;
         worker.oldest = message.oldest;
+        worker.holding = message.holding;
         if (
           this.settings.maxMemory > 0 &&
           message.rss > this.settings.maxMemory * 1024 * 1024 &&

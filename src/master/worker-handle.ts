@@ -24,7 +24,7 @@
  */
 
 import type { Worker as ClusterWorker } from 'node:cluster';
-import type { MasterMessage, StackProbeReply } from '../ipc.js';
+import type { Holding, MasterMessage, StackProbeReply } from '../ipc.js';
 import type { StackProbe } from './stack-probe.js';
 
 export type WorkerState = 'booting' | 'standby' | 'ready' | 'retiring' | 'stopping' | 'exited';
@@ -68,6 +68,8 @@ export class WorkerHandle {
   rss = 0;
   /** The request in flight the longest at the last heartbeat. */
   oldest: { request: string; startedAt: number } | null = null;
+  /** What it still held at the last heartbeat of its drain; null before it drains. */
+  holding: Holding | null = null;
   /** Asks the worker where its event loop is stuck (--timeout-stack); null when off. */
   stackProbe: StackProbe | null = null;
   /** The probe run for the current timeout, keyed by the heartbeat that went stale. */
@@ -275,6 +277,20 @@ export class WorkerHandle {
     return from;
   }
 
+  /** What it held at its last heartbeat: what a kill would cut. */
+  held(now: number): Held {
+    const oldest = this.oldest;
+    return {
+      inflight: this.inflight,
+      streaming: this.holding?.streaming ?? null,
+      websockets: this.holding?.websockets ?? null,
+      connections: this.holding?.connections ?? null,
+      request: oldest?.request ?? null,
+      requestAgeSeconds: oldest === null ? null : Math.round((now - oldest.startedAt) / 1000),
+      heartbeatAgeSeconds: Math.round((now - this.lastHeartbeat) / 1000),
+    };
+  }
+
   signal(signal: NodeJS.Signals): void {
     // No pid (the fork failed): kill(0, …) would signal the master's whole process group.
     if (this.pid <= 0) return;
@@ -284,4 +300,41 @@ export class WorkerHandle {
       // Already exited; the exit event will tell.
     }
   }
+}
+
+/**
+ * What a worker held at its last heartbeat; the fields of the `worker.killed` line. The counts other
+ * than `inflight` are known only once it drains (null before: a worker killed after --timeout).
+ */
+export interface Held {
+  /** Requests in flight. */
+  readonly inflight: number;
+  /** Of those, responses whose head was sent and whose body had not finished (SSE, a download). */
+  readonly streaming: number | null;
+  readonly websockets: number | null;
+  /** Client connections open, idle ones included. */
+  readonly connections: number | null;
+  /** The oldest request in flight, `METHOD target`. */
+  readonly request: string | null;
+  readonly requestAgeSeconds: number | null;
+  /** How old the heartbeat these come from is. */
+  readonly heartbeatAgeSeconds: number;
+}
+
+const plural = (n: number, one: string, many = `${one}s`) => `${n} ${n === 1 ? one : many}`;
+
+/**
+ * `2 requests in flight (1 streaming response), 0 WebSockets, 3 connections; the oldest, GET /poll,
+ * started 31 s ago`: what a kill cuts, in the words of the `worker.killed` line.
+ */
+export function describeHeld(held: Held): string {
+  const parts = [`${plural(held.inflight, 'request')} in flight`];
+  if (held.streaming !== null && held.streaming > 0)
+    parts[0] += ` (${plural(held.streaming, 'streaming response')})`;
+  if (held.websockets !== null) parts.push(plural(held.websockets, 'WebSocket'));
+  if (held.connections !== null) parts.push(plural(held.connections, 'connection'));
+  let text = parts.join(', ');
+  if (held.request !== null) text += `; the oldest, ${held.request}, started ${held.requestAgeSeconds} s ago`;
+  if (held.heartbeatAgeSeconds >= 2) text += ` (as of its last heartbeat, ${held.heartbeatAgeSeconds} s ago)`;
+  return text;
 }

@@ -135,7 +135,7 @@ describe('draining and failing responses, on the wire', () => {
       server.logs.find((l) => l.fixture === 'sigabrt-ignored' && l.pid === pid),
     );
     const killing = await server.waitForEvent(
-      'worker.exiting',
+      'worker.killed',
       (l) => l.workerPid === pid && /did not stop in time/.test(String(l.msg)),
       { level: 'warning' },
     );

@@ -14,6 +14,8 @@
  * What is stored there is a plain AbortController, so copies of different versions agree on it.
  */
 
+import { setMaxListeners } from 'node:events';
+
 const KEY = Symbol.for('unicorn-ts.draining');
 
 type Holder = { [KEY]?: AbortController };
@@ -23,6 +25,9 @@ function controller(): AbortController {
   let c = holder[KEY];
   if (c === undefined) {
     c = new AbortController();
+    // Every long-lived response of the worker listens to this one signal: past Node's default of
+    // ten listeners it would print a MaxListenersExceededWarning, a false alarm here.
+    setMaxListeners(0, c.signal);
     holder[KEY] = c;
   }
   return c;

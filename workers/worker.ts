@@ -394,10 +394,11 @@ export abstract class Worker {
     // its next request on one right now, and closing under it would fail that request. Meanwhile
     // every response closes its connection; the connections still idle after the grace are closed.
     this.#servers?.stopAccepting();
-    for (const res of this.#pipeline?.responses() ?? []) {
-      if (!res.headersSent) res.shouldKeepAlive = false;
-      else res.once('finish', () => res.socket?.end());
-    }
+    // A connection with requests under way closes after the last of them: its response says
+    // `Connection: close`, or, its head being out already (a stream), the connection ends with it.
+    // (Not `res.socket` at 'finish': node:http has detached it by then, and a stream's connection
+    // stayed open for the idle grace, where the client's next request reached this old worker.)
+    for (const conn of this.#pipeline?.connections ?? []) if (conn.owed.length > 0) conn.closeAfterOwed();
     // Connections that have not started a request get the same grace as idle kept-alive ones, not
     // less: one accepted just before the stop may have its first request on the way (under load a
     // proxy's fresh connection often does), and closing it would fail that request.

@@ -9,6 +9,7 @@
 import assert from 'node:assert/strict';
 import { cpSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
+import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
@@ -192,6 +193,40 @@ describe('long-lived responses through a drain', () => {
     await server.waitForEvent('worker.ready', (l) => l.pid === Number(pid), { after: mark });
     await drainedCleanly(server, oldPid!, Date.parse(String(stopping.time)));
     await server.waitForEvent('reload.done', () => true, { after: mark });
+  });
+
+  test('a stream that ends on the drain takes its keep-alive connection with it: a request sent on that connection afterwards never reaches the old worker', async () => {
+    const { app } = sseApp('v1');
+    const server = await startServer([app, '-w', '1', '--graceful-timeout', String(GRACEFUL_TIMEOUT_S)]);
+    const [oldPid] = server.liveWorkerPids();
+    const socket = net.connect(server.port, '127.0.0.1');
+    let data = '';
+    const closed = new Promise<void>((resolve) => socket.once('close', () => resolve()));
+    socket.on('error', () => {});
+    socket.setEncoding('latin1').on('data', (chunk: string) => {
+      data += chunk;
+    });
+    socket.write('GET /events HTTP/1.1\r\nHost: long-lived.test\r\n\r\n');
+    await waitFor('the first event', () => data.includes(`data: v1 ${oldPid}`));
+
+    server.signal('SIGHUP');
+    // An EventSource reconnects on the same connection when it can.
+    const end = await waitFor(
+      'the end of the chunked stream',
+      () => {
+        const at = data.indexOf('\r\n0\r\n\r\n');
+        return at === -1 ? undefined : at + 7;
+      },
+      { timeoutMs: CLEAN_DRAIN_MS },
+    );
+    socket.write('GET / HTTP/1.1\r\nHost: long-lived.test\r\n\r\n');
+    await waitFor('the server to close the connection', () => socket.destroyed || socket.readableEnded, {
+      timeoutMs: CLEAN_DRAIN_MS,
+    });
+    socket.destroy();
+    await closed;
+    assert.match(data.slice(0, end), /event: bye\ndata: reconnect\n\n/);
+    assert.equal(data.slice(end), '', 'nothing was answered on the connection after the stream ended');
   });
 
   test('TERM: a dozen SSE streams and a long poll (node, req.unicorn.draining) end cleanly, with no listener warning, shutdown() runs, and the master exits 0 long before --graceful-timeout', async () => {

@@ -721,6 +721,32 @@ describe('RequestPipeline: what the app is given, and how the connection ends', 
     }
   });
 
+  test('streaming() counts the responses in flight whose head is out and whose body has not finished', async () => {
+    const releases: Array<() => void> = [];
+    const h = await serve((req, res) => {
+      if (req.url === '/stream') {
+        res.writeHead(200, { 'content-type': 'text/event-stream' });
+        res.write('data: 1\n\n');
+        releases.push(() => res.end());
+      } else {
+        releases.push(() => hello(req, res));
+      }
+    });
+    try {
+      const stream = exchange(h.port, 'GET /stream HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
+      const poll = exchange(h.port, 'GET /poll HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
+      await until(() => releases.length === 2, 'both requests');
+      assert.equal(h.pipeline.inflight, 2);
+      await until(() => h.pipeline.streaming() === 1, 'the stream to send its head');
+      for (const release of releases) release();
+      await Promise.all([stream, poll]);
+      await until(() => h.pipeline.inflight === 0, 'both to finish');
+      assert.equal(h.pipeline.streaming(), 0);
+    } finally {
+      await h.close();
+    }
+  });
+
   test('the board moves on to the next oldest request when the one it shows finishes', async () => {
     const releases: Array<() => void> = [];
     const h = await serve((req, res) => {

@@ -4,7 +4,7 @@ import type { Worker as ClusterWorker } from 'node:cluster';
 import { once } from 'node:events';
 import { describe, test } from 'node:test';
 import { countAfterTtou, exitHint, planWorkers } from '../../src/master/arbiter.js';
-import { WorkerHandle, type WorkerState } from '../../src/master/worker-handle.js';
+import { describeHeld, WorkerHandle, type WorkerState } from '../../src/master/worker-handle.js';
 
 /** A node:cluster worker as far as the handle looks at it: a pid, and an IPC channel that is closed. */
 function fakeClusterWorker(pid: number): ClusterWorker {
@@ -208,6 +208,52 @@ describe('WorkerHandle stop-then-kill escalation, with an injected clock', () =>
     });
     assert.equal(w.stop('master stopping', 0, 1), true);
     assert.equal(w.state, 'stopping');
+  });
+});
+
+describe('what a worker held when it is killed (the worker.killed line)', () => {
+  test('from its heartbeats: in flight, and once it drains, streams, WebSockets and connections; the oldest request and its age', () => {
+    const { w } = handle();
+    w.markReady(0);
+    w.lastHeartbeat = 40_000;
+    w.inflight = 2;
+    w.oldest = { request: 'GET /poll', startedAt: 9_600 };
+    w.holding = { streaming: 1, websockets: 0, connections: 3 };
+    const held = w.held(40_400);
+    assert.deepEqual(held, {
+      inflight: 2,
+      streaming: 1,
+      websockets: 0,
+      connections: 3,
+      request: 'GET /poll',
+      requestAgeSeconds: 31,
+      heartbeatAgeSeconds: 0,
+    });
+    assert.equal(
+      describeHeld(held),
+      '2 requests in flight (1 streaming response), 0 WebSockets, 3 connections; the oldest, GET /poll, started 31 s ago',
+    );
+  });
+
+  test('before it drained (killed after --timeout): the requests only, and how old the news is', () => {
+    const { w } = handle();
+    w.markReady(0);
+    w.lastHeartbeat = 10_000;
+    w.inflight = 1;
+    w.oldest = { request: 'POST /report', startedAt: 9_000 };
+    const held = w.held(15_000);
+    assert.equal(held.streaming, null);
+    assert.equal(held.websockets, null);
+    assert.equal(held.connections, null);
+    assert.equal(
+      describeHeld(held),
+      '1 request in flight; the oldest, POST /report, started 6 s ago (as of its last heartbeat, 5 s ago)',
+    );
+    w.inflight = 0;
+    w.oldest = null;
+    w.holding = { streaming: 0, websockets: 2, connections: 1 };
+    w.lastHeartbeat = 15_000;
+    assert.equal(describeHeld(w.held(15_000)), '0 requests in flight, 2 WebSockets, 1 connection');
   });
 });
 

@@ -148,18 +148,22 @@ function writeSseApp(app: string, version: string): void {
 export default function sse(request, info) {
   if (new URL(request.url).pathname !== '/events') return new Response('${version} ' + process.pid);
   let tick;
+  let bye;
   const body = new ReadableStream({
     start(controller) {
       controller.enqueue(encoder.encode('data: ${version} ' + process.pid + '\\n\\n'));
       tick = setInterval(() => controller.enqueue(encoder.encode(': tick\\n\\n')), 200);
-      info.draining.addEventListener('abort', () => {
+      bye = () => {
         clearInterval(tick);
         controller.enqueue(encoder.encode('event: bye\\ndata: reconnect\\n\\n'));
         controller.close();
-      }, { once: true });
+      };
+      if (info.draining.aborted) bye();
+      else info.draining.addEventListener('abort', bye, { once: true });
     },
     cancel() {
       clearInterval(tick);
+      info.draining.removeEventListener('abort', bye);
     },
   });
   return new Response(body, { headers: { 'content-type': 'text/event-stream' } });

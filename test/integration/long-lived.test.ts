@@ -15,7 +15,7 @@ import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { request } from '../helpers/http.js';
 import { fixture, type LogLine, ROOT, type Server, startServer, stopAll } from '../helpers/server.js';
-import { waitFor } from '../helpers/wait.js';
+import { isAlive, waitFor } from '../helpers/wait.js';
 
 after(stopAll);
 
@@ -302,6 +302,26 @@ describe('long-lived responses through a drain', () => {
     assert.notEqual(pid, oldPid);
     await drainedCleanly(server, oldPid!, Date.parse(String(stopping.time)));
     assert.deepEqual(markerLines(marker), [`shutdown ${oldPid}`]);
+  });
+
+  test('the master gone (kill -9): the orphaned worker ends its SSE stream cleanly, runs shutdown() and exits', async () => {
+    const marker = join(mkdtempSync(join(tmpdir(), 'unicorn-long-lived-')), 'marker');
+    const server = await startServer(
+      [fixture('long-lived.mjs'), '-w', '1', '--graceful-timeout', String(GRACEFUL_TIMEOUT_S)],
+      { env: { MARKER: marker } },
+    );
+    const [pid] = server.liveWorkerPids();
+    const stream = openStream(`${server.url}/events`);
+    assert.equal(await stream.first, `data: ${pid}\n\n`);
+
+    process.kill(server.pid, 'SIGKILL');
+    const ended = await endsWithin(stream, CLEAN_DRAIN_MS, 'the SSE stream');
+    assert.equal(ended.complete, true, 'the stream ended with its terminator');
+    assert.ok(ended.body.endsWith('event: bye\ndata: reconnect\n\n'));
+    await waitFor('the orphaned worker to exit', () => !isAlive(pid!), { timeoutMs: CLEAN_DRAIN_MS });
+    assert.deepEqual(markerLines(marker), [`shutdown ${pid}`]);
+    const orphaned = server.logs.find((l) => l.event === 'worker.orphaned');
+    assert.equal(orphaned?.pid, pid);
   });
 
   test('a long poll and a stream that ignore the signal are killed at --graceful-timeout, and the kill line names what the worker held', async () => {

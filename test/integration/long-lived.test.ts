@@ -304,6 +304,28 @@ describe('long-lived responses through a drain', () => {
     assert.deepEqual(markerLines(marker), [`shutdown ${oldPid}`]);
   });
 
+  test('an uncaught error retires the worker: its SSE stream ends cleanly and the client reconnects to the replacement', async () => {
+    const marker = join(mkdtempSync(join(tmpdir(), 'unicorn-long-lived-')), 'marker');
+    const server = await startServer(
+      [fixture('long-lived.mjs'), '-w', '1', '--graceful-timeout', String(GRACEFUL_TIMEOUT_S)],
+      { env: { MARKER: marker } },
+    );
+    const [oldPid] = server.liveWorkerPids();
+    const stream = openStream(`${server.url}/events`);
+    assert.equal(await stream.first, `data: ${oldPid}\n\n`);
+
+    assert.equal((await request(`${server.url}/crash`)).body, String(oldPid));
+    await server.waitForEvent('worker.uncaught', (l) => l.pid === oldPid, { level: 'error' });
+    const ended = await endsWithin(stream, CLEAN_DRAIN_MS, 'the SSE stream');
+    assert.equal(ended.complete, true, 'the stream ended with its terminator');
+    assert.ok(ended.body.endsWith('event: bye\ndata: reconnect\n\n'));
+    const again = openStream(`${server.url}/events`);
+    assert.notEqual(Number(/^data: (\d+)\n\n$/.exec(await again.first)?.[1]), oldPid);
+    const exited = await server.waitForEvent('worker.exited', (l) => l.workerPid === oldPid);
+    assert.deepEqual([exited.code, exited.signal], [0, null]);
+    assert.deepEqual(markerLines(marker), [`shutdown ${oldPid}`]);
+  });
+
   test('the master gone (kill -9): the orphaned worker ends its SSE stream cleanly, runs shutdown() and exits', async () => {
     const marker = join(mkdtempSync(join(tmpdir(), 'unicorn-long-lived-')), 'marker');
     const server = await startServer(

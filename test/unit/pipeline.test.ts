@@ -71,6 +71,7 @@ async function serve(
       accessLog: null,
       resolveClient: createClientResolver('127.0.0.1'),
       worker: { id: 7, pid: 4242 },
+      recorder: null,
       ...options,
     },
     host,

@@ -57,7 +57,7 @@ export const LOG_EVENTS = {
     'A reload could not be applied (bad config, or new workers failed to boot); the old workers serve on. With --reload, also (at warn level) when watching files failed, so changes may be missed.',
   'metrics.listening':
     'The master serves /metrics, /healthz and /readyz at `url` (--metrics-bind); at warn level after a USR2 upgrade, while the old master still holds the address (`waiting`).',
-  'app.output':
+  'worker.output':
     'With --capture-output, one line the app wrote to standard output (info) or standard error (warn) in a worker; `stream` says which.',
   'logs.reopened': 'Log files were reopened (USR1).',
   'logs.failed':

@@ -873,7 +873,7 @@ const OPERATIONS_SETTINGS = [
     meta: 'HOST:PORT',
     default: null,
     parse: parseStatsdHost,
-    doc: 'Send StatsD metrics over UDP to HOST:PORT, as Gunicorn does: workers send `requests`, `request.status.CODE` and the `request.duration` timer (ms), the master `workers` and `workers.desired` gauges and `worker.restarts.REASON` counters. Needs the optional peer dependency hot-shots (`npm install hot-shots`), loaded only when this is set.',
+    doc: 'Send StatsD metrics over UDP to HOST:PORT, as Gunicorn does: each worker sends the counters requests and request.status.CODE and the timer request.duration (ms) for every response, the master the gauges workers (ready) and workers.desired every second and the counters worker.restarts.REASON and reloads.RESULT; docs/deploy.md lists them. Needs the optional peer dependency hot-shots (`npm install hot-shots`), loaded only when this is set.',
   }),
   setting({
     name: 'statsdPrefix',
@@ -895,7 +895,7 @@ const OPERATIONS_SETTINGS = [
     flags: ['--capture-output'],
     default: false,
     parse: parseBool,
-    doc: "Send what the app writes to standard output and standard error in a worker (`console.*`, `process.stdout.write`) into the error log, one `app.output` line per line of text, so a JSON log stays JSON. Writes to file descriptors 1 and 2 that bypass Node's streams (a native addon, a child process with inherited stdio) are not seen.",
+    doc: "Send what the app writes to standard output and standard error in a worker (`console.*`, `process.stdout.write`) into the error log, one `worker.output` line per line of text, so a JSON log stays JSON. Writes to file descriptors 1 and 2 that bypass Node's streams (a native addon, a child process with inherited stdio) are not seen.",
   }),
 ] as const;
 

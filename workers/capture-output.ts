@@ -1,6 +1,6 @@
 /**
  * --capture-output: what the app writes to process.stdout and process.stderr (console.* among it)
- * becomes `app.output` lines of the error log, one per line of text, so that a JSON log stays
+ * becomes `worker.output` lines of the error log, one per line of text, so that a JSON log stays
  * JSON (Gunicorn's capture_output). The log itself never goes through these streams (pino writes
  * to its file descriptor directly), so capturing cannot loop.
  */
@@ -18,8 +18,8 @@ export function captureOutput(log: () => Log): { flush(): void } {
   const pending: Record<'stdout' | 'stderr', string> = { stdout: '', stderr: '' };
   const emit = (name: 'stdout' | 'stderr', text: string) => {
     // stdout is the app's ordinary output; stderr is what console.warn and console.error write.
-    if (name === 'stdout') log().info('app.output', text, { stream: name });
-    else log().warn('app.output', text, { stream: name });
+    if (name === 'stdout') log().info('worker.output', text, { stream: name });
+    else log().warn('worker.output', text, { stream: name });
   };
   for (const { stream, name } of streams) {
     stream.write = function write(chunk: unknown, encoding?: unknown, done?: unknown): boolean {

@@ -362,11 +362,11 @@ describe('--capture-output', () => {
   test("the app's stdout and stderr become JSON lines of the error log", async () => {
     const server = await startServer([APP, '-w', '1', '--capture-output']);
     assert.equal(await get(`${server.url}/say?text=hello%20there`), 200);
-    const out = await server.waitForEvent('app.output', (l) => l.msg === 'hello there');
+    const out = await server.waitForEvent('worker.output', (l) => l.msg === 'hello there');
     assert.equal(out.stream, 'stdout');
     assert.equal(out.level, 'info');
     assert.equal(out.role, 'worker');
-    const err = await server.waitForEvent('app.output', (l) => l.msg === 'err:hello there', {
+    const err = await server.waitForEvent('worker.output', (l) => l.msg === 'err:hello there', {
       level: 'warning',
     });
     assert.equal(err.stream, 'stderr');
@@ -382,6 +382,6 @@ describe('--capture-output', () => {
       'the raw line',
       () => server.stdout.includes('plain\n') && server.stderrText.includes('err:plain\n'),
     );
-    assert.equal(server.events('app.output').length, 0);
+    assert.equal(server.events('worker.output').length, 0);
   });
 });

@@ -873,7 +873,7 @@ const OPERATIONS_SETTINGS = [
     meta: 'HOST:PORT',
     default: null,
     parse: parseStatsdHost,
-    doc: 'Send StatsD metrics over UDP to HOST:PORT, as Gunicorn does: each worker sends the counters requests and request.status.CODE and the timer request.duration (ms) for every response, the master the gauges workers (ready) and workers.desired every second and the counters worker.restarts.REASON and reloads.RESULT; docs/deploy.md lists them. Needs the optional peer dependency hot-shots (`npm install hot-shots`), loaded only when this is set.',
+    doc: "Send StatsD metrics over UDP to HOST:PORT (Gunicorn's setting), from the master, once a second: the counters requests, request.status.CLASS (2xx, 4xx...), request.shed, worker.restarts.REASON and reloads.RESULT, and the gauges workers (ready), workers.desired and requests.in_flight; docs/deploy.md lists them. There is no per-request timer (docs/design.md says why; --metrics-bind has the latency histogram). Needs the optional peer dependency hot-shots (`npm install hot-shots`), loaded only when this is set.",
   }),
   setting({
     name: 'statsdPrefix',

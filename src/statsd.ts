@@ -3,8 +3,8 @@
  * the setting is on, since its own optional dependency (unix-dgram, native) runs an install script
  * that warns in every project that installs it. Found where unicorn-ts is installed (npm puts a peer
  * beside it), else in the app's own project; missing, it is UNICORN_STATSD_REQUIRED, which says what
- * to install. The master and the workers each open their own client (docs/deploy.md lists who sends
- * what).
+ * to install. Only the master sends, from the totals the workers' heartbeats bring: a client in
+ * each worker, a line a request, costs more than a request may (docs/design.md).
  */
 
 import { createRequire } from 'node:module';
@@ -16,7 +16,6 @@ import { UnicornError } from './errors.js';
 export interface StatsdClient {
   increment(stat: string, value: number): void;
   gauge(stat: string, value: number): void;
-  timing(stat: string, value: number): void;
   close(done?: (err?: Error) => void): void;
 }
 
@@ -29,29 +28,23 @@ type StatsDConstructor = new (options: {
   errorHandler: (err: Error) => void;
 }) => StatsdClient;
 
-/** How long a worker holds its lines before one UDP packet takes them (a line a request otherwise). */
+/** How long the master holds its lines before one UDP packet takes them all. */
 const FLUSH_MS = 1000;
 /** Below a typical MTU, so a packet is never fragmented. */
 const PACKET_BYTES = 1400;
 
 /**
- * A client for `hostPort` (HOST:PORT). `buffered`: lines are batched (the workers, one line per
- * request); the master's few lines go at once. Send errors (nobody listening) are dropped, as UDP
- * would drop them anyway.
+ * A client for `hostPort` (HOST:PORT), its lines batched into a packet a second. Send errors
+ * (nobody listening) are dropped, as UDP would drop them anyway.
  */
-export async function openStatsd(
-  hostPort: string,
-  prefix: string,
-  appDir: string,
-  buffered: boolean,
-): Promise<StatsdClient> {
+export async function openStatsd(hostPort: string, prefix: string, appDir: string): Promise<StatsdClient> {
   const StatsD = await loadHotShots(appDir);
   const colon = hostPort.lastIndexOf(':');
   return new StatsD({
     host: hostPort.slice(0, colon).replace(/^\[(.*)\]$/, '$1'),
     port: Number(hostPort.slice(colon + 1)),
     prefix,
-    maxBufferSize: buffered ? PACKET_BYTES : 0,
+    maxBufferSize: PACKET_BYTES,
     bufferFlushInterval: FLUSH_MS,
     errorHandler: () => {},
   });

@@ -1,7 +1,8 @@
 /**
  * The worker's side of --metrics-bind and --statsd-host: what it counts per request, and what it
  * answers when the master scrapes it. Built only when one of them is on; otherwise the pipeline
- * holds no recorder at all and a request pays one null check.
+ * holds no recorder at all and a request pays one null check. StatsD is sent by the master, from
+ * the same totals: a StatsD client per request costs more than the budget (docs/design.md).
  *
  * Per request the worker adds to plain integer arrays (src/request-metrics.ts): no prom-client call,
  * no label hashing, no message. The totals ride on the heartbeat the worker sends anyway. prom-client
@@ -11,7 +12,6 @@
 
 import type { IncomingMessage } from 'node:http';
 import { COUNT_SLOTS, countSlot, type WorkerMetricsReport } from '../src/request-metrics.js';
-import type { StatsdClient } from '../src/statsd.js';
 
 /** What the pipeline calls once per response. */
 export interface RequestRecorder {
@@ -60,39 +60,6 @@ export class RequestCounts implements RequestRecorder {
       connections,
     };
   }
-}
-
-/** Gunicorn's per-request StatsD lines: `requests`, `request.status.CODE`, `request.duration` (ms). */
-export class StatsdRecorder implements RequestRecorder {
-  readonly #client: StatsdClient;
-
-  constructor(client: StatsdClient) {
-    this.#client = client;
-  }
-
-  record(_req: IncomingMessage, status: number, seconds: number | null): void {
-    const client = this.#client;
-    client.increment('requests', 1);
-    if (status > 0) client.increment(`request.status.${status}`, 1);
-    if (seconds !== null) client.timing('request.duration', Math.round(seconds * 1e6) / 1e3);
-  }
-
-  shed(): void {
-    this.#client.increment('request.shed', 1);
-  }
-}
-
-/** Both recorders, when both are on. */
-export function combineRecorders(recorders: RequestRecorder[]): RequestRecorder | null {
-  if (recorders.length <= 1) return recorders[0] ?? null;
-  return {
-    record: (req, status, seconds) => {
-      for (const r of recorders) r.record(req, status, seconds);
-    },
-    shed: () => {
-      for (const r of recorders) r.shed();
-    },
-  };
 }
 
 /**

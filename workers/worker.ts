@@ -26,19 +26,12 @@ import { EXIT_CODES, type WorkerBoot } from '../src/ipc.js';
 import { type AccessLogWriter, Log, type Logger, openAccessLog } from '../src/log.js';
 import { keepWorkerOnDisconnect } from '../src/node-internals.js';
 import { HOOKS, type HookFn, type HookName, type WorkerSettings } from '../src/settings.js';
-import { openStatsd, type StatsdClient } from '../src/statsd.js';
 import { captureOutput } from './capture-output.js';
 import { durationsOf, type WorkerDurations } from './durations.js';
 import { ConnectionHandback } from './handback.js';
 import { listenOnInheritedHandle } from './listen.js';
 import { MasterLink } from './master-link.js';
-import {
-  combineRecorders,
-  processMetrics,
-  RequestCounts,
-  type RequestRecorder,
-  StatsdRecorder,
-} from './metrics.js';
+import { processMetrics, RequestCounts, type RequestRecorder } from './metrics.js';
 import { type Admissible, type PipelineHost, RequestPipeline } from './pipeline.js';
 import { setUpProcess } from './process.js';
 import { WorkerServers } from './servers.js';
@@ -100,8 +93,6 @@ export abstract class Worker {
   #handback: ConnectionHandback | null = null;
   /** --metrics-bind: request totals for the heartbeat; null when off. */
   #counts: RequestCounts | null = null;
-  /** --statsd-host: the worker's client; null when off. */
-  #statsd: StatsdClient | null = null;
   /** --capture-output: the app's stdout and stderr, turned into log lines; null when off. */
   #captured: { flush(): void } | null = null;
 
@@ -263,21 +254,20 @@ export abstract class Worker {
     });
   }
 
-  /** --metrics-bind and --statsd-host: what the pipeline tells of each response; null when both are off. */
+  /**
+   * --metrics-bind and --statsd-host: the totals the heartbeat carries to the master (which keeps
+   * the Prometheus metrics and sends StatsD), and the process metrics a scrape pulls; null when both
+   * are off.
+   */
   private async openTelemetry(): Promise<RequestRecorder | null> {
     const s = this.settings;
-    const recorders: RequestRecorder[] = [];
+    if (s.metricsBind === null && s.statsdHost === null) return null;
+    this.#counts = new RequestCounts(s.metricsBuckets);
     if (s.metricsBind !== null) {
-      this.#counts = new RequestCounts(s.metricsBuckets);
-      recorders.push(this.#counts);
       const metrics = await processMetrics(this.boot.age);
       this.master.onMetricsPull(() => metrics.pull());
     }
-    if (s.statsdHost !== null) {
-      this.#statsd = await openStatsd(s.statsdHost, s.statsdPrefix, this.boot.cwd, true);
-      recorders.push(new StatsdRecorder(this.#statsd));
-    }
-    return combineRecorders(recorders);
+    return this.#counts;
   }
 
   protected async loadApp(): Promise<void> {
@@ -449,18 +439,14 @@ export abstract class Worker {
     this.exit(0);
   }
 
-  /** The totals since the last heartbeat, and StatsD's buffered lines, go out before the exit. */
+  /** The totals since the last heartbeat go to the master before the exit. */
   private async flushTelemetry(): Promise<void> {
-    const waits: Promise<void>[] = [];
-    if (this.#counts !== null) waits.push(new Promise((resolve) => this.master.beat(resolve)));
-    const statsd = this.#statsd;
-    if (statsd !== null) waits.push(new Promise((resolve) => statsd.close(() => resolve())));
-    if (waits.length === 0) return;
+    if (this.#counts === null) return;
     let timer: NodeJS.Timeout | undefined;
-    const bound = new Promise<void>((resolve) => {
+    await new Promise<void>((resolve) => {
       timer = setTimeout(resolve, FLUSH_TELEMETRY_MS);
+      this.master.beat(resolve);
     });
-    await Promise.race([Promise.all(waits), bound]);
     clearTimeout(timer);
   }
   #finishing = false;

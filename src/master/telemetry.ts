@@ -89,10 +89,18 @@ export class Telemetry {
   readonly #metrics: PrometheusMetrics | null;
   readonly #statsd: StatsdClient | null;
   readonly #view: MasterView;
+  /** Each live worker's last report: what its next one is compared with. */
+  readonly #last: Map<WorkerHandle, WorkerMetricsReport>;
   #gauges: NodeJS.Timeout | null = null;
 
-  private constructor(metrics: PrometheusMetrics | null, statsd: StatsdClient | null, view: MasterView) {
+  private constructor(
+    metrics: PrometheusMetrics | null,
+    statsd: StatsdClient | null,
+    view: MasterView,
+    last: Map<WorkerHandle, WorkerMetricsReport>,
+  ) {
     this.#metrics = metrics;
+    this.#last = last;
     this.#statsd = statsd;
     this.#view = view;
     if (statsd !== null) {
@@ -116,10 +124,11 @@ export class Telemetry {
     const statsd =
       settings.statsdHost === null
         ? null
-        : await openStatsd(settings.statsdHost, settings.statsdPrefix, appDir, false);
+        : await openStatsd(settings.statsdHost, settings.statsdPrefix, appDir);
+    const last = new Map<WorkerHandle, WorkerMetricsReport>();
     let metrics: PrometheusMetrics | null = null;
     if (settings.metricsBind !== null) {
-      metrics = new PrometheusMetrics(settings.metricsBuckets, view);
+      metrics = new PrometheusMetrics(settings.metricsBuckets, view, last);
       try {
         await metrics.listen(parseBind(settings.metricsBind), log, upgraded);
       } catch (err) {
@@ -127,12 +136,31 @@ export class Telemetry {
         throw err;
       }
     }
-    return new Telemetry(metrics, statsd, view);
+    return new Telemetry(metrics, statsd, view, last);
   }
 
-  /** A heartbeat: what the worker counted since its last one. */
+  /** A heartbeat: what the worker counted since its last one goes to both. */
   heartbeat(worker: WorkerHandle, report: WorkerMetricsReport | undefined): void {
-    if (report !== undefined) this.#metrics?.heartbeat(worker, report);
+    if (report === undefined) return;
+    const last = this.#last.get(worker);
+    this.#last.set(worker, report);
+    const delta = difference(report, last);
+    this.#metrics?.add(delta);
+    const statsd = this.#statsd;
+    if (statsd === null) return;
+    // By status class: Gunicorn sends a counter a status code, from a line its workers send for
+    // every request, which costs a request more than unicorn-ts allows (docs/design.md).
+    const byClass = new Map<string, number>();
+    let requests = 0;
+    delta.counts.forEach((n, slot) => {
+      if (n <= 0) return;
+      requests += n;
+      const { status } = slotLabels(slot);
+      byClass.set(status, (byClass.get(status) ?? 0) + n);
+    });
+    if (requests > 0) statsd.increment('requests', requests);
+    for (const [status, n] of byClass) statsd.increment(`request.status.${status}`, n);
+    if (delta.shed > 0) statsd.increment('request.shed', delta.shed);
   }
 
   /** A worker's answer to a scrape's pull. */
@@ -142,6 +170,7 @@ export class Telemetry {
 
   /** A worker was reaped; `reason` says which restart it counts as, if any. */
   exited(worker: WorkerHandle, reason: RestartReason | null): void {
+    this.#last.delete(worker);
     this.#metrics?.exited(worker, reason);
     if (reason !== null) this.#statsd?.increment(`worker.restarts.${reason}`, 1);
   }
@@ -170,6 +199,9 @@ export class Telemetry {
     const counts = countStates(this.#view.workers());
     statsd.gauge('workers', counts.ready);
     statsd.gauge('workers.desired', this.#view.target);
+    let inflight = 0;
+    for (const w of this.#view.workers()) if (w.state !== 'booting' && !w.isSpare) inflight += w.inflight;
+    statsd.gauge('requests.in_flight', inflight);
   }
 }
 
@@ -186,6 +218,17 @@ function countStates(
   return counts;
 }
 
+/** A report less the one before it (the totals only grow; `connections` is a level, kept as is). */
+function difference(report: WorkerMetricsReport, last: WorkerMetricsReport | undefined): WorkerMetricsReport {
+  return {
+    counts: report.counts.map((n, i) => n - (last?.counts[i] ?? 0)),
+    buckets: report.buckets.map((n, i) => n - (last?.buckets[i] ?? 0)),
+    seconds: report.seconds - (last?.seconds ?? 0),
+    shed: report.shed - (last?.shed ?? 0),
+    connections: report.connections,
+  };
+}
+
 type PendingPull = { waiting: Set<WorkerHandle>; results: unknown[][]; done: () => void };
 
 /** The Prometheus side: the registry, the socket, /metrics, /healthz and /readyz. */
@@ -200,18 +243,20 @@ class PrometheusMetrics {
   /** The latency histogram's sums: per bucket (not cumulative), and the seconds. */
   readonly #buckets: number[];
   #seconds = 0;
-  /** Each live worker's last report: what its next one is compared with. */
-  readonly #last = new Map<WorkerHandle, WorkerMetricsReport>();
   readonly #pulls = new Map<number, PendingPull>();
   #pullId = 0;
   #server: http.Server | null = null;
 
-  constructor(bounds: readonly number[], view: MasterView) {
+  /** `last`: each live worker's last report (the telemetry keeps it), for the connections gauge. */
+  constructor(
+    bounds: readonly number[],
+    view: MasterView,
+    last: ReadonlyMap<WorkerHandle, WorkerMetricsReport>,
+  ) {
     this.#view = view;
     this.#bounds = bounds;
     this.#buckets = new Array<number>(bounds.length + 1).fill(0);
     const registers = [this.#registry];
-    const last = this.#last;
     this.#requests = new Counter({
       name: 'unicorn_requests_total',
       help: 'Responses finished by the workers, by request method and status class (closed: the response never started).',
@@ -317,23 +362,19 @@ class PrometheusMetrics {
     return { name, help: HISTOGRAM_HELP, type: 'histogram', aggregator: 'sum', get, reset: () => {} };
   }
 
-  heartbeat(worker: WorkerHandle, report: WorkerMetricsReport): void {
-    const last = this.#last.get(worker);
-    this.#last.set(worker, report);
-    report.counts.forEach((total, slot) => {
-      const delta = total - (last?.counts[slot] ?? 0);
-      if (delta > 0) this.#requests.inc(slotLabels(slot), delta);
+  /** What workers counted since their last heartbeat. */
+  add(delta: WorkerMetricsReport): void {
+    delta.counts.forEach((n, slot) => {
+      if (n > 0) this.#requests.inc(slotLabels(slot), n);
     });
-    report.buckets.forEach((total, i) => {
-      if (i < this.#buckets.length) this.#buckets[i]! += total - (last?.buckets[i] ?? 0);
+    delta.buckets.forEach((n, i) => {
+      if (i < this.#buckets.length) this.#buckets[i]! += n;
     });
-    this.#seconds += report.seconds - (last?.seconds ?? 0);
-    const shed = report.shed - (last?.shed ?? 0);
-    if (shed > 0) this.#shed.inc(shed);
+    this.#seconds += delta.seconds;
+    if (delta.shed > 0) this.#shed.inc(delta.shed);
   }
 
   exited(worker: WorkerHandle, reason: RestartReason | null): void {
-    this.#last.delete(worker);
     for (const pull of this.#pulls.values()) {
       if (pull.waiting.delete(worker) && pull.waiting.size === 0) pull.done();
     }

@@ -6,13 +6,13 @@
  */
 import assert from 'node:assert/strict';
 import { createSocket } from 'node:dgram';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import parsePrometheusTextFormat from 'parse-prometheus-text-format';
 import { request } from '../helpers/http.js';
-import { fixture, runCli, type Server, startServer, stopAll } from '../helpers/server.js';
+import { fixture, ROOT, runCli, type Server, startServer, stopAll } from '../helpers/server.js';
 import { isAlive, waitFor } from '../helpers/wait.js';
 
 after(stopAll);
@@ -163,6 +163,18 @@ describe('Prometheus metrics on --metrics-bind', () => {
     for (const m of family(families, 'unicorn_worker_rss_bytes').metrics) assert.ok(Number(m.value) > 10e6);
     assert.equal(sampleOf(families, 'unicorn_workers', { state: 'ready' }), 2);
     assert.equal(sampleOf(families, 'unicorn_workers_desired'), 2);
+    // docs/deploy.md's list is a contract: every name it gives is in a scrape.
+    const deploy = readFileSync(join(ROOT, 'docs/deploy.md'), 'utf8');
+    const section = deploy.slice(deploy.indexOf('### The metrics'), deploy.indexOf('### StatsD'));
+    const documented = [
+      ...new Set([...section.matchAll(/`((?:unicorn|process|nodejs)_[a-z0-9_]+)`/g)].map((m) => m[1]!)),
+    ];
+    assert.ok(documented.length >= 15, documented.join(', '));
+    const scraped = new Set(families.map((f) => f.name));
+    assert.deepEqual(
+      documented.filter((name) => !scraped.has(name)),
+      [],
+    );
     // The app's own port never serves the metrics: /metrics there is the app's.
     const onAppPort = await request(`${server.url}/metrics`);
     assert.doesNotMatch(onAppPort.body, /unicorn_requests_total/);
@@ -321,7 +333,7 @@ export const preFork = async () => {
 });
 
 describe('StatsD on --statsd-host', () => {
-  test('request counters, the duration timer and the worker gauge arrive over UDP', async () => {
+  test('request counters by status class and the worker gauges arrive over UDP from the master', async () => {
     const socket = createSocket('udp4');
     const lines: string[] = [];
     socket.on('message', (packet) => lines.push(...packet.toString().split('\n').filter(Boolean)));
@@ -339,19 +351,31 @@ describe('StatsD on --statsd-host', () => {
       ]);
       for (let i = 0; i < 3; i++) assert.equal(await get(`${server.url}/`), 200);
       assert.equal(await get(`${server.url}/status/404`), 404);
+      // Counters arrive as the heartbeats bring them: summed over however many lines.
+      const sum = (name: string) =>
+        lines
+          .map((l) => new RegExp(`^shop\\.${name.replace(/\./g, '\\.')}:(\\d+)\\|c$`).exec(l))
+          .reduce((n, m) => n + (m ? Number(m[1]) : 0), 0);
       await waitFor(
-        'the request lines and the gauge',
-        () =>
-          lines.filter((l) => l.startsWith('shop.requests:')).length >= 4 &&
-          lines.some((l) => l === 'shop.workers:1|g'),
+        'the request counters and the gauges',
+        () => sum('requests') >= 4 && lines.includes('shop.workers:1|g'),
         { timeoutMs: 15_000 },
       );
-      assert.equal(lines.filter((l) => l === 'shop.requests:1|c').length, 4);
-      assert.equal(lines.filter((l) => l === 'shop.request.status.200:1|c').length, 3);
-      assert.equal(lines.filter((l) => l === 'shop.request.status.404:1|c').length, 1);
-      const timings = lines.filter((l) => /^shop\.request\.duration:[\d.]+\|ms$/.test(l));
-      assert.equal(timings.length, 4);
-      assert.ok(lines.includes('shop.workers.desired:1|g'));
+      assert.equal(sum('requests'), 4);
+      assert.equal(sum('request.status.2xx'), 3);
+      assert.equal(sum('request.status.4xx'), 1);
+      assert.ok(lines.includes('shop.workers.desired:1|g'), lines.join('\n'));
+      assert.ok(lines.some((l) => /^shop\.requests\.in_flight:\d+\|g$/.test(l)));
+      assert.ok(
+        lines.every((l) => l.startsWith('shop.')),
+        'every name is prefixed',
+      );
+      const [pid] = server.liveWorkerPids();
+      const mark = server.logs.length;
+      process.kill(pid!, 'SIGKILL');
+      await server.waitForEvent('worker.ready', () => true, { after: mark });
+      await waitFor('the restart counter', () => sum('worker.restarts.crash') >= 1, { timeoutMs: 15_000 });
+      assert.equal(sum('worker.restarts.crash'), 1);
     } finally {
       socket.close();
     }

@@ -228,7 +228,19 @@ describe('Prometheus metrics on --metrics-bind', () => {
   });
 
   test('a worker replaced at --max-requests is counted, with every request it served', async () => {
-    const server = await startWithMetrics(['-w', '1', '--max-requests', '3', '--max-requests-jitter', '0']);
+    // A standby takes over at once, so the old worker exits well before its next periodic heartbeat:
+    // only the last beat it sends on its way out brings the last requests.
+    const server = await startWithMetrics([
+      '-w',
+      '1',
+      '--standby',
+      '1',
+      '--max-requests',
+      '3',
+      '--max-requests-jitter',
+      '0',
+    ]);
+    await server.waitForEvent('worker.standby');
     const [first] = server.liveWorkerPids();
     for (let i = 0; i < 3; i++) assert.equal(await get(`${server.url}/`), 200);
     await server.waitForEvent('worker.exited', (l) => l.workerPid === first);

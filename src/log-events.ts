@@ -56,7 +56,7 @@ export const LOG_EVENTS = {
   'reload.failed':
     'A reload could not be applied (bad config, or new workers failed to boot); the old workers serve on. With --reload, also (at warn level) when watching files failed, so changes may be missed.',
   'metrics.listening':
-    'The master serves /metrics, /healthz and /readyz at `url` (--metrics-bind); at warn level after a USR2 upgrade, while the old master still holds the address (`waiting`).',
+    'The master serves /metrics, /healthz and /readyz at `url` (--metrics-bind); at warn level after a USR2 upgrade, while the old master still holds the address (`waiting`, `url` null; it is taken over once free), and at error level if taking it over failed.',
   'worker.output':
     'With --capture-output, one line the app wrote to standard output (info) or standard error (warn) in a worker; `stream` says which.',
   'logs.reopened': 'Log files were reopened (USR1).',

@@ -450,48 +450,70 @@ class PrometheusMetrics {
     }
   }
 
+  /**
+   * Listens on --metrics-bind. After a USR2 upgrade the old master holds the address until it
+   * exits: this master then serves its workers at once and takes the address over in the
+   * background, once it is free (the old master's /readyz answers until then).
+   */
   async listen(bind: BindAddress, log: Log, upgraded: boolean): Promise<void> {
     const server = http.createServer((req, res) => void this.answer(req, res));
     server.keepAliveTimeout = 5_000;
     this.#server = server;
-    const url = `http://${formatBind(bind)}`;
-    for (let waited = false; ; ) {
+    try {
+      await listenOnce(server, bind);
+    } catch (err) {
+      if (!(upgraded && (err as NodeJS.ErrnoException).code === 'EADDRINUSE')) {
+        throw new UnicornError(
+          'UNICORN_BIND',
+          `cannot listen on --metrics-bind ${formatBind(bind)}: ${describeError(err)}`,
+          { cause: err },
+        );
+      }
+      log.warn(
+        'metrics.listening',
+        `--metrics-bind ${formatBind(bind)} is still held by the old master; taking it over once it exits`,
+        { url: null, waiting: true },
+      );
+      void this.takeOver(server, bind, log);
+      return;
+    }
+    this.listening(server, bind, log);
+  }
+
+  /** Tries again until the address is free, or this master is closing. */
+  private async takeOver(server: http.Server, bind: BindAddress, log: Log): Promise<void> {
+    while (this.#server === server) {
+      await new Promise((resolve) => setTimeout(resolve, BIND_RETRY_MS).unref());
+      if (this.#server !== server) return;
       try {
         await listenOnce(server, bind);
-        break;
+        this.listening(server, bind, log);
+        return;
       } catch (err) {
-        const inUse = (err as NodeJS.ErrnoException).code === 'EADDRINUSE';
-        if (!(upgraded && inUse)) {
-          throw new UnicornError(
-            'UNICORN_BIND',
-            `cannot listen on --metrics-bind ${formatBind(bind)}: ${describeError(err)}`,
-            { cause: err },
-          );
-        }
-        if (!waited) {
-          waited = true;
-          log.warn(
-            'metrics.listening',
-            `--metrics-bind ${formatBind(bind)} is still held by the old master; taking it over once it exits`,
-            { url: null, waiting: true },
-          );
-        }
-        await new Promise((resolve) => setTimeout(resolve, BIND_RETRY_MS));
+        if ((err as NodeJS.ErrnoException).code === 'EADDRINUSE') continue;
+        log.error(
+          'metrics.listening',
+          `Cannot listen on --metrics-bind ${formatBind(bind)}: ${describeError(err)}; no metrics or health checks`,
+          { url: null, err },
+        );
+        return;
       }
     }
+  }
+
+  private listening(server: http.Server, bind: BindAddress, log: Log): void {
     const address = server.address();
-    const actual =
+    const url =
       typeof address === 'object' && address !== null
         ? `http://${formatBind({ kind: 'tcp', host: address.address, port: address.port })}`
-        : url;
-    log.info('metrics.listening', `Metrics and health checks at: ${actual}/metrics, /healthz, /readyz`, {
-      url: actual,
-    });
+        : `http://${formatBind(bind)}`;
+    log.info('metrics.listening', `Metrics and health checks at: ${url}/metrics, /healthz, /readyz`, { url });
   }
 
   close(): Promise<void> {
     const server = this.#server;
-    if (server === null) return Promise.resolve();
+    this.#server = null;
+    if (server === null || !server.listening) return Promise.resolve();
     return new Promise((resolve) => {
       server.close(() => resolve());
       server.closeAllConnections();

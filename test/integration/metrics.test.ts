@@ -7,6 +7,8 @@
 import assert from 'node:assert/strict';
 import { createSocket } from 'node:dgram';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import type { AddressInfo } from 'node:net';
+import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
@@ -81,6 +83,15 @@ function scrapeUntil(server: Server, what: string, ready: (f: Family[]) => boole
     },
     { timeoutMs: 20_000, intervalMs: 200 },
   );
+}
+
+/** A port nothing listens on right now (the kernel's pick, then released). */
+async function freePort(): Promise<number> {
+  const probe = createServer();
+  await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
+  const port = (probe.address() as AddressInfo).port;
+  await new Promise((resolve) => probe.close(resolve));
+  return port;
 }
 
 async function get(url: string, method = 'GET'): Promise<number> {
@@ -251,6 +262,49 @@ describe('Prometheus metrics on --metrics-bind', () => {
     );
     assert.equal(sampleOf(families, 'unicorn_worker_restarts_total', { reason: 'max-requests' }), 1);
     assert.equal(sampleOf(families, 'unicorn_requests_total', { method: 'GET', status: '2xx' }), 3);
+  });
+
+  test('a --metrics-bind already in use stops the start with the reason', async () => {
+    const holder = createServer();
+    await new Promise<void>((resolve) => holder.listen(0, '127.0.0.1', resolve));
+    try {
+      const port = (holder.address() as AddressInfo).port;
+      const result = await runCli([APP, '--metrics-bind', `127.0.0.1:${port}`]);
+      assert.equal(result.code, 1, result.stderr);
+      assert.match(result.stderr, /cannot listen on --metrics-bind 127\.0\.0\.1:\d+: .*EADDRINUSE/);
+    } finally {
+      holder.close();
+    }
+  });
+
+  test('after USR2 the new master serves at once, and takes --metrics-bind over when the old one exits', async () => {
+    const port = await freePort();
+    const old = await startServer([APP, '-w', '1', '--metrics-bind', `127.0.0.1:${port}`]);
+    const metrics = `http://127.0.0.1:${port}`;
+    old.signal('SIGUSR2');
+    const started = await old.waitForEvent('master.reexec', (l) => l.pid === old.pid);
+    const newPid = started.newMasterPid as number;
+    const waiting = await old.waitForEvent('metrics.listening', (l) => l.pid === newPid, {
+      level: 'warning',
+    });
+    assert.equal(waiting.waiting, true);
+    await old.waitForEvent('master.ready', (l) => l.pid === newPid);
+    assert.equal(await get(`${metrics}/readyz`), 200, 'the old master still answers');
+    old.signal('SIGTERM');
+    assert.equal((await old.waitForExit()).code, 0);
+    // The old master's pipe stays open through the new one: its lines keep arriving in old.logs.
+    const took = await waitFor(
+      'the new master on --metrics-bind',
+      () =>
+        old.logs.find(
+          (l) => l.event === 'metrics.listening' && l.pid === newPid && typeof l.url === 'string',
+        ),
+      { timeoutMs: 15_000 },
+    );
+    assert.equal(took.url, metrics);
+    assert.equal(await get(`${metrics}/readyz`), 200);
+    process.kill(newPid, 'SIGTERM');
+    await waitFor('the new master to exit', () => !isAlive(newPid), { timeoutMs: 30_000 });
   });
 
   test('a --metrics-bind that is one of the app binds is refused', async () => {

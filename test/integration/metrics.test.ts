@@ -207,6 +207,29 @@ describe('Prometheus metrics on --metrics-bind', () => {
     assert.equal((await held).status, 200);
   });
 
+  test('a request shed at --worker-connections is counted as shed and as a 5xx, not timed', async () => {
+    const server = await startWithMetrics(['-w', '1', '--worker-connections', '1']);
+    const release = join(dir, 'shed.release');
+    const held = request(`${server.url}/hold?until=${release}`);
+    await scrapeUntil(
+      server,
+      'the held request in flight',
+      (f) => total(f, 'unicorn_requests_in_flight') >= 1,
+    );
+    assert.equal(await get(`${server.url}/`), 503);
+    writeFileSync(release, '');
+    assert.equal((await held).status, 200);
+    const families = await scrapeUntil(
+      server,
+      'both responses counted',
+      (f) => total(f, 'unicorn_requests_total') >= 2,
+    );
+    assert.equal(sampleOf(families, 'unicorn_requests_shed_total'), 1);
+    assert.equal(sampleOf(families, 'unicorn_requests_total', { method: 'GET', status: '5xx' }), 1);
+    assert.equal(sampleOf(families, 'unicorn_requests_total', { method: 'GET', status: '2xx' }), 1);
+    assert.equal(Number(family(families, 'unicorn_request_duration_seconds').metrics[0]?.count), 1);
+  });
+
   test('restarts are counted by reason: crash after kill -9, reload after HUP; the request counts survive both', async () => {
     const server = await startWithMetrics(['-w', '2']);
     for (let i = 0; i < 4; i++) assert.equal(await get(`${server.url}/`), 200);

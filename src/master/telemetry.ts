@@ -141,7 +141,8 @@ export class Telemetry {
 
   /** A heartbeat: what the worker counted since its last one goes to both. */
   heartbeat(worker: WorkerHandle, report: WorkerMetricsReport | undefined): void {
-    if (report === undefined) return;
+    // A reaped worker's totals are final (a beat arriving after would count them all again).
+    if (report === undefined || worker.state === 'exited') return;
     const last = this.#last.get(worker);
     this.#last.set(worker, report);
     const delta = difference(report, last);

@@ -64,6 +64,19 @@ export function formatBind(bind: BindAddress): string {
   }
 }
 
+const WILDCARDS = new Set(['0.0.0.0', '::', '']);
+
+/**
+ * Whether two binds would take the same socket: the same unix path, or the same TCP port (not 0,
+ * which the kernel picks afresh for each) on the same host or on a wildcard host. Used to keep
+ * --metrics-bind off the app's sockets.
+ */
+export function bindsOverlap(a: BindAddress, b: BindAddress): boolean {
+  if (a.kind === 'unix' && b.kind === 'unix') return a.path === b.path;
+  if (a.kind !== 'tcp' || b.kind !== 'tcp' || a.port === 0 || a.port !== b.port) return false;
+  return a.host === b.host || WILDCARDS.has(a.host) || WILDCARDS.has(b.host);
+}
+
 function badBind(text: string, why: string): UnicornError {
   return new UnicornError('UNICORN_BIND', `invalid bind address "${text}": ${why}`);
 }

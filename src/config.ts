@@ -7,6 +7,7 @@
  * name, and the result is frozen.
  */
 
+import { bindsOverlap, parseBind } from './bind.js';
 import { UnicornError } from './errors.js';
 import {
   nearestSettingName,
@@ -64,6 +65,7 @@ export function resolveConfig(
 
 /** Settings that are valid alone but not together. */
 function checkCombinations(values: Record<string, unknown>): void {
+  checkMetricsBind(values);
   if (values.dispatch !== 'request') return;
   const clash =
     values.certfile !== null ? '--certfile' : values.proxyProtocol === true ? '--proxy-protocol' : null;
@@ -71,6 +73,18 @@ function checkCombinations(values: Record<string, unknown>): void {
   throw new UnicornError(
     'UNICORN_CONFIG_INVALID_VALUE',
     `--dispatch request cannot be used with ${clash}: that connection state lives in the worker that accepted the connection, so the connection cannot move to another worker`,
+  );
+}
+
+/** The master answers /metrics and the health checks on its own socket, never on one of the app's. */
+function checkMetricsBind(values: Record<string, unknown>): void {
+  const metrics = values.metricsBind;
+  if (typeof metrics !== 'string') return;
+  const clash = (values.bind as string[]).find((bind) => bindsOverlap(parseBind(metrics), parseBind(bind)));
+  if (clash === undefined) return;
+  throw new UnicornError(
+    'UNICORN_CONFIG_INVALID_VALUE',
+    `--metrics-bind ${metrics} is the app's --bind ${clash}: metrics and health checks need an address of their own, so that clients of the app never reach them`,
   );
 }
 

@@ -47,6 +47,10 @@ export const ERRORS = {
     when: 'A TypeScript app or config file needs tsx and tsx is not installed: Node has no type stripping (before 22.18), the file is .tsx, it uses syntax Node\'s type stripping cannot erase (enum, namespace, parameter properties), or it uses import/export in a package without "type": "module".',
     hint: 'Install tsx beside unicorn-ts (`npm install tsx`); on Node 22.18 or later, TypeScript limited to erasable syntax loads without it.',
   },
+  UNICORN_STATSD_REQUIRED: {
+    when: '--statsd-host is set and hot-shots, the optional peer dependency that sends StatsD, is not installed.',
+    hint: 'Install it beside unicorn-ts (`npm install hot-shots`), or leave --statsd-host unset.',
+  },
   UNICORN_APP_EXPORT_MISSING: {
     when: 'The app module has no export of the name APP_MODULE asks for.',
     hint: 'The message lists the exports the module does have.',

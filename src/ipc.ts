@@ -5,6 +5,7 @@
  */
 
 import { createInterface } from 'node:readline';
+import type { WorkerMetricsReport } from './request-metrics.js';
 import type { WorkerSettings } from './settings.js';
 
 export const IPC_NS = 'unicorn-ts';
@@ -28,7 +29,11 @@ export type WorkerMessage =
       oldest: { request: string; startedAt: number } | null;
       /** While the worker drains, what it still holds (a kill at --graceful-timeout names it); else null. */
       holding: Holding | null;
+      /** --metrics-bind: the worker's request totals; absent when metrics are off. */
+      metrics?: WorkerMetricsReport;
     }
+  /** --metrics-bind: the reply to `metrics-pull`, the worker's prom-client default metrics as JSON. */
+  | { ns: typeof IPC_NS; act: 'metrics'; id: number; metrics: unknown[] }
   /** The worker wants to be replaced (max-requests, an uncaught error) and will drain when told. */
   | { ns: typeof IPC_NS; act: 'retire'; reason: string }
   /** The worker switched the sockets it was given at spawn to listening (early-listen.ts), or says why not. */
@@ -61,7 +66,9 @@ export type MasterMessage =
    * --dispatch request: a keep-alive connection with a request on it (its handle travels with the
    * message). `head` holds the bytes the master read to see the request coming, as latin1.
    */
-  | { ns: typeof IPC_NS; act: 'conn'; index: number; head: string };
+  | { ns: typeof IPC_NS; act: 'conn'; index: number; head: string }
+  /** --metrics-bind: a scrape asks each worker for its process metrics (answered with `metrics`). */
+  | { ns: typeof IPC_NS; act: 'metrics-pull'; id: number };
 
 /** What a worker is told about itself at spawn time, through its environment. */
 export interface WorkerBoot {

@@ -57,6 +57,10 @@ export const LOG_EVENTS = {
   'reload.done': 'Every worker from before the reload has exited; carries the duration.',
   'reload.failed':
     'A reload could not be applied (bad config, or new workers failed to boot); the old workers serve on. With --reload, also (at warn level) when watching files failed, so changes may be missed.',
+  'metrics.listening':
+    'The master serves /metrics, /healthz and /readyz at `url` (--metrics-bind); at warn level after a USR2 upgrade, while the old master still holds the address (`waiting`, `url` null; it is taken over once free), and at error level if taking it over failed.',
+  'worker.output':
+    'With --capture-output, one line the app wrote to standard output (info) or standard error (warn) in a worker; `stream` says which.',
   'logs.reopened': 'Log files were reopened (USR1).',
   'logs.failed':
     'A log file could not be reopened on USR1 (its directory was removed, no permission) or written: the file open before is kept and serving goes on; carries file and during (reopen or write).',

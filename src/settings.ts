@@ -18,6 +18,7 @@ export const SECTIONS = [
   'Logging',
   'Process Naming',
   'Server Hooks',
+  'Operations',
 ] as const;
 export type Section = (typeof SECTIONS)[number];
 
@@ -170,6 +171,44 @@ function parseRootPath(raw: unknown, name: string): string {
 function parseLogLevel(raw: unknown, name: string): (typeof LOG_LEVELS)[number] {
   const level = parseEnum(LOG_LEVEL_CHOICES)(raw, name);
   return level === 'warn' ? 'warning' : level;
+}
+
+/** --metrics-bind: an address as --bind takes it, but never an inherited descriptor. */
+function parseMetricsBind(raw: unknown, name: string): string | null {
+  const text = parseOptionalString(raw, name);
+  if (text === null || text === '') return null;
+  let bind: ReturnType<typeof parseBind>;
+  try {
+    bind = parseBind(text);
+  } catch (err) {
+    throw new UnicornError(
+      'UNICORN_CONFIG_INVALID_VALUE',
+      `invalid value for ${name}: ${(err as Error).message}`,
+    );
+  }
+  if (bind.kind === 'fd') invalid(name, raw, 'HOST:PORT, [IPV6]:PORT or unix:PATH');
+  return text;
+}
+
+/** --metrics-buckets: upper bounds in seconds, comma-separated, strictly increasing. */
+function parseBuckets(raw: unknown, name: string): number[] {
+  const items = Array.isArray(raw) ? raw : parseString(raw, name).split(',');
+  const bounds = items.map((item) => parseFloat_(0)(typeof item === 'string' ? item.trim() : item, name));
+  if (bounds.length === 0 || bounds.some((b, i) => b <= 0 || (i > 0 && b <= bounds[i - 1]!)))
+    invalid(name, raw, 'increasing numbers of seconds above 0, such as 0.01,0.1,1');
+  return bounds;
+}
+
+/** --statsd-host: HOST:PORT (Gunicorn's), the port required. */
+function parseStatsdHost(raw: unknown, name: string): string | null {
+  const text = parseOptionalString(raw, name);
+  if (text === null || text === '') return null;
+  if (
+    !/^(\[[0-9a-fA-F:.]+\]|[^:\s]+):\d{1,5}$/.test(text) ||
+    Number(text.slice(text.lastIndexOf(':') + 1)) > 65535
+  )
+    invalid(name, raw, 'HOST:PORT');
+  return text;
 }
 
 /** `--env KEY=VALUE`: validated as a list of assignments. */
@@ -798,6 +837,68 @@ const BASE_SETTINGS = [
   }),
 ] as const;
 
+/** prom-client's default buckets, in seconds. */
+export const DEFAULT_METRICS_BUCKETS: readonly number[] = [
+  0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10,
+];
+
+/** The settings of issue 13's "see inside": metrics, health, StatsD. Appended to the table. */
+const OPERATIONS_SETTINGS = [
+  setting({
+    name: 'metricsBind',
+    section: 'Operations',
+    type: 'string',
+    flags: ['--metrics-bind'],
+    meta: 'ADDRESS',
+    default: null,
+    parse: parseMetricsBind,
+    doc: "Serve Prometheus metrics (`GET /metrics`) and health checks (`GET /healthz`: the master is alive and its loop turns; `GET /readyz`: at least one worker serves and the master is not stopping) at this address: HOST:PORT, [IPV6]:PORT or unix:PATH. Off by default. The master answers them itself, on its own socket, never on an app's: an address equal to a --bind is refused. The metric names and labels are listed in docs/deploy.md. When off, workers count nothing.",
+  }),
+  setting({
+    name: 'metricsBuckets',
+    section: 'Operations',
+    type: 'string',
+    flags: ['--metrics-buckets'],
+    meta: 'LIST',
+    default: DEFAULT_METRICS_BUCKETS as number[],
+    defaultDoc: '0.005,0.01,0.025,0.05,0.1,0.25,0.5,1,2.5,5,10',
+    parse: parseBuckets,
+    doc: 'The upper bounds, in seconds and comma-separated, of the request latency histogram `unicorn_request_duration_seconds` (with --metrics-bind).',
+  }),
+  setting({
+    name: 'statsdHost',
+    section: 'Operations',
+    type: 'string',
+    flags: ['--statsd-host'],
+    meta: 'HOST:PORT',
+    default: null,
+    parse: parseStatsdHost,
+    doc: "Send StatsD metrics over UDP to HOST:PORT (Gunicorn's setting), from the master, once a second: the counters requests, request.status.CLASS (2xx, 4xx...), request.shed, worker.restarts.REASON and reloads.RESULT, and the gauges workers (ready), workers.desired and requests.in_flight; docs/deploy.md lists them. There is no per-request timer (docs/design.md says why; --metrics-bind has the latency histogram). Needs the optional peer dependency hot-shots (`npm install hot-shots`), loaded only when this is set.",
+  }),
+  setting({
+    name: 'statsdPrefix',
+    section: 'Operations',
+    type: 'string',
+    flags: ['--statsd-prefix'],
+    meta: 'PREFIX',
+    default: '',
+    parse: (raw, name) => {
+      const prefix = parseString(raw, name);
+      return prefix === '' || prefix.endsWith('.') ? prefix : `${prefix}.`;
+    },
+    doc: 'A prefix for every StatsD metric name (with --statsd-host); a dot is added when it does not end in one.',
+  }),
+  setting({
+    name: 'captureOutput',
+    section: 'Logging',
+    type: 'bool',
+    flags: ['--capture-output'],
+    default: false,
+    parse: parseBool,
+    doc: "Send what the app writes to standard output and standard error in a worker (`console.*`, `process.stdout.write`) into the error log, one `worker.output` line per line of text, so a JSON log stays JSON. Writes to file descriptors 1 and 2 that bypass Node's streams (a native addon, a child process with inherited stdio) are not seen.",
+  }),
+] as const;
+
 const HOOK_SETTINGS = (Object.keys(HOOKS) as HookName[]).map((name) =>
   setting({
     name,
@@ -810,10 +911,16 @@ const HOOK_SETTINGS = (Object.keys(HOOKS) as HookName[]).map((name) =>
   }),
 );
 
-export const SETTINGS: readonly SettingSpec<unknown>[] = [...BASE_SETTINGS, ...HOOK_SETTINGS];
+export const SETTINGS: readonly SettingSpec<unknown>[] = [
+  ...BASE_SETTINGS,
+  ...OPERATIONS_SETTINGS,
+  ...HOOK_SETTINGS,
+];
 
 type BaseSettingValues = {
-  [S in (typeof BASE_SETTINGS)[number] as S['name']]: S extends SettingSpec<infer T, string> ? T : never;
+  [S in
+    | (typeof BASE_SETTINGS)[number]
+    | (typeof OPERATIONS_SETTINGS)[number] as S['name']]: S extends SettingSpec<infer T, string> ? T : never;
 };
 
 /** The resolved configuration: every setting, with its value. Frozen once resolved. */

@@ -17,6 +17,7 @@ import {
   type WorkerMessage,
 } from '../src/ipc.js';
 import type { Log } from '../src/log.js';
+import type { WorkerMetricsReport } from '../src/request-metrics.js';
 
 type ConnMessage = Extract<MasterMessage, { act: 'conn' }>;
 
@@ -34,6 +35,8 @@ export interface WorkerState {
   oldest(): [ServerResponse, number] | undefined;
   /** While draining, what the drain still waits for; null otherwise (it costs a pass over the requests). */
   holding(): Holding | null;
+  /** --metrics-bind: the request totals; absent when metrics are off. */
+  metrics?(): WorkerMetricsReport;
 }
 
 export class MasterLink {
@@ -103,10 +106,16 @@ export class MasterLink {
     this.beat();
   }
 
-  /** Sends a heartbeat now (no-op before startHeartbeat). */
-  beat(): void {
+  /**
+   * Sends a heartbeat now (no-op before startHeartbeat). `done` runs once it is written (or could
+   * not be): a worker about to exit waits for its last totals to be on their way.
+   */
+  beat(done?: () => void): void {
     const state = this.#state?.();
-    if (state === undefined) return;
+    if (state === undefined) {
+      done?.();
+      return;
+    }
     this.#lastBeat = Date.now();
     const oldest = state.oldest();
     const req = oldest?.[0].req;
@@ -120,7 +129,7 @@ export class MasterLink {
       this.trouble('measure its memory', err);
     }
     try {
-      this.send({
+      const message: Extract<WorkerMessage, { act: 'heartbeat' }> = {
         ns: IPC_NS,
         act: 'heartbeat',
         requests: state.served,
@@ -129,10 +138,25 @@ export class MasterLink {
         rss: this.#rss,
         oldest: oldest && req ? { request: `${req.method} ${req.url}`, startedAt: oldest[1] } : null,
         holding: state.holding(),
-      });
+      };
+      if (state.metrics !== undefined) message.metrics = state.metrics();
+      if (done === undefined) this.send(message);
+      else if (!process.connected || !process.send) done();
+      else process.send(message, undefined, {}, () => done());
     } catch (err) {
       this.trouble('send its heartbeat to the master', err);
+      done?.();
     }
+  }
+
+  /** --metrics-bind: answers each scrape's request for this worker's process metrics. */
+  onMetricsPull(pull: () => Promise<unknown[]>): void {
+    process.on('message', (message: unknown) => {
+      if (!isMasterMessage(message) || message.act !== 'metrics-pull') return;
+      const reply = (metrics: unknown[]) =>
+        this.send({ ns: IPC_NS, act: 'metrics', id: message.id, metrics });
+      pull().then(reply, () => reply([]));
+    });
   }
 
   /**

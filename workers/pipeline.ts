@@ -32,6 +32,7 @@ import { type RequestInfo, WorkerRequestInfo } from '../src/http/request-info.js
 import type { AccessLogWriter, Log } from '../src/log.js';
 import { type AppCall, type AppCallContext, fetchAppCall, nodeAppCall } from './app-call.js';
 import { type ClientConnection, ConnectionTable } from './connection.js';
+import type { RequestRecorder } from './metrics.js';
 import { RequestBoard } from './request-board.js';
 import { answerAndClose, answerSocketAndClose, failResponse } from './responses.js';
 
@@ -60,6 +61,8 @@ export interface PipelineOptions {
   readonly resolveClient: ClientResolver;
   /** `info.worker`. */
   readonly worker: { readonly id: number; readonly pid: number };
+  /** --metrics-bind, --statsd-host: told of every response; null when both are off. */
+  readonly recorder: RequestRecorder | null;
 }
 
 /** A request waiting for admission: `run()` runs it, once. */
@@ -114,6 +117,11 @@ export class RequestPipeline {
   /** --request-timeout in ms; 0 is off. */
   get requestTimeoutMs(): number {
     return this.#options.requestTimeoutMs;
+  }
+
+  /** Told of every response, or null (metrics and StatsD off). */
+  get recorder(): RequestRecorder | null {
+    return this.#options.recorder;
   }
 
   /** Requests admitted and not yet finished. */
@@ -236,11 +244,17 @@ export class RequestPipeline {
       status: refusal.status,
     });
     answerAndClose(conn, res, refusal.status);
+    this.#options.recorder?.record(req, refusal.status, null);
   }
 
   /** A request answered 503 for lack of capacity: counted, and logged at most once a second. */
   shed(res: ServerResponse): void {
     answerAndClose(this.connections.of(res.req.socket), res, 503, { 'retry-after': '1' });
+    const recorder = this.#options.recorder;
+    if (recorder !== null) {
+      recorder.record(res.req, 503, null);
+      recorder.shed();
+    }
     this.#shedCount++;
     const now = Date.now();
     if (now - this.#shedLoggedAt < 1000) return;
@@ -452,6 +466,8 @@ class InFlight implements Admissible {
   readonly abort: LazyAbort;
   readonly #handle: AppCall;
   startedAt = 0;
+  /** performance.now() at the start, for the latency histogram (only read when metrics are on). */
+  #t0 = 0;
   #timer: NodeJS.Timeout | null = null;
   #done = false;
 
@@ -481,6 +497,7 @@ class InFlight implements Admissible {
       return;
     }
     this.startedAt = Date.now();
+    if (pipeline.recorder !== null) this.#t0 = performance.now();
     pipeline.started(this);
     const timeoutMs = pipeline.requestTimeoutMs;
     if (timeoutMs > 0) this.#timer = setTimeout(onRequestTimeout, timeoutMs, this);
@@ -500,6 +517,11 @@ class InFlight implements Admissible {
     this.#done = true;
     if (this.#timer !== null) clearTimeout(this.#timer);
     if (!this.res.writableFinished) this.abort.abort();
+    const recorder = this.#pipeline.recorder;
+    if (recorder !== null) {
+      const res = this.res;
+      recorder.record(this.req, res.headersSent ? res.statusCode : 0, (performance.now() - this.#t0) / 1000);
+    }
     this.#pipeline.finished(this);
     this.#pipeline.host.finished(this.req, this.res, this.req.socket);
   }

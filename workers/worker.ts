@@ -27,10 +27,12 @@ import { EXIT_CODES, type WorkerBoot } from '../src/ipc.js';
 import { type AccessLogWriter, Log, type Logger, openAccessLog } from '../src/log.js';
 import { keepWorkerOnDisconnect } from '../src/node-internals.js';
 import { HOOKS, type HookFn, type HookName, type WorkerSettings } from '../src/settings.js';
+import { captureOutput } from './capture-output.js';
 import { durationsOf, type WorkerDurations } from './durations.js';
 import { ConnectionHandback } from './handback.js';
 import { listenOnInheritedHandle } from './listen.js';
 import { MasterLink } from './master-link.js';
+import { processMetrics, RequestCounts, type RequestRecorder } from './metrics.js';
 import { type Admissible, type PipelineHost, RequestPipeline } from './pipeline.js';
 import { setUpProcess } from './process.js';
 import { WorkerServers } from './servers.js';
@@ -40,6 +42,9 @@ const HEARTBEAT_ON_REQUEST_MS = 100;
 
 /** How long a draining worker keeps idle keep-alive connections open (at most half the graceful timeout). */
 const IDLE_CLOSE_GRACE_MS = 1000;
+
+/** How long an exiting worker waits for its last metrics to go out. */
+const FLUSH_TELEMETRY_MS = 500;
 
 /** What hooks receive as `worker`. */
 export interface WorkerApi {
@@ -87,6 +92,10 @@ export abstract class Worker {
   #servers: WorkerServers | null = null;
   /** --dispatch request: hands idle keep-alive connections back to the master; null otherwise. */
   #handback: ConnectionHandback | null = null;
+  /** --metrics-bind: request totals for the heartbeat; null when off. */
+  #counts: RequestCounts | null = null;
+  /** --capture-output: the app's stdout and stderr, turned into log lines; null when off. */
+  #captured: { flush(): void } | null = null;
 
   constructor(boot: WorkerBoot) {
     this.boot = boot;
@@ -108,6 +117,7 @@ export abstract class Worker {
       if (loading !== null) this.appExited(code, loading);
     };
     process.on('exit', appExited);
+    let recorder: RequestRecorder | null = null;
     try {
       this.initProcess();
       await this.loadApp();
@@ -115,6 +125,7 @@ export abstract class Worker {
       await this.#app.startup?.();
       loading = null;
       await this.runHook('postWorkerInit', this.api);
+      recorder = await this.openTelemetry();
     } catch (err) {
       loading = null;
       return this.bootFailed(err);
@@ -136,6 +147,7 @@ export abstract class Worker {
             : null,
         resolveClient: this.#resolveClient,
         worker: { id: cluster.worker?.id ?? 0, pid: process.pid },
+        recorder,
       },
       this.pipelineHost(),
     );
@@ -192,6 +204,7 @@ export abstract class Worker {
       file: s.errorLogfile,
       base: { role: 'worker', pid: process.pid, worker: this.boot.age },
     });
+    if (s.captureOutput) this.#captured = captureOutput(() => this.log);
     setUpProcess(
       { title: `unicorn-ts: worker [${s.procName ?? this.boot.appModule}]`, group: s.group, user: s.user },
       {
@@ -242,6 +255,22 @@ export abstract class Worker {
     });
   }
 
+  /**
+   * --metrics-bind and --statsd-host: the totals the heartbeat carries to the master (which keeps
+   * the Prometheus metrics and sends StatsD), and the process metrics a scrape pulls; null when both
+   * are off.
+   */
+  private async openTelemetry(): Promise<RequestRecorder | null> {
+    const s = this.settings;
+    if (s.metricsBind === null && s.statsdHost === null) return null;
+    this.#counts = new RequestCounts(s.metricsBuckets);
+    if (s.metricsBind !== null) {
+      const metrics = await processMetrics(this.boot.age);
+      this.master.onMetricsPull(() => metrics.pull());
+    }
+    return this.#counts;
+  }
+
   protected async loadApp(): Promise<void> {
     if (this.boot.configFile !== null) {
       const values = await loadConfigFile(this.boot.configFile);
@@ -284,6 +313,8 @@ export abstract class Worker {
     // Four beats per timeout, at most one a second: cheap, and a missed beat or two is never fatal.
     const every = timeout > 0 ? Math.max(100, Math.min(1000, timeout / 4)) : 1000;
     const pipeline = this.pipeline;
+    const counts = this.#counts;
+    const metrics = counts === null ? undefined : () => counts.report(this.#servers?.open ?? 0);
     this.master.startHeartbeat(every, () => ({
       served: this.served,
       inflight: pipeline.inflight,
@@ -297,6 +328,7 @@ export abstract class Worker {
               connections: this.#servers?.open ?? 0,
             }
           : null,
+      metrics,
     }));
   }
 
@@ -426,7 +458,19 @@ export abstract class Worker {
       this.log.error('worker.exiting', `shutdown() failed: ${describeError(err)}`, { err });
     }
     await this.runHook('workerExit', this.api);
+    await this.flushTelemetry();
     this.exit(0);
+  }
+
+  /** The totals since the last heartbeat go to the master before the exit. */
+  private async flushTelemetry(): Promise<void> {
+    if (this.#counts === null) return;
+    let timer: NodeJS.Timeout | undefined;
+    await new Promise<void>((resolve) => {
+      timer = setTimeout(resolve, FLUSH_TELEMETRY_MS);
+      this.master.beat(resolve);
+    });
+    clearTimeout(timer);
   }
   #finishing = false;
 
@@ -492,6 +536,7 @@ export abstract class Worker {
   }
 
   protected exit(code: number): void {
+    this.#captured?.flush();
     this.log?.flush();
     this.#accessLog?.flush();
     process.exit(code);

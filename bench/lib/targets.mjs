@@ -335,6 +335,15 @@ export const TARGETS = [
     extra: ['--dispatch', 'request'],
     only: ['mixed'],
   }),
+  // The metrics' cost per request: unicorn-node with --metrics-bind, interleaved with it in the same
+  // run. Nothing scrapes it during the run: the cost judged is the workers' counting and the totals
+  // riding on their heartbeats (a scrape every 15 s or more costs the master, not a request).
+  unicornTarget('unicorn-metrics', 'unicorn-ts node, async worker, --metrics-bind', {
+    iface: 'node',
+    worker: 'async',
+    extra: ['--metrics-bind', '127.0.0.1:0'],
+    only: ['keepalive', 'close'],
+  }),
   unicornTarget('unicorn-standby', 'unicorn-ts node, async worker, --standby 1', {
     iface: 'node',
     worker: 'async',

@@ -49,6 +49,7 @@ import {
   unixSocketMode,
 } from './sockets.js';
 import { StackProbe } from './stack-probe.js';
+import { type MasterView, restartReason, Telemetry } from './telemetry.js';
 import { describeHeld, WorkerHandle } from './worker-handle.js';
 
 export interface ArbiterOptions {
@@ -141,6 +142,10 @@ export class Arbiter implements SignalHandlers {
   #inheritedUnixPaths: string[] = [];
   /** Our parent at start: for a master started by USR2, the old master. */
   readonly #parentAtStart = process.ppid;
+  /** --metrics-bind and --statsd-host; null when both are off. */
+  #telemetry: Telemetry | null = null;
+  /** When the loop last went round: /healthz fails when it stops turning. */
+  #lastTurnAt = Date.now();
 
   constructor(opts: ArbiterOptions) {
     this.#opts = opts;
@@ -170,6 +175,7 @@ export class Arbiter implements SignalHandlers {
     const code = await this.start();
     if (code !== null) return code;
     for (;;) {
+      this.#lastTurnAt = Date.now();
       const signal = this.#signalQueue.shift();
       if (signal !== undefined) await this.dispatch(signal);
       await this.reapWorkers();
@@ -201,6 +207,13 @@ export class Arbiter implements SignalHandlers {
       }
       await this.runHook('onStarting', this.api);
       this.#sockets = await openSockets(s.bind, process.env, process.pid, unixSocketMode(s.umask));
+      this.#telemetry = await Telemetry.open(
+        s,
+        this.telemetryView(),
+        this.#log,
+        this.#opts.cwd,
+        this.#sockets.some((socket) => socket.origin === 'upgrade'),
+      );
     } catch (err) {
       this.#log.critical('master.halt', `Cannot start: ${describeError(err)}`, { err });
       for (const socket of this.#sockets)
@@ -215,6 +228,23 @@ export class Arbiter implements SignalHandlers {
     cluster.setupPrimary({ exec: WORKER_ENTRY, args: [], stdio: WORKER_STDIO });
     if (s.reload) this.startReloader();
     return null;
+  }
+
+  /** What /metrics, /healthz and /readyz read of the master. */
+  private telemetryView(): MasterView {
+    const arbiter = this;
+    return {
+      get stopping() {
+        return arbiter.#stopping !== null;
+      },
+      get lastTurnAt() {
+        return arbiter.#lastTurnAt;
+      },
+      get target() {
+        return arbiter.#target;
+      },
+      workers: () => this.#workers.values(),
+    };
   }
 
   /** --reload: a changed file queues a reload, exactly as SIGHUP would. */
@@ -265,6 +295,8 @@ export class Arbiter implements SignalHandlers {
       for (const path of this.#inheritedUnixPaths) await removeUnusedSocketFile(path);
     }
     await this.runHook('onExit', this.api);
+    // Last: until now /readyz has said 503, so balancers stopped sending before the sockets closed.
+    await this.#telemetry?.close();
     this.#pidfile?.remove(process.pid);
     this.#log.info('master.stopped', `Shutting down: Master (exit code ${code})`, { exitCode: code });
     return code;
@@ -368,6 +400,7 @@ export class Arbiter implements SignalHandlers {
       this.#log.error('reload.failed', `Reload failed, configuration not applied: ${describeError(err)}`, {
         err,
       });
+      this.#telemetry?.reloaded('failed');
       return;
     }
     await this.runHook('onReload', this.api);
@@ -492,6 +525,7 @@ export class Arbiter implements SignalHandlers {
       }
     }
     this.#log.error('reload.failed', `Reload failed, the old workers keep serving: ${reason}`, { reason });
+    this.#telemetry?.reloaded('failed');
   }
 
   private setWorkerCount(count: number): void {
@@ -523,6 +557,7 @@ export class Arbiter implements SignalHandlers {
         });
       }
       await this.runHook('childExit', this.api, workerInfo(worker));
+      this.#telemetry?.exited(worker, restartReason(worker, expected, this.#stopping !== null));
       if (expected || this.#stopping !== null) continue;
 
       const bootCode = worker.bootError?.code ?? code;
@@ -642,6 +677,7 @@ export class Arbiter implements SignalHandlers {
           worker.stop('reload', Date.now(), this.settings.gracefulTimeout * 1000);
         }
       }
+      this.#telemetry?.reloaded('done');
       this.#log.info('reload.done', `Reload done in ${Date.now() - reload.startedAt} ms`, {
         durationMs: Date.now() - reload.startedAt,
         workerPids: this.api.workerPids,
@@ -765,6 +801,7 @@ export class Arbiter implements SignalHandlers {
         worker.rss = message.rss;
         worker.oldest = message.oldest;
         worker.holding = message.holding;
+        this.#telemetry?.heartbeat(worker, message.metrics);
         if (
           this.settings.maxMemory > 0 &&
           message.rss > this.settings.maxMemory * 1024 * 1024 &&
@@ -810,6 +847,9 @@ export class Arbiter implements SignalHandlers {
       }
       case 'boot-error':
         worker.bootError = { code: message.code, message: message.message };
+        return;
+      case 'metrics':
+        this.#telemetry?.pulled(worker, message.id, message.metrics);
         return;
     }
   }

@@ -58,6 +58,8 @@ export class WorkerHandle {
   #readyAt: number | null = null;
   /** Why it is retiring or stopping, for the logs. */
   #reason: string | null = null;
+  /** The reason it was stopping for when its grace ran out (kill() then names the kill instead). */
+  #killedWhile: string | null = null;
   /** When a stopping worker is killed if it has not exited. */
   #killAt: number | null = null;
   readonly #kill: KillFn;
@@ -116,6 +118,11 @@ export class WorkerHandle {
 
   get reason(): string | null {
     return this.#reason;
+  }
+
+  /** Why it was asked to go, even when it then had to be killed (`reason` names the kill). */
+  get stopReason(): string | null {
+    return this.#killedWhile ?? this.#reason;
   }
 
   get killAt(): number | null {
@@ -260,6 +267,7 @@ export class WorkerHandle {
   kill(): boolean {
     if (this.#killAt === null) return false;
     this.#killAt = null;
+    this.#killedWhile = this.#reason;
     this.#reason = this.#reason === 'timeout' ? 'timeout' : 'graceful-timeout';
     this.signal('SIGKILL');
     return true;

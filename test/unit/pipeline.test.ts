@@ -71,6 +71,7 @@ async function serve(
       accessLog: null,
       resolveClient: createClientResolver('127.0.0.1'),
       worker: { id: 7, pid: 4242 },
+      recorder: null,
       ...options,
     },
     host,
@@ -273,6 +274,51 @@ describe('RequestPipeline on a plain node:http server', () => {
       const shed = h.lines().find((l) => l.event === 'request.shed');
       assert.equal(shed?.url, '/busy');
       assert.equal(shed?.shed, 1);
+    } finally {
+      await h.close();
+    }
+  });
+
+  test('the recorder hears of every response: run ones with their time, refused and shed ones without, a closed one as 0', async () => {
+    const heard: string[] = [];
+    let slowSeconds = 0;
+    const recorder = {
+      record: (req: IncomingMessage, status: number, seconds: number | null) => {
+        if (req.url === '/slow') slowSeconds = seconds ?? 0;
+        heard.push(`${req.method} ${req.url} ${status} ${seconds === null ? 'untimed' : 'timed'}`);
+      },
+      shed: () => heard.push('shed'),
+    };
+    const h = await serve(
+      (req, res) => {
+        if (req.url === '/slow') setTimeout(() => hello(req, res), 60);
+        else if (req.url === '/never') return;
+        else hello(req, res);
+      },
+      { recorder },
+      (pipeline, run, res) => (res.req.url === '/busy' ? pipeline.shed(res) : run()),
+    );
+    try {
+      await exchange(h.port, 'GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
+      await exchange(
+        h.port,
+        'POST /slow HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nConnection: close\r\n\r\n',
+      );
+      await exchange(h.port, 'GET /busy HTTP/1.1\r\nHost: x\r\n\r\n');
+      await exchange(h.port, 'GET / HTTP/1.1\r\nHost: a/b\r\n\r\n');
+      const gone = client(h.port, 'GET /never HTTP/1.1\r\nHost: x\r\n\r\n');
+      await until(() => h.pipeline.inflight === 1, 'the request that is never answered');
+      gone.socket.destroy();
+      await until(() => heard.length === 6, 'six recordings');
+      assert.deepEqual(heard, [
+        'GET / 200 timed',
+        'POST /slow 200 timed',
+        'GET /busy 503 untimed',
+        'shed',
+        'GET / 400 untimed',
+        'GET /never 0 timed',
+      ]);
+      assert.ok(slowSeconds >= 0.05, `the 60 ms request took ${slowSeconds} s`);
     } finally {
       await h.close();
     }

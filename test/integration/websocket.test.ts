@@ -138,20 +138,22 @@ describe('WebSockets on the fetch interface (info.upgradeWebSocket())', () => {
 });
 
 describe('WebSocket keep-alive and hostile handshakes', () => {
-  test('--ws-ping-interval: a peer that answers no ping is terminated; one that does stays open', async () => {
-    const server = await startServer([fixture('ws-fetch.mjs'), '-w', '1', '--ws-ping-interval', '0.3']);
-    const silent = await openSocket(wsUrl(server.url), { autoPong: false });
-    const lively = await openSocket(wsUrl(server.url));
-    const closed = await silent.waitClosed(15_000);
-    assert.equal(closed.code, 1006, 'terminated: no close frame');
-    const line = await server.waitForEvent('websocket.protocol', (l) => l.reason === 'ping-timeout');
-    assert.equal(line.level, 'info');
-    // Several ping rounds later, the peer that answers is still served.
-    await observeFor(1200);
-    assert.equal(await lively.ask('still here'), 'still here');
-    lively.ws.close(1000);
-    await lively.waitClosed();
-  });
+  for (const app of ['ws-fetch.mjs', 'ws-node.mjs']) {
+    test(`${app}: --ws-ping-interval: a peer that answers no ping is terminated; one that does stays open`, async () => {
+      const server = await startServer([fixture(app), '-w', '1', '--ws-ping-interval', '0.3']);
+      const silent = await openSocket(wsUrl(server.url), { autoPong: false });
+      const lively = await openSocket(wsUrl(server.url));
+      const closed = await silent.waitClosed(15_000);
+      assert.equal(closed.code, 1006, 'terminated: no close frame');
+      const line = await server.waitForEvent('websocket.protocol', (l) => l.reason === 'ping-timeout');
+      assert.equal(line.level, 'info');
+      // Several ping rounds later, the peer that answers is still served.
+      await observeFor(1200);
+      assert.equal(await lively.ask('still here'), 'still here');
+      lively.ws.close(1000);
+      await lively.waitClosed();
+    });
+  }
 
   for (const app of ['ws-node.mjs', 'ws-fetch.mjs']) {
     test(`${app}: bad handshakes get a well-formed answer and never reach the app or crash the worker`, async () => {

@@ -320,6 +320,9 @@ export class RequestPipeline {
         return { response: upgradeResponse(pending, token), socket: ws };
       };
     }
+    // A socket whose handshake never completes (the app answered otherwise, ws refused it) closes
+    // for the app too; once open, its own close event says so instead.
+    socket.once('close', () => (pending as PendingUpgrade | null)?.socket.abandon());
     const handler = fetchHandlerOf(o.app);
     new Promise<Response>((resolve) => resolve(handler(request, info)))
       .then((response) => {

@@ -14,6 +14,7 @@
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { type WebSocket, WebSocketServer } from 'ws';
+import { rawAnswer } from '../src/http/own-answer.js';
 import type { Log } from '../src/log.js';
 
 /** How long a peer has to answer our 1001 before its connection is destroyed. */
@@ -177,11 +178,14 @@ export class WebSocketRegistry {
     });
     // Client bytes (a message past --ws-max-message, a bad frame) close that connection, with the
     // status the protocol gives (1009, 1002, 1007): the client's doing, logged at info.
+    // A handshake ws refuses after the worker's own checks (a malformed Sec-WebSocket-Extensions or
+    // Sec-WebSocket-Protocol): the same answer as every refusal of ours, logged at info.
     server.on('wsClientError', (err, socket) => {
       this.#log().info('websocket.protocol', `Refused a WebSocket handshake: ${err.message}`, {
         reason: 'handshake',
       });
-      socket.destroy();
+      if (socket.writable) socket.end(rawAnswer(400));
+      else socket.destroy();
     });
     this.#server = server;
     return server;

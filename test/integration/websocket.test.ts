@@ -156,7 +156,7 @@ describe('WebSocket keep-alive and hostile handshakes', () => {
   }
 
   for (const app of ['ws-node.mjs', 'ws-fetch.mjs']) {
-    test(`${app}: bad handshakes get a well-formed answer and never reach the app or crash the worker`, async () => {
+    test(`${app}: bad handshakes get a well-formed answer, and the worker serves on`, async () => {
       const server = await startServer([fixture(app), '-w', '1']);
       const pid = server.liveWorkerPids()[0]!;
       const base = ['Host: x', 'Upgrade: websocket', 'Connection: Upgrade'];
@@ -186,6 +186,18 @@ describe('WebSocket keep-alive and hostile handshakes', () => {
           ]),
           status: 426,
           header: ['sec-websocket-version', '13'],
+        },
+        {
+          // Past the worker's own checks: ws refuses it (the app's WebSocketServer, or the worker's).
+          what: 'a malformed Sec-WebSocket-Protocol',
+          bytes: handshake([
+            'GET / HTTP/1.1',
+            ...base,
+            `Sec-WebSocket-Key: ${KEY}`,
+            'Sec-WebSocket-Version: 13',
+            'Sec-WebSocket-Protocol: chat,,x y',
+          ]),
+          status: 400,
         },
         {
           what: 'a POST with a body',
@@ -297,7 +309,7 @@ describe('WebSockets through reloads and stops: 1001, then the clients reconnect
     await fresh.waitClosed();
   });
 
-  test('a WebSocket idle longer than --keep-alive and the idle-connection grace of a drain is not cut', async () => {
+  test('a WebSocket idle longer than --keep-alive, --header-timeout and the idle-connection grace of a drain is not cut', async () => {
     // The drain closes idle HTTP connections after a second: an upgraded one is not idle HTTP.
     const server = await startServer([
       fixture('ws-node.mjs'),
@@ -305,12 +317,14 @@ describe('WebSockets through reloads and stops: 1001, then the clients reconnect
       '1',
       '--keep-alive',
       '1',
+      '--header-timeout',
+      '1',
       '--ws-drain-grace',
       '3',
     ]);
     const socket = new TestSocket(wsUrl(server.url));
     await socket.opened;
-    await observeFor(1500);
+    await observeFor(2500);
     assert.equal(await socket.ask('after keep-alive'), 'after keep-alive');
     socket.ws.send('slow:2000');
     server.signal('SIGHUP');

@@ -91,6 +91,8 @@ class WsCloseEvent extends Event {
 
 type Listener = (event: Event) => void;
 
+const SERVER_CLOSE_CODES = new Set([1000, 1001, 1008, 1009, 1011]);
+
 /**
  * One server-side WebSocket. Listeners run in a try/catch of the socket's own: an app handler that
  * throws is logged (`websocket.error`) and that connection closed with 1011, where an EventTarget
@@ -103,6 +105,7 @@ export class ServerWebSocket implements UnicornWebSocket {
   readonly CLOSING = 2 as const;
   readonly CLOSED = 3 as const;
   readonly url: string;
+  readonly #origin: string;
   binaryType: 'arraybuffer' | 'blob' = 'arraybuffer';
   #raw: RawWebSocket | null = null;
   /** Set once the handshake will never happen (the app answered something else). */
@@ -120,6 +123,7 @@ export class ServerWebSocket implements UnicornWebSocket {
 
   constructor(url: string, log: Log) {
     this.url = url;
+    this.#origin = new URL(url).origin;
     this.#log = log;
   }
 
@@ -203,12 +207,13 @@ export class ServerWebSocket implements UnicornWebSocket {
   }
 
   close(code?: number, reason?: string): void {
-    if (code !== undefined && code !== 1000 && (code < 3000 || code > 4999)) {
-      // The browser's rule, which Deno and Bun share; the server may also send the 1001 and 1011
-      // that only servers send.
-      if (code !== 1001 && code !== 1011 && code !== 1008 && code !== 1009) {
-        throw new DOMException(`close code ${code} is not 1000 or 3000-4999`, 'InvalidAccessError');
-      }
+    // The browser's rule (1000 or 3000-4999), which Deno and Bun share, plus the codes a server
+    // sends: 1001 going away, 1008 policy, 1009 too big, 1011 internal error.
+    if (code !== undefined && !SERVER_CLOSE_CODES.has(code) && (code < 3000 || code > 4999)) {
+      throw new DOMException(
+        `close code ${code} is not 1000, 1001, 1008, 1009, 1011 or 3000-4999`,
+        'InvalidAccessError',
+      );
     }
     if (reason !== undefined && Buffer.byteLength(reason) > 123) {
       throw new DOMException('close reason longer than 123 bytes', 'SyntaxError');
@@ -226,17 +231,15 @@ export class ServerWebSocket implements UnicornWebSocket {
     this.#raw = raw;
     raw.binaryType = 'nodebuffer';
     raw.on('message', (data, isBinary) => {
-      const buf = Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data as ArrayBuffer);
+      // binaryType 'nodebuffer' (set above): a Buffer, or its fragments.
+      const buf = Array.isArray(data) ? Buffer.concat(data) : (data as Buffer);
       let payload: string | ArrayBuffer | Blob;
       if (!isBinary) payload = buf.toString('utf8');
       else {
         const copy = buf.buffer.slice(buf.byteOffset, buf.byteOffset + buf.byteLength) as ArrayBuffer;
         payload = this.binaryType === 'blob' ? new Blob([copy]) : copy;
       }
-      this.#dispatch(
-        'message',
-        new MessageEvent('message', { data: payload, origin: new URL(this.url).origin }),
-      );
+      this.#dispatch('message', new MessageEvent('message', { data: payload, origin: this.#origin }));
     });
     raw.on('error', () => this.#dispatch('error', new Event('error')));
     raw.on('close', (code, reason) => {

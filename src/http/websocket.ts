@@ -276,21 +276,27 @@ export class ServerWebSocket implements UnicornWebSocket {
     });
   }
 
+  /** The `on*` handler first, then the listeners; no allocation when there are none (the usual case). */
   #dispatch(type: string, event: Event): void {
     const handler = this.#handlers[type];
+    if (handler) this.#call(handler, type, event);
     const list = this.#listeners.get(type);
-    const listeners = list === undefined ? [] : list.slice();
-    if (list !== undefined) {
-      const kept = list.filter((l) => !l.once);
-      if (kept.length !== list.length) this.#listeners.set(type, kept);
-    }
-    for (const fn of handler ? [handler, ...listeners.map((l) => l.fn)] : listeners.map((l) => l.fn)) {
-      try {
-        fn.call(this, event);
-      } catch (err) {
-        this.#log.error('websocket.error', `A WebSocket ${type} handler threw: ${String(err)}`, { err });
-        if (type !== 'close' && this.#raw !== null && this.#raw.readyState === 1) this.#raw.close(1011);
-      }
+    if (list === undefined || list.length === 0) return;
+    const listeners = list.slice();
+    if (listeners.some((l) => l.once))
+      this.#listeners.set(
+        type,
+        list.filter((l) => !l.once),
+      );
+    for (const l of listeners) this.#call(l.fn, type, event);
+  }
+
+  #call(fn: Listener, type: string, event: Event): void {
+    try {
+      fn.call(this, event);
+    } catch (err) {
+      this.#log.error('websocket.error', `A WebSocket ${type} handler threw: ${String(err)}`, { err });
+      if (type !== 'close' && this.#raw !== null && this.#raw.readyState === 1) this.#raw.close(1011);
     }
   }
 }

@@ -43,7 +43,15 @@ import {
 } from './lib/proc.mjs';
 import { CHART_WORKLOADS, renderMarkdown, renderSvg, renderText } from './lib/report.mjs';
 import { getTarget, startTarget, TARGET_KEYS } from './lib/targets.mjs';
-import { appliesTo, LIFECYCLE, mixedRun, streamRun, throughputRun, WORKLOADS } from './lib/workloads.mjs';
+import {
+  appliesTo,
+  LIFECYCLE,
+  mixedRun,
+  streamRun,
+  throughputRun,
+  WORKLOADS,
+  wsRun,
+} from './lib/workloads.mjs';
 import { runWrk } from './lib/wrk.mjs';
 
 const BENCH = dirname(fileURLToPath(import.meta.url));
@@ -403,6 +411,12 @@ async function runWorkerCount(ctx, o, results, workers, keys) {
             }
           } else if (w.kind === 'mixed') {
             r = await mixedRun({ ...o, clientCpus: ctx.clientCpus, tmpDir: ctx.tmpDir }, { port: h.port });
+          } else if (w.kind === 'ws') {
+            const cpuBefore = serverCpu(h);
+            r = await wsRun({ ...o, clientCpus: ctx.clientCpus, tmpDir: ctx.tmpDir }, { port: h.port });
+            if (r.ok && r.requests > 0 && cpuBefore !== null) {
+              r.cpuUsPerReq = ((serverCpu(h) - cpuBefore) * 1e6) / r.requests;
+            }
           } else {
             r = await streamRun(
               { ...o, clientCpus: ctx.clientCpus, tmpDir: ctx.tmpDir },

@@ -5,8 +5,11 @@
  */
 
 import { existsSync, statSync } from 'node:fs';
+import type { IncomingMessage } from 'node:http';
 import { resolve } from 'node:path';
+import type { Duplex } from 'node:stream';
 import { describeError, isUnicornError, UnicornError } from './errors.js';
+import type { RequestInfo } from './http/request-info.js';
 import { importFile } from './typescript.js';
 
 export interface AppSpec {
@@ -59,7 +62,20 @@ export interface LoadedApp {
   readonly app: unknown;
   readonly startup: (() => unknown) | null;
   readonly shutdown: (() => unknown) | null;
+  /**
+   * Node interface: the module's `upgrade(req, socket, head, info)` export, which takes the
+   * connections that ask to leave HTTP (WebSocket handshakes); null without one.
+   */
+  readonly upgrade: UpgradeHandler | null;
 }
+
+/** A node app's `upgrade` export: node:http's 'upgrade' event, with the request info. */
+export type UpgradeHandler = (
+  req: IncomingMessage,
+  socket: Duplex,
+  head: Buffer,
+  info: RequestInfo,
+) => unknown;
 
 export async function loadApp(specText: string, cwd: string): Promise<LoadedApp> {
   const spec = parseAppSpec(specText);
@@ -131,10 +147,14 @@ export async function loadApp(specText: string, cwd: string): Promise<LoadedApp>
     app,
     startup: lifecycleHook(mod, 'startup'),
     shutdown: lifecycleHook(mod, 'shutdown'),
+    upgrade: lifecycleHook(mod, 'upgrade') as UpgradeHandler | null,
   };
 }
 
-function lifecycleHook(mod: Record<string, unknown>, name: 'startup' | 'shutdown'): (() => unknown) | null {
+function lifecycleHook(
+  mod: Record<string, unknown>,
+  name: 'startup' | 'shutdown' | 'upgrade',
+): (() => unknown) | null {
   const fn =
     mod[name] ?? (isObject(mod.default) ? (mod.default as Record<string, unknown>)[name] : undefined);
   return typeof fn === 'function' ? (fn as () => unknown) : null;

@@ -4,9 +4,11 @@
  */
 
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { UpgradeHandler } from './app-module.js';
 import { drainingSignal } from './draining.js';
 import type { FetchApp, FetchHandler } from './http/fetch-adapter.js';
 import type { RequestInfo as UnicornRequestInfo } from './http/request-info.js';
+import type { UnicornWebSocket, UpgradeWebSocketOptions, WebSocketUpgrade } from './http/websocket.js';
 import type { Logger } from './log.js';
 import type { ServerApi } from './master/arbiter.js';
 import type { HookName, Settings } from './settings.js';
@@ -14,7 +16,17 @@ import type { HookName, Settings } from './settings.js';
 export { whenDraining } from './draining.js';
 export { ERRORS, type ErrorCode, UnicornError } from './errors.js';
 export { LOG_EVENTS, type LogEvent } from './log-events.js';
-export type { FetchApp, FetchHandler, Logger, ServerApi, UnicornRequestInfo };
+export type {
+  FetchApp,
+  FetchHandler,
+  Logger,
+  ServerApi,
+  UnicornRequestInfo,
+  UnicornWebSocket,
+  UpgradeHandler,
+  UpgradeWebSocketOptions,
+  WebSocketUpgrade,
+};
 
 /**
  * Aborts when the worker this code runs in begins a graceful stop (a reload, TERM, recycling, an

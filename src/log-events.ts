@@ -50,6 +50,12 @@ export const LOG_EVENTS = {
   'request.bad': 'A malformed request was refused before it reached the app.',
   'request.body_timeout':
     'No piece of a request body arrived for --body-timeout; the client got 408 (or the connection was cut) and the body stream failed.',
+  'websocket.protocol':
+    "A WebSocket peer broke the protocol or a limit, which closed its connection: a message over --ws-max-message (1009), a malformed frame (1002, 1007), a refused handshake, or no pong to a --ws-ping-interval ping (terminated); carries reason. The client's doing, so info level at most.",
+  'websocket.error':
+    "A fetch app's WebSocket event handler threw (that connection is closed with 1011), or a send failed.",
+  'websocket.going_away':
+    'A stopping worker closes its open WebSockets with 1001 (going away) after --ws-drain-grace; carries count.',
   'proxy.rejected':
     'With --proxy-protocol, a connection was closed unserved: its peer is not in --proxy-allow-from, its PROXY header was malformed or late, or it left before sending one (carries reason and peer).',
   'reload.started':

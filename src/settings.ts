@@ -19,6 +19,7 @@ export const SECTIONS = [
   'Process Naming',
   'Server Hooks',
   'Operations',
+  'WebSockets',
 ] as const;
 export type Section = (typeof SECTIONS)[number];
 
@@ -822,6 +823,46 @@ const BASE_SETTINGS = [
     default: DEFAULT_ACCESS_LOG_FORMAT,
     parse: parseString,
     doc: 'The access log line, in Gunicorn\'s atoms: h remote address, l "-", u user, t time, r request line, m method, U path, q query, H protocol, s status, B body bytes, b body bytes or "-", f referer, a user agent, T seconds, M milliseconds, D microseconds, L decimal seconds, p pid, {name}i request header, {name}o response header, {name}e environment variable.',
+  }),
+  // -- WebSockets
+  setting({
+    name: 'wsMaxMessage',
+    section: 'WebSockets',
+    type: 'int',
+    flags: ['--ws-max-message'],
+    meta: 'BYTES',
+    default: 1_048_576,
+    parse: parseInt_(1),
+    doc: "The largest WebSocket message in bytes, after reassembling its frames, that a fetch app's `info.upgradeWebSocket()` socket accepts: a larger one closes the connection with 1009 (message too big), logged at info as the client's doing. The default is 1 MiB. A node app's `upgrade` export uses its own `WebSocketServer` and sets its own `maxPayload`.",
+  }),
+  setting({
+    name: 'wsPingInterval',
+    section: 'WebSockets',
+    type: 'float',
+    flags: ['--ws-ping-interval'],
+    meta: 'SECONDS',
+    default: 20,
+    parse: parseFloat_(0),
+    doc: 'Send a ping on every open WebSocket this often; a peer that has not answered the previous ping with a pong by the next one is terminated. 0 turns keep-alive pings off. It keeps idle WebSockets alive through proxies (nginx closes a tunnel idle for its proxy_read_timeout, 60 s by default) and frees the ones whose client vanished.',
+  }),
+  setting({
+    name: 'wsPerMessageDeflate',
+    section: 'WebSockets',
+    type: 'bool',
+    flags: ['--ws-per-message-deflate'],
+    default: false,
+    parse: parseBool,
+    doc: "Offer the permessage-deflate extension to WebSocket clients of a fetch app. Off by default: compressing costs CPU and memory per connection (zlib's window), and compressed payloads open the door to compression side channels when secrets and attacker-chosen text share a message.",
+  }),
+  setting({
+    name: 'wsDrainGrace',
+    section: 'WebSockets',
+    type: 'float',
+    flags: ['--ws-drain-grace'],
+    meta: 'SECONDS',
+    default: 3,
+    parse: parseFloat_(0),
+    doc: 'When a worker begins a graceful stop (HUP, TERM, TTOU, --max-requests), how long its open WebSockets keep running before each gets a close frame 1001 (going away), so messages in flight finish; clients then reconnect to the new workers. At most half of --graceful-timeout is used. A peer that does not answer the close frame within 2 s more is disconnected.',
   }),
   // -- Process Naming
   setting({

@@ -34,6 +34,11 @@ export class ClientConnection {
    * request parsed after that is never run, since its answer could never be sent.
    */
   closing = false;
+  /**
+   * The connection left HTTP through an upgrade (a WebSocket): node:http no longer parses on it, so
+   * it is never idle nor unused; workers/websockets.ts counts it until it closes.
+   */
+  upgraded = false;
 
   constructor(socket: Duplex) {
     this.socket = socket;

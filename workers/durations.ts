@@ -18,6 +18,10 @@ export interface WorkerDurations {
   readonly requestTimeoutMs: number;
   /** --body-timeout. 0: off. */
   readonly bodyTimeoutMs: number;
+  /** --ws-ping-interval. 0: off. */
+  readonly wsPingIntervalMs: number;
+  /** --ws-drain-grace, capped at half of --graceful-timeout. */
+  readonly wsDrainGraceMs: number;
 }
 
 export function durationsOf(s: WorkerSettings): WorkerDurations {
@@ -28,5 +32,7 @@ export function durationsOf(s: WorkerSettings): WorkerDurations {
     headerTimeoutMs: s.headerTimeout * 1000,
     requestTimeoutMs: s.requestTimeout * 1000,
     bodyTimeoutMs: s.bodyTimeout * 1000,
+    wsPingIntervalMs: s.wsPingInterval * 1000,
+    wsDrainGraceMs: Math.min(s.wsDrainGrace, s.gracefulTimeout / 2) * 1000,
   };
 }

@@ -9,13 +9,16 @@
  * unit tests (test/unit/pipeline.test.ts) as well as in a worker.
  */
 
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import { randomUUID } from 'node:crypto';
+import { type IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { AppInterface } from '../src/app-interface.js';
+import type { UpgradeHandler } from '../src/app-module.js';
 import { describeError, UnicornError } from '../src/errors.js';
 import type { AccessLogEntry } from '../src/http/access-log.js';
 import { interfaceHint } from '../src/http/errors.js';
+import { fetchHandlerOf, NotAResponseError, toRequest, writeResponse } from '../src/http/fetch-adapter.js';
 import type { ClientResolver } from '../src/http/forwarded.js';
 import { LazyAbort } from '../src/http/lazy-request.js';
 import {
@@ -27,14 +30,23 @@ import {
   type RequestLimits,
   watchBodyIdle,
 } from '../src/http/limits.js';
-import { SERVER } from '../src/http/own-answer.js';
-import { type RequestInfo, WorkerRequestInfo } from '../src/http/request-info.js';
+import { type OwnStatus, rawAnswer, SERVER } from '../src/http/own-answer.js';
+import { type RequestInfo, UPGRADER, WorkerRequestInfo } from '../src/http/request-info.js';
+import {
+  handshakeProblem,
+  type PendingUpgrade,
+  ServerWebSocket,
+  UPGRADE_TOKEN_HEADER,
+  upgradeOf,
+  upgradeResponse,
+} from '../src/http/websocket.js';
 import type { AccessLogWriter, Log } from '../src/log.js';
 import { type AppCall, type AppCallContext, fetchAppCall, nodeAppCall } from './app-call.js';
 import { type ClientConnection, ConnectionTable } from './connection.js';
 import type { RequestRecorder } from './metrics.js';
 import { RequestBoard } from './request-board.js';
 import { answerAndClose, answerSocketAndClose, failResponse } from './responses.js';
+import { logProtocolErrors, type WebSocketRegistry } from './websockets.js';
 
 /** How long a 408 or 413 for a failed body may take to go out before the connection is cut anyway. */
 const BODY_FAIL_FLUSH_MS = 1000;
@@ -63,6 +75,10 @@ export interface PipelineOptions {
   readonly worker: { readonly id: number; readonly pid: number };
   /** --metrics-bind, --statsd-host: told of every response; null when both are off. */
   readonly recorder: RequestRecorder | null;
+  /** Node interface: the app's `upgrade` export, or null. */
+  readonly upgrade: UpgradeHandler | null;
+  /** The worker's WebSockets (workers/websockets.ts). */
+  readonly websockets: WebSocketRegistry;
 }
 
 /** A request waiting for admission: `run()` runs it, once. */
@@ -107,6 +123,14 @@ export class RequestPipeline {
   constructor(options: PipelineOptions, host: PipelineHost) {
     this.#options = options;
     this.#host = host;
+  }
+
+  /**
+   * Whether the servers should listen for upgrades: a fetch app may always accept a WebSocket
+   * (`info.upgradeWebSocket()`), a node app when it exports `upgrade`.
+   */
+  get takesUpgrades(): boolean {
+    return this.#options.interface === 'fetch' || this.#options.upgrade !== null;
   }
 
   /** The worker around the pipeline. */
@@ -192,6 +216,159 @@ export class RequestPipeline {
       }
       host.admit(new InFlight(this, conn, req, res, abort, handle));
     };
+  }
+
+  /**
+   * A request that asks to leave HTTP (node:http's 'upgrade' event). The connection is no longer
+   * node:http's: it takes no admission slot and is never counted as an HTTP request in flight or an
+   * idle connection; the WebSocket registry counts it until it closes, so a draining worker still
+   * waits for it (and closes it with 1001). A WebSocket handshake that cannot succeed (RFC 6455
+   * section 4.2.1: not a GET, a bad Sec-WebSocket-Key, an unknown version) is answered here, never
+   * given to the app.
+   */
+  upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
+    const o = this.#options;
+    const log = this.#host.log;
+    const conn = this.connections.of(socket);
+    conn.upgraded = true;
+    o.websockets.adopt(socket);
+    socket.on('error', (err: Error & { code?: string }) => {
+      log.debug('websocket.protocol', `An upgraded connection failed: ${err.message}`, { reason: err.code });
+    });
+    if (o.rootPath !== '') stripRootPath(req, o.rootPath);
+    const refusal = this.upgradeRefusal(req);
+    if (refusal !== null) {
+      log.info('request.bad', `Refused ${req.method} upgrade request: ${refusal.reason}`, {
+        status: refusal.status,
+      });
+      conn.closing = true;
+      socket.end(rawAnswer(refusal.status, refusal.extra));
+      return;
+    }
+    const webSocket = req.headers.upgrade?.toLowerCase() === 'websocket';
+    const abort = new LazyAbort();
+    socket.once('close', () => abort.abort(new Error('the connection closed')));
+    const info = this.requestInfo(req, abort) as WorkerRequestInfo;
+    if (o.interface === 'node') {
+      const failed = (err: unknown) => this.upgradeFailed(req, socket, err);
+      try {
+        const result = o.upgrade?.(req, socket, head, info);
+        if (result instanceof Promise) result.catch(failed);
+      } catch (err) {
+        failed(err);
+      }
+      return;
+    }
+    this.fetchUpgrade(req, socket, head, info, abort, webSocket);
+  }
+
+  /** Why an upgrade request is answered here and never given to the app, or null. */
+  private upgradeRefusal(
+    req: IncomingMessage,
+  ): { status: OwnStatus; reason: string; extra?: Record<string, string> } | null {
+    const o = this.#options;
+    const head = checkHead(req, o.limits);
+    if (head !== null) return head;
+    if (this.#host.draining || o.websockets.goingAway) {
+      return { status: 503, reason: 'the worker is stopping', extra: { 'retry-after': '1' } };
+    }
+    const h = req.headers;
+    if (h.upgrade?.toLowerCase() === 'websocket') {
+      const problem = handshakeProblem({
+        method: req.method,
+        upgrade: h.upgrade,
+        key: h['sec-websocket-key'],
+        version: h['sec-websocket-version'],
+      });
+      if (problem === null) return null;
+      const extra: Record<string, string> | undefined =
+        problem.status === 426
+          ? { upgrade: 'websocket', 'sec-websocket-version': '13' }
+          : problem.status === 405
+            ? { allow: 'GET' }
+            : undefined;
+      return extra === undefined ? problem : { ...problem, extra };
+    }
+    // Another protocol: a node app's `upgrade` export may speak it. A fetch app is called without
+    // a body, since node:http no longer reads one on this connection: only a GET can be served.
+    if (o.interface === 'fetch' && req.method !== 'GET') {
+      return {
+        status: 405,
+        reason: `an Upgrade to ${h.upgrade} with ${req.method}`,
+        extra: { allow: 'GET' },
+      };
+    }
+    return null;
+  }
+
+  /** The fetch interface's upgrade: the app answers, and `info.upgradeWebSocket()` makes it a WebSocket. */
+  private fetchUpgrade(
+    req: IncomingMessage,
+    socket: Duplex,
+    head: Buffer,
+    info: WorkerRequestInfo,
+    abort: LazyAbort,
+    webSocket: boolean,
+  ): void {
+    const o = this.#options;
+    const res = new ServerResponse(req);
+    res.shouldKeepAlive = false;
+    res.assignSocket(socket as Socket);
+    res.setHeader('server', SERVER);
+    // The access line is written when the connection closes: a WebSocket's carries 101 and its life.
+    if (o.accessLog !== null) logAccess(req, res, o.accessLog);
+    const request = toRequest(req, info.scheme, abort);
+    let pending: PendingUpgrade | null = null;
+    const token = webSocket ? randomUUID() : '';
+    if (webSocket) {
+      const url = request.url.replace(/^http/, 'ws');
+      info[UPGRADER] = (options) => {
+        const ws = new ServerWebSocket(url, this.#host.log);
+        pending = { socket: ws, protocol: options.protocol };
+        return { response: upgradeResponse(pending, token), socket: ws };
+      };
+    }
+    // A socket whose handshake never completes (the app answered otherwise, ws refused it) closes
+    // for the app too; once open, its own close event says so instead.
+    socket.once('close', () => (pending as PendingUpgrade | null)?.socket.abandon());
+    const handler = fetchHandlerOf(o.app);
+    new Promise<Response>((resolve) => resolve(handler(request, info)))
+      .then((response) => {
+        if (!(response instanceof Response)) throw new NotAResponseError(response);
+        const upgrade = pending as PendingUpgrade | null;
+        if (upgrade !== null && isUpgradeResponse(response, upgrade, token)) {
+          res.statusCode = 101;
+          o.websockets.handshake(req, socket, head, upgrade.protocol, (ws) => {
+            logProtocolErrors(ws, () => this.#host.log);
+            upgrade.socket.attach(ws);
+          });
+          return;
+        }
+        upgrade?.socket.abandon();
+        res.once('finish', () => socket.end());
+        return writeResponse(res, response);
+      })
+      .catch((err: unknown) => {
+        (pending as PendingUpgrade | null)?.socket.abandon();
+        if (abort.aborted) return;
+        this.upgradeFailed(req, socket, err);
+      });
+  }
+
+  /** The app threw on an upgrade request: logged as its error; the client gets a 500 when it still can. */
+  private upgradeFailed(req: IncomingMessage, socket: Duplex, err: unknown): void {
+    this.#host.log.error(
+      'request.error',
+      `Error handling upgrade request ${req.method} ${req.url}: ${describeError(err)}`,
+      {
+        err,
+        method: req.method,
+        url: req.url,
+      },
+    );
+    if (socket.destroyed) return;
+    if ((socket as Socket).bytesWritten === 0) socket.end(rawAnswer(500));
+    else socket.destroy();
   }
 
   /** An admitted request starts: tracked until its response closes or its connection goes. */
@@ -552,6 +729,11 @@ function logAccess(
       }),
     );
   });
+}
+
+/** The Response the app returned is the upgrade's, or a copy a framework made of it. */
+function isUpgradeResponse(response: Response, pending: PendingUpgrade, token: string): boolean {
+  return upgradeOf(response) === pending || response.headers.get(UPGRADE_TOKEN_HEADER) === token;
 }
 
 /** `/api/users?x` under root path `/api` becomes `/users?x`; other paths are left alone. */

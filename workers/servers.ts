@@ -5,9 +5,10 @@
  * accepting at once, then close what is still unused after a grace (`closeUnused`).
  */
 
-import http from 'node:http';
+import http, { type IncomingMessage } from 'node:http';
 import https, { type ServerOptions } from 'node:https';
 import net, { type Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
 import { maxHeaderSize, type RequestLimits } from '../src/http/limits.js';
 import {
   acceptProxyProtocol,
@@ -82,6 +83,13 @@ export class WorkerServers {
     // node:http silently drops fields past maxHeadersCount (2000): let --limit-request-fields decide.
     server.maxHeadersCount = o.limits.fields > 0 ? o.limits.fields + 1 : 0;
     server.on('clientError', (err, socket) => pipeline.clientError(err, socket));
+    // Only when the app can take an upgrade: without a listener, node:http hands an Upgrade
+    // request to the app as a plain request, as it always has.
+    if (pipeline.takesUpgrades) {
+      server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) =>
+        pipeline.upgrade(req, socket, head),
+      );
+    }
     server.on('connection', (socket: Socket) => {
       this.#sockets.add(socket);
       socket.once('close', () => {
@@ -109,7 +117,9 @@ export class WorkerServers {
     for (const server of this.list) server.closeIdleConnections();
     for (const socket of this.#sockets) {
       const conn = this.#pipeline.connections.get(socket);
-      if (conn === undefined ? socket.bytesRead === 0 : conn.requests === 0 && !conn.closing)
+      if (
+        conn === undefined ? socket.bytesRead === 0 : conn.requests === 0 && !conn.closing && !conn.upgraded
+      )
         socket.destroy();
     }
   }

@@ -37,6 +37,7 @@ import { type Admissible, type PipelineHost, RequestPipeline } from './pipeline.
 import { setUpProcess } from './process.js';
 import { WorkerServers } from './servers.js';
 import { startStackProbe } from './stack-probe.js';
+import { WebSocketRegistry } from './websockets.js';
 
 const HEARTBEAT_ON_REQUEST_MS = 100;
 
@@ -96,11 +97,21 @@ export abstract class Worker {
   #counts: RequestCounts | null = null;
   /** --capture-output: the app's stdout and stderr, turned into log lines; null when off. */
   #captured: { flush(): void } | null = null;
+  /** The worker's open WebSockets: their count (`websockets.open`), pings, and the 1001 on a stop. */
+  protected readonly websockets: WebSocketRegistry;
 
   constructor(boot: WorkerBoot) {
     this.boot = boot;
     this.settings = boot.settings;
     this.ms = durationsOf(boot.settings);
+    this.websockets = new WebSocketRegistry(
+      {
+        maxMessage: boot.settings.wsMaxMessage,
+        perMessageDeflate: boot.settings.wsPerMessageDeflate,
+        pingIntervalMs: this.ms.wsPingIntervalMs,
+      },
+      () => this.log,
+    );
   }
 
   get api(): WorkerApi {
@@ -148,6 +159,8 @@ export abstract class Worker {
         resolveClient: this.#resolveClient,
         worker: { id: cluster.worker?.id ?? 0, pid: process.pid },
         recorder,
+        upgrade: this.#app.upgrade,
+        websockets: this.websockets,
       },
       this.pipelineHost(),
     );
@@ -334,10 +347,10 @@ export abstract class Worker {
 
   /**
    * WebSockets still open, for what a draining worker reports to the master (the graceful-timeout
-   * kill line names them). The WebSocket registry reports its count here; none exists yet.
+   * kill line names them): the WebSocket registry's count (workers/websockets.ts).
    */
   protected openWebSockets(): number {
-    return 0;
+    return this.websockets.open;
   }
 
   // ---- serving ---------------------------------------------------------------------------------
@@ -436,6 +449,9 @@ export abstract class Worker {
     // proxy's fresh connection often does), and closing it would fail that request.
     const grace = Math.min(IDLE_CLOSE_GRACE_MS, this.ms.gracefulTimeoutMs / 2);
     setTimeout(() => this.#servers?.closeUnused(), grace).unref();
+    // WebSockets finish the messages under way, then get 1001 and close: the worker's open
+    // connections include them, so it exits once they are gone.
+    this.websockets.goAway(this.ms.wsDrainGraceMs);
     // Last, once every response in flight is set to close its connection when it ends: a long-lived
     // response that ends on this signal then frees its connection, and the drain can finish.
     startDraining(reason);

@@ -6,15 +6,18 @@
 import cluster from 'node:cluster';
 import http from 'node:http';
 import { run } from './cluster-server.mjs';
-import handler from './node-app.mjs';
+import handler, { upgrade } from './node-app.mjs';
 
 if (cluster.isPrimary) {
   run('shared');
 } else {
-  http.createServer(handler).listen({
-    port: Number(process.env.PORT),
-    host: process.env.HOST ?? '127.0.0.1',
-    reusePort: true,
-    exclusive: true,
-  });
+  http
+    .createServer(handler)
+    .on('upgrade', upgrade)
+    .listen({
+      port: Number(process.env.PORT),
+      host: process.env.HOST ?? '127.0.0.1',
+      reusePort: true,
+      exclusive: true,
+    });
 }

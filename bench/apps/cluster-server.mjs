@@ -6,7 +6,7 @@
 
 import cluster from 'node:cluster';
 import http from 'node:http';
-import handler from './node-app.mjs';
+import handler, { upgrade } from './node-app.mjs';
 
 /** `serve` starts one worker's server; the default serves node-app.mjs on node:http. */
 export function run(policy, serve = worker) {
@@ -37,5 +37,5 @@ function primary() {
 }
 
 function worker({ port, hostname }) {
-  http.createServer(handler).listen(port, hostname);
+  http.createServer(handler).on('upgrade', upgrade).listen(port, hostname);
 }

@@ -1,5 +1,5 @@
 // The fetch-interface hello app for unicorn-ts (`--interface fetch`): Request in, Response out.
-// Same paths and behaviour as node-app.mjs (see the list there).
+// Same paths and behaviour as node-app.mjs (see the list there), WebSocket echo included.
 
 import { burn } from './node-app.mjs';
 
@@ -30,7 +30,15 @@ function download(path) {
   });
 }
 
-export default async function app(request) {
+/** The ws-echo workload: info.upgradeWebSocket(), every message echoed. */
+function webSocket(info) {
+  const { response, socket } = info.upgradeWebSocket();
+  socket.onmessage = (event) => socket.send(event.data);
+  return response;
+}
+
+export default async function app(request, info) {
+  if (request.headers.get('upgrade') === 'websocket') return webSocket(info);
   const path = target(request.url);
   if (path === '/') return new Response('Hello, World!', { headers: HEADERS });
   if (path === '/heavy') {

@@ -8,6 +8,11 @@
 //   /upload     POST: reads and discards the body, answers with the byte count (streaming test)
 //   /download   ?bytes=N streams N bytes in 64 KiB chunks, honouring back-pressure (streaming test)
 //   /pid        the serving process id (worker replacement test)
+// and a WebSocket upgrade on any path echoes every message (the ws-echo workload): `upgrade` below,
+// on ws in noServer mode, which unicorn-ts (the node interface's `upgrade` export) and the hand-written
+// cluster servers (their servers' 'upgrade' event) both call.
+
+import { WebSocketServer } from 'ws';
 
 const HELLO = 'Hello, World!';
 const CHUNK = Buffer.alloc(64 * 1024, 'x');
@@ -60,6 +65,17 @@ function upload(req, res) {
     res.setHeader('content-length', body.length);
     res.end(body);
   });
+}
+
+const wss = new WebSocketServer({ noServer: true, clientTracking: false, perMessageDeflate: false });
+
+function echo(ws) {
+  ws.on('error', () => {});
+  ws.on('message', (data, isBinary) => ws.send(data, { binary: isBinary }));
+}
+
+export function upgrade(req, socket, head) {
+  wss.handleUpgrade(req, socket, head, echo);
 }
 
 export default function handler(req, res) {

@@ -64,15 +64,25 @@ function throughputTable(results, workers, workload) {
       ),
     };
   }
+  const messages = workload === 'ws-echo';
   return {
     title: `${WORKLOADS[workload].label}, -w ${workers}`,
-    note: `Requests/s relative to ${ref} (higher is better); median of ${results.meta.options.repeat} run(s).`,
-    headers: ['target', 'req/s', 'min–max', '×ref', 'p50 ms', 'p99 ms', 'CPU µs/req', 'errors'],
+    note: `${messages ? 'Echoed messages/s (each a round trip on one of 1,000 open WebSockets; p50/p99 are round-trip times)' : 'Requests/s'} relative to ${ref} (higher is better); median of ${results.meta.options.repeat} run(s).`,
+    headers: [
+      'target',
+      messages ? 'msg/s' : 'req/s',
+      'min–max',
+      '×ref',
+      'p50 ms',
+      'p99 ms',
+      'CPU µs/req',
+      'errors',
+    ],
     rows: order.map((r) =>
       r.ok
         ? [label(r.target), fmtRps(r.rps.median), range(r.rps, fmtRps), x(r.ratio), ms(r.p50.median)].concat([
             ms(r.p99.median),
-            // Server CPU (master and workers) per request; results from before it was recorded have none.
+            // Server CPU (master and workers) per request (per message for ws-echo); results from before it was recorded have none.
             r.cpuUsPerReq?.n ? r.cpuUsPerReq.median.toFixed(0) : '–',
             String(r.errors),
           ])

@@ -270,6 +270,14 @@ export const GOALS = [
       return check(Math.min(v, dv), '<=', 0.5, `${shown}; --dispatch request ${dv.toFixed(2)}×`);
     },
   },
+  {
+    text: 'WebSocket echo at 1,000 connections, node interface ≥ 0.9× hand-written node:cluster + ws',
+    measure: (r) => throughputGoal(r, 'ws-echo', NODE, HAND, 0.9),
+  },
+  {
+    text: 'WebSocket echo at 1,000 connections, fetch interface ≥ 0.9× hand-written node:cluster + ws',
+    measure: (r) => throughputGoal(r, 'ws-echo', 'unicorn-fetch', HAND, 0.9),
+  },
   { text: 'streamed 1 GiB upload: worker RSS growth ≤ 64 MiB', measure: (r) => streamGoal(r, 'upload') },
   { text: 'streamed 1 GiB download: worker RSS growth ≤ 64 MiB', measure: (r) => streamGoal(r, 'download') },
   {

@@ -37,6 +37,13 @@ export const WORKLOADS = {
     label: 'behind nginx, upstream keep-alive (HTTP/1.1, keepalive 64)',
   },
   mixed: { kind: 'mixed', except: ['nginx'], label: 'mixed: 1 request in 20 burns 20 ms CPU (keep-alive)' },
+  'ws-echo': {
+    kind: 'ws',
+    // The targets that serve a WebSocket: unicorn-ts's fetch and node interfaces and the hand-written
+    // node:cluster + ws servers (the reference). The others have no WebSocket endpoint to measure.
+    except: ['unicorn-sync', 'pm2', 'uvicorn', 'bare-http', 'gunicorn', 'nginx'],
+    label: 'WebSocket echo, 1,000 open connections (messages/s)',
+  },
   upload: { kind: 'stream', except: ['nginx'], label: 'streamed upload' },
   download: { kind: 'stream', except: ['nginx'], label: 'streamed download' },
 };
@@ -103,6 +110,26 @@ export async function mixedRun(opts, { port }) {
     lightCount: result.light.count,
     heavyCount: result.heavy.count,
     errors: result.errors,
+  };
+}
+
+/** WebSocket echo: WS_CONNECTIONS sockets held open, each a closed send/echo loop for the duration. */
+export const WS_CONNECTIONS = 1000;
+
+export async function wsRun(opts, { port }) {
+  const { done, result } = await runClient('ws-echo.mjs', [port, WS_CONNECTIONS, opts.duration, '/'], {
+    cpus: opts.clientCpus,
+    timeoutMs: (opts.duration + 60) * 1000,
+    tmpDir: opts.tmpDir,
+  });
+  if (!done || !result.ok) return { ok: false, reason: result.reason ?? 'ws-echo client did not finish' };
+  return {
+    ok: true,
+    rps: result.mps,
+    p50: result.p50,
+    p99: result.p99,
+    errors: result.errors,
+    requests: result.messages,
   };
 }
 

@@ -16,7 +16,7 @@ import http from 'node:http';
 export const SERVER = 'unicorn-ts';
 
 /** Every status the server answers by itself. */
-export type OwnStatus = 400 | 405 | 408 | 413 | 414 | 431 | 500 | 503 | 505;
+export type OwnStatus = 400 | 405 | 408 | 413 | 414 | 426 | 431 | 500 | 503 | 505;
 
 /** The body of an own answer: the status text and a newline. */
 export function ownAnswerBody(status: OwnStatus): string {

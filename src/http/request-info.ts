@@ -1,5 +1,9 @@
 import { drainingSignal } from '../draining.js';
 import type { Logger } from '../log.js';
+import type { UpgradeWebSocketOptions, WebSocketUpgrade } from './websocket.js';
+
+/** Where a WorkerRequestInfo keeps the upgrade it can perform; set on the upgrade path only. */
+export const UPGRADER = Symbol('unicorn.upgrader');
 
 /** The second argument of a fetch handler, and `req.unicorn` in the node interface. */
 export interface RequestInfo {
@@ -21,6 +25,12 @@ export interface RequestInfo {
   readonly draining: AbortSignal;
   /** A logger bound to this request (method, url) writing to the error log. */
   readonly log: Logger;
+  /**
+   * Fetch interface: accept this request as a WebSocket (Deno's `Deno.upgradeWebSocket`). Return
+   * `response` from the handler; `socket` opens once the handshake is done. Throws a TypeError when
+   * the request is not a WebSocket handshake.
+   */
+  upgradeWebSocket(options?: UpgradeWebSocketOptions): WebSocketUpgrade;
 }
 
 /**
@@ -38,6 +48,8 @@ export class WorkerRequestInfo implements RequestInfo {
   readonly #req: { readonly method?: string | undefined; readonly url?: string | undefined };
   readonly #parentLog: Logger;
   #log: Logger | null = null;
+  /** The upgrade path sets it (workers/pipeline.ts); other requests cannot be upgraded. */
+  [UPGRADER]: ((options: UpgradeWebSocketOptions) => WebSocketUpgrade) | null = null;
 
   constructor(
     remoteAddress: string,
@@ -73,5 +85,16 @@ export class WorkerRequestInfo implements RequestInfo {
   get log(): Logger {
     this.#log ??= this.#parentLog.child({ method: this.#req.method, url: this.#req.url });
     return this.#log;
+  }
+
+  upgradeWebSocket(options: UpgradeWebSocketOptions = {}): WebSocketUpgrade {
+    const upgrader = this[UPGRADER];
+    if (upgrader === null) {
+      throw new TypeError(
+        'upgradeWebSocket(): this request is not a WebSocket handshake (no "Upgrade: websocket"), or its upgrade was already taken',
+      );
+    }
+    this[UPGRADER] = null;
+    return upgrader(options);
   }
 }

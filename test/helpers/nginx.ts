@@ -78,7 +78,7 @@ export function renderSiteConfig(
       [/^\s*keepalive \d+;\n/, 'keepalive'],
       [/^\s*keepalive_timeout \S+;\n/, 'keepalive_timeout'],
       [/^\s*proxy_http_version 1\.1;\n/, 'proxy_http_version'],
-      [/^\s*proxy_set_header Connection "";\n/, 'proxy_set_header Connection'],
+      [/^\s*proxy_set_header Connection \$connection_upgrade;\n/, 'proxy_set_header Connection'],
     ] as const) {
       text = replaceLine(text, pattern, '', what);
     }

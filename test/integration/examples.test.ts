@@ -8,6 +8,7 @@ import { after, describe, test } from 'node:test';
 import { request, streamUpload } from '../helpers/http.js';
 import { ROOT, runCli, type Server, startServer, stopAll } from '../helpers/server.js';
 import { waitFor } from '../helpers/wait.js';
+import { openSocket, wsUrl } from '../helpers/websocket.js';
 
 after(stopAll);
 
@@ -123,6 +124,31 @@ describe('examples', () => {
     const missing = await request(`${server.url}/nope`);
     assert.equal(missing.status, 404);
     assert.deepEqual(json(missing.body), { error: 'no route for GET /nope' });
+  });
+
+  test('websocket-node.mjs: an upgrade export with ws, beside the (req, res) handler', async () => {
+    const server = await startServer([example('websocket-node.mjs')]);
+    assertInterface(server, 'node', /second parameter is named "res"/);
+    const [pid] = await workerPids(server, 1);
+    const socket = await openSocket(wsUrl(server.url, '/?room=1'));
+    assert.equal(await socket.next(), `hello from worker ${pid} (/?room=1)`);
+    assert.equal(await socket.ask('shout'), 'SHOUT');
+    socket.ws.close(1000);
+    await socket.waitClosed();
+    await assert.rejects(openSocket(wsUrl(server.url, '/elsewhere')), /handshake answered 404/);
+    assert.match((await request(`${server.url}/`)).body, /^Connect a WebSocket client/);
+  });
+
+  test('websocket-hono.ts: Hono upgradeWebSocket from unicorn-ts/hono', async () => {
+    const server = await startServer([example('websocket-hono.ts'), '--ws-max-message', '65536']);
+    assertInterface(server, 'fetch', /fetch\(\) method/);
+    const [pid] = await workerPids(server, 1);
+    const socket = await openSocket(wsUrl(server.url, '/ws'));
+    assert.equal(await socket.next(), `hello from worker ${pid}`);
+    assert.equal(await socket.ask('hi'), 'echo: hi');
+    assert.equal(await socket.ask('pid'), String(pid));
+    socket.ws.close(1000);
+    await socket.waitClosed();
   });
 
   test('hono-app.ts: text, JSON, POST and not-found routes', async () => {

@@ -13,6 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { SETTINGS } from '../../src/settings.js';
+import { request } from '../helpers/http.js';
 import { startLoad } from '../helpers/load.js';
 import {
   checkShippedConfig,
@@ -26,6 +27,7 @@ import {
 } from '../helpers/nginx.js';
 import { fixture, type Server, startServer, stopAll } from '../helpers/server.js';
 import { waitFor } from '../helpers/wait.js';
+import { openSocket, wsUrl } from '../helpers/websocket.js';
 
 const scratch: string[] = [];
 after(async () => {
@@ -197,7 +199,7 @@ describe('the shipped nginx config', () => {
         'keepalive 16;',
         'keepalive_timeout 60s;',
         'proxy_http_version 1.1;',
-        'proxy_set_header Connection "";',
+        'proxy_set_header Connection $connection_upgrade;',
       ],
     );
   });
@@ -342,3 +344,34 @@ for (const transport of TRANSPORTS) {
     });
   });
 }
+
+describe('WebSockets behind nginx (the shipped config, keep-alive upstream)', () => {
+  for (const app of ['ws-fetch.mjs', 'ws-node.mjs']) {
+    test(`${app}: an echo passes through nginx, and a HUP closes it with 1001 for a reconnect to a new worker`, {
+      skip,
+    }, async () => {
+      const server = await startServer([fixture(app), '-w', '1', '--ws-drain-grace', '0.5']);
+      const nginx = await startNginx({ upstream: `127.0.0.1:${server.port}`, mode: 'keepalive' });
+      const oldPid = String(server.liveWorkerPids()[0]);
+      const socket = await openSocket(wsUrl(nginx.url, '/chat'));
+      assert.equal(await socket.ask('through nginx'), 'through nginx');
+      assert.equal(await socket.ask('pid'), oldPid);
+      socket.ws.send(Buffer.from([1, 2, 3]));
+      assert.equal(await socket.next(), 'binary:010203');
+      // Plain requests pass beside it.
+      const plain = await request(`${nginx.url}/`);
+      assert.equal(plain.body, oldPid);
+      server.signal('SIGHUP');
+      assert.equal((await socket.waitClosed()).code, 1001, nginx.describe());
+      const fresh = await waitFor('a WebSocket through nginx on the new worker', async () => {
+        const s = await openSocket(wsUrl(nginx.url, '/chat'));
+        const pid = await s.ask('pid');
+        if (pid !== oldPid) return s;
+        s.terminate();
+        return null;
+      });
+      fresh.ws.close(1000);
+      assert.equal((await fresh.waitClosed()).code, 1000);
+    });
+  }
+});

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import http from 'node:http';
 import { after, describe, test } from 'node:test';
 import { type Socket as ClientSocket, io } from 'socket.io-client';
-import { request } from '../helpers/http.js';
+import { rawExchange, request } from '../helpers/http.js';
 import { skipWithoutNginx as skip, startNginx, stopAllNginx } from '../helpers/nginx.js';
 import { fixture, type Server, startServer, stopAll } from '../helpers/server.js';
 import { waitFor } from '../helpers/wait.js';
@@ -155,6 +155,35 @@ describe('--sticky, direct', () => {
     } finally {
       agent.destroy();
     }
+  });
+
+  test('HUP: each old worker’s clients move together to one new worker, and stay there', async () => {
+    const server = await startServer([fixture('peer.mjs:fetch'), '-w', '3', '--sticky']);
+    const addresses = clients(24);
+    const before = await workerOfEach(server.url, addresses, 2);
+    const oldPids = server.liveWorkerPids();
+    server.signal('SIGHUP');
+    await server.waitForEvent('reload.done');
+    await waitFor('the old workers gone', () =>
+      server.liveWorkerPids().every((pid) => !oldPids.includes(pid)),
+    );
+    const afterHup = await workerOfEach(server.url, addresses, 2);
+    const groups = (workers: Map<string, number>) =>
+      [...shares(workers).values()].map((group) => group.sort().join(' ')).sort();
+    assert.deepEqual(groups(afterHup), groups(before), 'the same clients share a worker');
+    for (const pid of afterHup.values()) assert.ok(!oldPids.includes(pid), 'served by the new workers');
+  });
+
+  test('a head not complete within --header-timeout is answered 408 by the master', async () => {
+    const server = await startServer([fixture('peer.mjs:fetch'), '--sticky', '--header-timeout', '1']);
+    const { data, closed } = await rawExchange(
+      server.port,
+      Buffer.from('GET / HTTP/1.1\r\nHost: x\r\nX-Forwarded-For: 198.51.100.1\r\n'),
+      { idleMs: 4000 },
+    );
+    assert.match(data.toString('latin1'), /^HTTP\/1\.1 408 /);
+    assert.equal(closed, true);
+    assert.equal((await ask(server.url, { forwardedFor: '198.51.100.1' })).remoteAddress, '198.51.100.1');
   });
 
   test('--sticky with --dispatch request or --certfile is a configuration error', async () => {

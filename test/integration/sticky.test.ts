@@ -186,6 +186,29 @@ describe('--sticky, direct', () => {
     assert.equal((await ask(server.url, { forwardedFor: '198.51.100.1' })).remoteAddress, '198.51.100.1');
   });
 
+  test('--proxy-protocol: each client the PROXY header names always reaches the same worker', async () => {
+    const server = await startServer([fixture('peer.mjs:fetch'), '-w', '3', '--sticky', '--proxy-protocol']);
+    const seen = new Map<string, Set<number>>();
+    for (let round = 0; round < 3; round++) {
+      await Promise.all(
+        clients(12).map(async (address, i) => {
+          const head = `PROXY TCP4 ${address} 127.0.0.1 ${40000 + i} 80\r\n`;
+          const { data } = await rawExchange(
+            server.port,
+            Buffer.from(`${head}GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`, 'latin1'),
+          );
+          const text = data.toString('latin1');
+          assert.match(text, /^HTTP\/1\.1 200 /, text);
+          const reply = JSON.parse(text.slice(text.indexOf('\r\n\r\n') + 4)) as Seen;
+          assert.equal(reply.remoteAddress, address);
+          seen.set(address, (seen.get(address) ?? new Set()).add(reply.pid));
+        }),
+      );
+    }
+    for (const [address, pids] of seen) assert.equal(pids.size, 1, `${address} reached ${[...pids]}`);
+    assert.equal(new Set([...seen.values()].map((pids) => [...pids][0])).size, 3, 'spread over every worker');
+  });
+
   test('--sticky with --dispatch request or --certfile is a configuration error', async () => {
     for (const [flags, clash] of [
       [['--dispatch', 'request'], '--dispatch request'],

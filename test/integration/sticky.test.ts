@@ -322,6 +322,38 @@ describe('Socket.IO on -w 2', () => {
     assert.equal(reply.status, 200, 'plain requests still reach the app');
   });
 
+  test('Socket.IO’s default transports: long polling, then the upgrade to WebSocket, on the session’s worker', async () => {
+    const server = await startServer([fixture('socketio.mjs:node'), '-w', '2', '--sticky']);
+    const problems: string[] = [];
+    const sessions = await Promise.all(
+      clients(6).map(async (address) => {
+        const socket = socketIoClient(server.url, address, ['polling', 'websocket']);
+        socket.on('connect_error', (err) => problems.push(`${address}: connect_error ${err.message}`));
+        socket.on('disconnect', (reason) => problems.push(`${address}: disconnect (${reason})`));
+        try {
+          // The upgrade request is a new connection: only on the session's worker does it succeed.
+          await waitFor(
+            `${address} upgraded to WebSocket`,
+            () => socket.io.engine?.transport.name === 'websocket',
+            {
+              timeoutMs: 30_000,
+            },
+          );
+          const pids = new Set<number>();
+          for (let i = 0; i < 5; i++) {
+            const reply = (await socket.timeout(10_000).emitWithAck('whoami')) as { pid: number };
+            pids.add(reply.pid);
+          }
+          return pids;
+        } finally {
+          socket.off('disconnect').disconnect();
+        }
+      }),
+    );
+    assert.deepEqual(problems, []);
+    for (const pids of sessions) assert.equal(pids.size, 1);
+  });
+
   test('without --sticky the same sessions break (400 "Session ID unknown")', async () => {
     const server = await startServer([fixture('socketio.mjs:node'), '-w', '2']);
     const problems = await pollingSessions(server, 6, 8);

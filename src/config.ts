@@ -66,6 +66,18 @@ export function resolveConfig(
 /** Settings that are valid alone but not together. */
 function checkCombinations(values: Record<string, unknown>): void {
   checkMetricsBind(values);
+  if (values.sticky === true) {
+    const clash =
+      values.certfile !== null ? '--certfile' : values.dispatch === 'request' ? '--dispatch request' : null;
+    if (clash !== null) {
+      throw new UnicornError(
+        'UNICORN_CONFIG_INVALID_VALUE',
+        clash === '--certfile'
+          ? '--sticky cannot be used with --certfile: the master reads the client address from the request head, which TLS hides from it; terminate TLS in the proxy in front'
+          : '--sticky cannot be used with --dispatch request: that mode moves a kept-alive connection to any free worker, and --sticky keeps each client on its own',
+      );
+    }
+  }
   if (values.dispatch !== 'request') return;
   const clash =
     values.certfile !== null ? '--certfile' : values.proxyProtocol === true ? '--proxy-protocol' : null;

@@ -161,6 +161,21 @@ function connectionsOf(server: http.Server): ConnectionsList | undefined {
   return (server as unknown as Record<symbol, ConnectionsList | undefined>)[connectionsKey];
 }
 
+/**
+ * A server that never listens (--sticky: the master accepts and hands it each connection) still
+ * needs node:http's connection tracking, which node:http sets up on 'listening': the list of idle
+ * connections (`isIdleConnection`) and the timer that enforces headersTimeout. Emitting the event is
+ * the one way in. Throws when this Node sets up no list that way.
+ */
+export function serveWithoutListening(server: http.Server): void {
+  server.emit('listening');
+  if (connectionsOf(server) === undefined) {
+    throw new Error(
+      'cannot track connections on a server that does not listen (unsupported Node.js version?)',
+    );
+  }
+}
+
 let responseStateKey: symbol | null | undefined;
 
 /**
@@ -227,6 +242,13 @@ export async function missingInternals(): Promise<string[]> {
   if (handle === null) missing.push('net.Socket#_handle');
   else if (typeof handle.fd !== 'number') missing.push('net.Socket#_handle.fd');
   agent.destroy();
+  const unlistened = http.createServer();
+  try {
+    serveWithoutListening(unlistened);
+  } catch {
+    missing.push("http.Server 'listening' sets up connection tracking");
+  }
+  unlistened.close();
   server.closeAllConnections();
   await new Promise<void>((resolve) => server.close(() => resolve()));
   // Optional: from Node 24 (undici 7) a Response's state is a true private field, out of reach, and

@@ -636,6 +636,15 @@ const BASE_SETTINGS = [
   }),
   // -- Server Mechanics
   setting({
+    name: 'sticky',
+    section: 'Server Mechanics',
+    type: 'bool',
+    flags: ['--sticky'],
+    default: false,
+    parse: parseBool,
+    doc: "Route every connection of one client to the same worker, for session-bound protocols (Socket.IO's long polling, in-memory sessions). The master accepts each connection itself, reads the client's address (from the first request's X-Forwarded-For or `Forwarded` when the peer is in --forwarded-allow-ips, or from the PROXY header with --proxy-protocol, else the peer's own) and hands the connection to the worker its hash picks (rendezvous hashing over worker slots): a worker's replacement takes its slot and its clients, and adding or removing a worker moves only that worker's share. A kept-alive connection stays on its worker, except one from a peer in --forwarded-allow-ips (without --proxy-protocol): a proxy shares its connections between clients, so each goes back to the master after every response and its next request is routed again. When the chosen worker is booting (a replacement), the connection waits for it up to 5 s, then goes to the worker picked among those serving. Costs the master a read of each connection's first request head; see docs/deploy.md. Not with --certfile or --dispatch request.",
+  }),
+  setting({
     name: 'preload',
     section: 'Server Mechanics',
     type: 'bool',

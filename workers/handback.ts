@@ -1,6 +1,7 @@
 /**
- * --dispatch request, the worker's side: keep-alive connections go back to the master between
- * requests, and come from the master with a request on them.
+ * --dispatch request (and --sticky, for connections from a proxy), the worker's side: keep-alive
+ * connections go back to the master between requests, and come from the master with a request on
+ * them.
  *
  * Once a response is done and its connection is idle, the connection is handed back to the master
  * over IPC (its handle travels with the message). The master waits for the next request on it and
@@ -35,6 +36,7 @@ export class ConnectionHandback {
   readonly #servers: readonly http.Server[];
   readonly #send: SendWithHandle;
   readonly #closed: () => void;
+  readonly #eligible: (socket: Socket) => boolean;
   readonly #tracked = new WeakMap<Socket, Tracked>();
   /** Connections received from the master so far (reported in heartbeats). */
   received = 0;
@@ -42,11 +44,18 @@ export class ConnectionHandback {
   /**
    * `closed` runs when a connection the master gave closes here (bad bytes answered 400, the client
    * left): the master counts this worker busy until it hears otherwise, so it must hear at once.
+   * Only connections `eligible` says so of are handed back (--sticky: those from a proxy).
    */
-  constructor(servers: readonly http.Server[], send: SendWithHandle, closed: () => void) {
+  constructor(
+    servers: readonly http.Server[],
+    send: SendWithHandle,
+    closed: () => void,
+    eligible: (socket: Socket) => boolean = () => true,
+  ) {
     this.#servers = servers;
     this.#send = send;
     this.#closed = closed;
+    this.#eligible = eligible;
     servers.forEach((server, index) => {
       server.on('connection', (socket: Socket) => {
         if (!this.#tracked.has(socket)) this.#tracked.set(socket, { index, handedBack: false });
@@ -56,25 +65,19 @@ export class ConnectionHandback {
 
   /** A connection from the master (its bare handle): the bytes it read first go to node:http, then the rest. */
   receive(message: ConnMessage, handle: object): void {
-    const socket = new net.Socket({ handle, readable: true, writable: true } as net.SocketConstructorOpts);
-    const server = this.#servers[message.index];
-    if (server === undefined) {
-      socket.destroy();
-      return;
-    }
-    this.received++;
-    const tracked = { index: message.index, handedBack: false };
-    this.#tracked.set(socket, tracked);
-    socket.once('close', () => {
-      if (!tracked.handedBack) this.#closed();
+    const socket = serveConnection(this.#servers, message, handle, (socket) => {
+      const tracked = { index: message.index, handedBack: false };
+      this.#tracked.set(socket, tracked);
+      socket.once('close', () => {
+        if (!tracked.handedBack) this.#closed();
+      });
     });
-    socket.unshift(Buffer.from(message.head, 'latin1'));
-    server.emit('connection', socket);
+    if (socket !== null) this.received++;
   }
 
   /** A response is done: hand its connection back if it is idle (checked once the loop turns). */
   responseDone(socket: Socket | null): void {
-    if (socket === null) return;
+    if (socket === null || !this.#eligible(socket)) return;
     setImmediate(() => this.#tryHandBack(socket));
   }
 
@@ -99,4 +102,28 @@ export class ConnectionHandback {
     // Once written, the master has its own copy; this one goes.
     this.#send({ ns: IPC_NS, act: 'conn-idle', index: tracked.index }, handle, () => handle.close());
   }
+}
+
+/**
+ * A connection the master gives this worker (--dispatch request, --sticky), as a socket its server
+ * serves: the bytes the master read go to node:http first, then the rest from the kernel. `before`
+ * runs on the socket before the server sees it. Null (and the connection closed) when the server
+ * it names does not exist.
+ */
+export function serveConnection(
+  servers: readonly http.Server[],
+  message: ConnMessage,
+  handle: object,
+  before: (socket: Socket) => void = () => {},
+): Socket | null {
+  const socket = new net.Socket({ handle, readable: true, writable: true } as net.SocketConstructorOpts);
+  const server = servers[message.index];
+  if (server === undefined) {
+    socket.destroy();
+    return null;
+  }
+  before(socket);
+  if (message.head.length > 0) socket.unshift(Buffer.from(message.head, 'latin1'));
+  server.emit('connection', socket);
+  return socket;
 }

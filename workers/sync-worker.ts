@@ -35,6 +35,8 @@ export class SyncWorker extends Worker {
     server.on('connection', (socket: Socket) => {
       socket.destroySoon = () => linger(socket);
     });
+    // --sticky: the master accepts and gives this worker its connections; there is nothing to pause.
+    if (this.settings.sticky) return server;
     // Ahead of the worker's own listener: a Node that cannot pause fails the boot, naming the cause.
     server.prependOnceListener('listening', () => {
       try {

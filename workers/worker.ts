@@ -12,7 +12,7 @@ import cluster from 'node:cluster';
 import type http from 'node:http';
 import type { ServerResponse } from 'node:http';
 import type { ServerOptions } from 'node:https';
-import type { Server } from 'node:net';
+import type { Server, Socket } from 'node:net';
 import { type AppInterface, chooseInterface } from '../src/app-interface.js';
 import { type LoadedApp, loadApp } from '../src/app-module.js';
 import { loadConfigFile } from '../src/config-file.js';
@@ -25,7 +25,7 @@ import type { RequestLimits } from '../src/http/limits.js';
 import { tlsOptions } from '../src/http/tls.js';
 import { EXIT_CODES, type WorkerBoot } from '../src/ipc.js';
 import { type AccessLogWriter, Log, type Logger, openAccessLog } from '../src/log.js';
-import { keepWorkerOnDisconnect } from '../src/node-internals.js';
+import { keepWorkerOnDisconnect, serveWithoutListening } from '../src/node-internals.js';
 import { HOOKS, type HookFn, type HookName, type WorkerSettings } from '../src/settings.js';
 import { captureOutput } from './capture-output.js';
 import { durationsOf, type WorkerDurations } from './durations.js';
@@ -99,6 +99,7 @@ export abstract class Worker {
   #captured: { flush(): void } | null = null;
   /** The worker's open WebSockets: their count (`websockets.open`), pings, and the 1001 on a stop. */
   protected readonly websockets: WebSocketRegistry;
+  readonly #dispatchRequest: boolean;
 
   constructor(boot: WorkerBoot) {
     this.boot = boot;
@@ -112,6 +113,7 @@ export abstract class Worker {
       },
       () => this.log,
     );
+    this.#dispatchRequest = boot.settings.dispatch === 'request';
   }
 
   get api(): WorkerApi {
@@ -180,12 +182,18 @@ export abstract class Worker {
       );
       const servers = sockets.map(({ handle, message }) => {
         const server = this.createServer();
-        listenOnInheritedHandle(server, handle, message.backlog);
+        // --sticky: the master accepts every connection and gives each to its worker (src/master/sticky.ts).
+        if (this.settings.sticky) {
+          (handle as { close(): void }).close();
+          serveWithoutListening(server);
+        } else {
+          listenOnInheritedHandle(server, handle, message.backlog);
+        }
         return server;
       });
       await Promise.all(
         servers.map((server, i) =>
-          onceListening(server).catch((err: unknown) => {
+          (this.settings.sticky ? Promise.resolve() : onceListening(server)).catch((err: unknown) => {
             throw new UnicornError(
               'UNICORN_BIND',
               `cannot listen on ${sockets[i]!.message.url}: ${describeError(err)}`,
@@ -197,6 +205,7 @@ export abstract class Worker {
       return this.bootFailed(err);
     }
     if (this.settings.dispatch === 'request') this.startHandback();
+    if (this.settings.sticky) this.startStickyHandback();
     // Logged before the master hears of it, so the log reads in the order things happened.
     this.log.info('worker.ready', `Worker ready (pid: ${process.pid})`, { age: this.boot.age });
     this.master.ready();
@@ -321,6 +330,31 @@ export abstract class Worker {
     this.#handback = handback;
   }
 
+  /**
+   * --sticky: every connection comes from the master, routed by its client. One from a proxy whose
+   * forwarding headers are believed may carry requests of many clients (nginx reuses its upstream
+   * connections for everyone), so it goes back to the master after each response, to be routed by
+   * the next request's client; any other connection has one client and stays here. With
+   * --proxy-protocol the header that names the client came once, at the start: connections stay.
+   */
+  private startStickyHandback(): void {
+    const s = this.settings;
+    const trust = compileTrust(s.forwardedAllowIps);
+    const believed = s.forwarderHeaders.split(',').some((h) => h.trim() !== '');
+    const manyClients = (socket: Socket) => {
+      const peer = socket.remoteAddress ?? '';
+      return believed && !s.proxyProtocol && (peer === '' || trust(peer, 0));
+    };
+    const handback = new ConnectionHandback(
+      this.#servers?.list ?? [],
+      (message, handle, done) => this.master.handBack(message, handle, done),
+      () => {},
+      manyClients,
+    );
+    this.master.onConnection((message, handle) => handback.receive(message, handle));
+    this.#handback = handback;
+  }
+
   private startHeartbeat(): void {
     const timeout = this.ms.timeoutMs;
     // Four beats per timeout, at most one a second: cheap, and a missed beat or two is never fatal.
@@ -388,7 +422,7 @@ export abstract class Worker {
         // unnamed, or be named as the one before).
         const master = this.master;
         if (
-          (!master.lastBeatBusy && (this.#handback !== null || this.boot.stackProbeFd === null)) ||
+          (!master.lastBeatBusy && (this.#dispatchRequest || this.boot.stackProbeFd === null)) ||
           (this.boot.stackProbeFd === null && now - master.lastBeat >= HEARTBEAT_ON_REQUEST_MS)
         ) {
           master.beat();
@@ -399,7 +433,7 @@ export abstract class Worker {
         this.served++;
         if (this.#handback !== null) {
           // The master gives requests only to idle workers: tell it at once that this one is.
-          if (this.inflight === 0 && this.master.lastBeatBusy) this.master.beat();
+          if (this.#dispatchRequest && this.inflight === 0 && this.master.lastBeatBusy) this.master.beat();
           this.#handback.responseDone(socket);
         }
         if (hooks.postRequest) void this.runHook('postRequest', this.api, req, res);

@@ -344,6 +344,14 @@ export const TARGETS = [
     extra: ['--metrics-bind', '127.0.0.1:0'],
     only: ['keepalive', 'close'],
   }),
+  // --sticky against the shared accept queue (unicorn-node): the master accepts, reads each head
+  // from a trusted peer (loopback and nginx are) and hands every request over.
+  unicornTarget('unicorn-sticky', 'unicorn-ts node, async worker, --sticky', {
+    iface: 'node',
+    worker: 'async',
+    extra: ['--sticky'],
+    only: ['keepalive', 'close', 'nginx-default', 'nginx-keepalive'],
+  }),
   unicornTarget('unicorn-standby', 'unicorn-ts node, async worker, --standby 1', {
     iface: 'node',
     worker: 'async',

@@ -21,6 +21,7 @@ import { fileURLToPath } from 'node:url';
 import { parseAppSpec, resolveAppFile } from '../app-module.js';
 import { type ResolvedConfig, serializableSettings } from '../config.js';
 import { describeError } from '../errors.js';
+import { maxHeaderSize } from '../http/limits.js';
 import {
   EXIT_CODES,
   formatFrame,
@@ -49,6 +50,7 @@ import {
   unixSocketMode,
 } from './sockets.js';
 import { StackProbe } from './stack-probe.js';
+import { PROXY_HEADER_MAX, StickyRouter } from './sticky.js';
 import { type MasterView, restartReason, Telemetry } from './telemetry.js';
 import { describeHeld, WorkerHandle } from './worker-handle.js';
 
@@ -105,6 +107,8 @@ export class Arbiter implements SignalHandlers {
   readonly #workers = new Map<number, WorkerHandle>();
   /** --dispatch request: keep-alive connections waiting here for their next request. */
   readonly #dispatcher = new RequestDispatcher();
+  /** --sticky: the master accepts and routes each connection by its client's address; null otherwise. */
+  #sticky: StickyRouter | null = null;
   #sockets: ListenSocket[] = [];
   #pidfile: Pidfile | null = null;
   #target: number;
@@ -182,6 +186,7 @@ export class Arbiter implements SignalHandlers {
       this.murderWorkers();
       await this.manageWorkers();
       this.#dispatcher.dispatch(this.#workers.values());
+      this.#sticky?.dispatch();
       if (this.#stopping !== null && this.#workers.size === 0 && this.#exits.length === 0) break;
       if (this.#signalQueue.length === 0) await this.sleep();
     }
@@ -224,7 +229,8 @@ export class Arbiter implements SignalHandlers {
     this.#inheritedUnixPaths = this.#sockets.flatMap((socket) =>
       socket.origin === 'upgrade' && socket.bind.kind === 'unix' ? [socket.bind.path] : [],
     );
-    this.#unprimed = needEarlyListen(this.#sockets);
+    if (s.sticky) this.startSticky();
+    else this.#unprimed = needEarlyListen(this.#sockets);
     cluster.setupPrimary({ exec: WORKER_ENTRY, args: [], stdio: WORKER_STDIO });
     if (s.reload) this.startReloader();
     return null;
@@ -245,6 +251,39 @@ export class Arbiter implements SignalHandlers {
       },
       workers: () => this.#workers.values(),
     };
+  }
+
+  /** --sticky: the master accepts on its sockets from now on (connections wait here for a worker). */
+  private startSticky(): void {
+    const s = this.settings;
+    this.#sticky = new StickyRouter({
+      forwardedAllowIps: s.forwardedAllowIps,
+      forwarderHeaders: s.forwarderHeaders,
+      proxyProtocol: s.proxyProtocol,
+      headerTimeoutMs: s.headerTimeout * 1000,
+      maxHeadBytes:
+        maxHeaderSize({
+          line: s.limitRequestLine,
+          fields: s.limitRequestFields,
+          fieldSize: s.limitRequestFieldSize,
+          body: s.limitRequestBody,
+          headerMap: s.headerMap,
+        }) + PROXY_HEADER_MAX,
+      backlog: s.backlog,
+      acceptFailed: (err) =>
+        this.#log.warn(
+          'master.accept_failed',
+          `--sticky: cannot accept a connection: ${describeError(err)}`,
+          {
+            err,
+            errorCode: (err as NodeJS.ErrnoException).code ?? null,
+          },
+        ),
+    });
+    this.#sticky.listen(
+      this.#sockets.map((socket) => socket.handle),
+      () => this.#workers.values(),
+    );
   }
 
   /** --reload: a changed file queues a reload, exactly as SIGHUP would. */
@@ -373,6 +412,7 @@ export class Arbiter implements SignalHandlers {
       workers: this.#workers.size,
     });
     this.#dispatcher.stop(this.#workers.values());
+    this.#sticky?.stop();
     // Closing the master's copies first: once every worker has closed its own, the port closes.
     for (const socket of this.#sockets) closeSocket(socket, this.#upgrade === null ? {} : { unlink: false });
     this.#sockets = [];
@@ -827,7 +867,8 @@ export class Arbiter implements SignalHandlers {
       case 'conn-idle':
         worker.heardSinceHandback = false;
         if (typeof handle === 'object' && handle !== null) {
-          this.#dispatcher.park(handle, message.index, this.settings.keepAlive * 1000);
+          const parking = this.#sticky ?? this.#dispatcher;
+          parking.park(handle, message.index, this.settings.keepAlive * 1000);
         }
         return;
       case 'queueing': {

@@ -123,11 +123,24 @@ export class RequestDispatcher {
 
   #give({ handle, index, head }: Waiting, worker: WorkerHandle): void {
     worker.given++;
-    const message = { ns: IPC_NS, act: 'conn', index, head: head.toString('latin1') } as const;
-    // Once the message is written the worker has its own copy of the connection (or, if the worker
-    // has gone, nobody else has one and closing ends it).
-    worker.send(message, handle, () => handle.close());
+    giveConnection(worker, handle, index, head);
   }
+}
+
+/**
+ * Gives a worker a connection (its bare handle) and the bytes the master read from it, which the
+ * worker serves first ('conn'; --dispatch request and --sticky).
+ */
+export function giveConnection(
+  worker: WorkerHandle,
+  handle: NativeHandle,
+  index: number,
+  head: Buffer,
+): void {
+  const message = { ns: IPC_NS, act: 'conn', index, head: head.toString('latin1') } as const;
+  // Once the message is written the worker has its own copy of the connection (or, if the worker
+  // has gone, nobody else has one and closing ends it).
+  worker.send(message, handle, () => handle.close());
 }
 
 /** A request line begins with a method token and a space, after any empty lines (RFC 9112 2.2). */

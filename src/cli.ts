@@ -13,6 +13,7 @@ import { loadApp } from './app-module.js';
 import { type ConfigLayer, formatConfig, type ResolvedConfig, resolveConfig } from './config.js';
 import { CONFIG_FILE_NAMES, findConfigFile, loadConfigFile } from './config-file.js';
 import { describeError, isUnicornError, UnicornError } from './errors.js';
+import { refuseListen } from './listen-guard.js';
 import { EXIT_CODES } from './ipc.js';
 import { Log, type LogLevelName } from './log.js';
 import { Arbiter } from './master/arbiter.js';
@@ -212,9 +213,16 @@ export async function main(argv: readonly string[] = process.argv): Promise<numb
       process.exitCode = EXIT_CODES.APP_LOAD_ERROR;
     };
     process.on('exit', appExited);
+    // A listen() of the app's would bind in the master itself (src/listen-guard.ts).
+    let refused: UnicornError | null = null;
+    const restoreListen = refuseListen((err) => {
+      refused ??= err;
+    });
     try {
       const app = await loadApp(appModule, process.cwd());
       process.off('exit', appExited);
+      restoreListen();
+      if (refused !== null) throw refused;
       const choice = chooseInterface(app.app, s.interface);
       if (s.checkConfig) {
         process.stdout.write(`OK: ${app.file} (${choice.interface} interface: ${choice.reason})\n`);
@@ -224,8 +232,10 @@ export async function main(argv: readonly string[] = process.argv): Promise<numb
         file: app.file,
         interface: choice.interface,
       });
-    } catch (err) {
+    } catch (caught) {
       process.off('exit', appExited);
+      restoreListen();
+      const err = refused ?? caught;
       if (s.checkConfig) return configError(err);
       log.critical('master.halt', `App failed to load: ${describeError(err)}`, {
         err,

@@ -41,6 +41,8 @@ export const LOG_EVENTS = {
   'worker.backoff': 'Workers keep dying soon after boot; the next spawn waits this long.',
   'worker.uncaught':
     'An error escaped the app (uncaught exception or unhandled rejection); the worker retires.',
+  'worker.listen_refused':
+    "A ready worker refused a listen() of the app's own (UNICORN_APP_LISTENS, carries code and hint): the call threw, nothing was bound, and the worker serves on. While a worker boots, the same refusal fails the boot (worker.boot_failed).",
   'worker.retire': 'The master asked a worker to stop after its replacement is ready.',
   'workers.count': 'The number of workers the master keeps changed.',
   'request.error': 'The app threw or rejected while handling a request; the client got a 500.',

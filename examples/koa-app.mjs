@@ -47,7 +47,8 @@ const routes = {
   // POST /notes {"text":"..."} -> 201, or 400 when the body is not that.
   'POST /notes': async (ctx) => {
     const body = await readJson(ctx.req).catch(() => null);
-    if (typeof body?.text !== 'string' || body.text === '') ctx.throw(400, 'expected a JSON body like {"text": "..."}');
+    if (typeof body?.text !== 'string' || body.text === '')
+      ctx.throw(400, 'expected a JSON body like {"text": "..."}');
     const note = { id: notes.length + 1, text: body.text };
     notes.push(note);
     ctx.status = 201;

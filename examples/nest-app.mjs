@@ -20,6 +20,7 @@ import {
   Controller,
   Get,
   Injectable,
+  Ip,
   Module,
   Param,
   Post,
@@ -57,9 +58,9 @@ let AppController = class AppController {
   constructor(notes) {
     this.notes = notes;
   }
-  // @Get('hello/:name') hello(@Param('name') name: string)
-  hello(name) {
-    return { greeting: `Hello, ${name}!`, worker: process.pid };
+  // @Get('hello/:name') hello(@Param('name') name: string, @Ip() ip: string)
+  hello(name, ip) {
+    return { greeting: `Hello, ${name}!`, worker: process.pid, ip };
   }
   // @Post('notes') add(@Body() body: { text: string }): a 201 with the note, or 400.
   add(body) {
@@ -85,7 +86,12 @@ let AppController = class AppController {
   }
 };
 decorate(
-  [Get('hello/:name'), param(0, Param('name')), metadata('design:paramtypes', [String])],
+  [
+    Get('hello/:name'),
+    param(0, Param('name')),
+    param(1, Ip()),
+    metadata('design:paramtypes', [String, String]),
+  ],
   AppController.prototype,
   'hello',
 );
@@ -100,10 +106,7 @@ decorate(
   'stream',
 );
 decorate([Get('boom')], AppController.prototype, 'boom');
-AppController = decorate(
-  [Controller(), metadata('design:paramtypes', [NotesService])],
-  AppController,
-);
+AppController = decorate([Controller(), metadata('design:paramtypes', [NotesService])], AppController);
 
 // @Module({ controllers: [AppController], providers: [NotesService] }) class AppModule
 let AppModule = class AppModule {};

@@ -9,16 +9,17 @@ import { closeSync, openSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { chooseInterface } from './app-interface.js';
-import { loadApp } from './app-module.js';
+import { loadApp, parseAppSpec, resolveAppFile } from './app-module.js';
 import { type ConfigLayer, formatConfig, type ResolvedConfig, resolveConfig } from './config.js';
 import { CONFIG_FILE_NAMES, findConfigFile, loadConfigFile } from './config-file.js';
 import { describeError, isUnicornError, UnicornError } from './errors.js';
-import { refuseListen } from './listen-guard.js';
 import { EXIT_CODES } from './ipc.js';
+import { refuseListen } from './listen-guard.js';
 import { Log, type LogLevelName } from './log.js';
 import { Arbiter } from './master/arbiter.js';
 import { helpText, SECTIONS, SETTINGS, type SettingSpec } from './settings.js';
 import { splitShellWords } from './shell-words.js';
+import { decoratorMetadataWarning } from './typescript.js';
 import { VERSION } from './version.js';
 
 const CMD_ARGS_ENV = 'UNICORN_TS_CMD_ARGS';
@@ -191,6 +192,11 @@ export async function main(argv: readonly string[] = process.argv): Promise<numb
     }
   }
 
+  const appWarning = decoratorMetadataOf(appModule, process.cwd());
+  if (appWarning !== null && s.checkConfig) process.stderr.write(`unicorn-ts: warning: ${appWarning}\n`);
+  else if (appWarning !== null)
+    log.warn('master.app_warning', `Warning: ${appWarning}`, { warning: appWarning });
+
   if (s.checkConfig || s.preload) {
     // An app that calls process.exit() while it is imported would end the master silently (exit 0
     // with --preload): report it as the app load error it is. Node exits with process.exitCode as it
@@ -269,6 +275,18 @@ function configFileLine(file: string | null, named: boolean, dir: string): strin
   if (file !== null)
     return `# config file: ${file} (${named ? 'from --config' : 'found in the working directory'})`;
   return `# config file: none (no --config, and no ${CONFIG_FILE_NAMES.join(', ')} in ${dir})`;
+}
+
+/**
+ * Checked once, in the master, from the file alone (nothing is imported): a warning each worker
+ * logged would say the same thing -w times.
+ */
+function decoratorMetadataOf(appModule: string, cwd: string): string | null {
+  try {
+    return decoratorMetadataWarning(resolveAppFile(parseAppSpec(appModule).path, cwd));
+  } catch {
+    return null; // a malformed or missing APP_MODULE: the load reports it, with its code
+  }
 }
 
 const DAEMON_ENV = 'UNICORN_TS_DAEMONIZED';

@@ -45,7 +45,8 @@ function isExclusive(first: unknown): boolean {
 /** What a listen() call asked for, in the words of its arguments: `port 3000`, `unix socket /run/app.sock`. */
 export function listenTarget(args: readonly unknown[]): string {
   const [first, second] = args;
-  if (first === undefined || first === null || typeof first === 'function') return 'a random port (no port given)';
+  if (first === undefined || first === null || typeof first === 'function')
+    return 'a random port (no port given)';
   if (typeof first === 'number' || (typeof first === 'string' && /^\d+$/.test(first))) {
     return portText(first, typeof second === 'string' ? second : undefined);
   }

@@ -12,6 +12,8 @@ export const LOG_EVENTS = {
   'master.ready': 'The first full set of workers is ready; the whenReady hook runs next.',
   'master.stopping': 'The master began a graceful or quick stop (`Shutting down`).',
   'master.stopped': 'The master is about to exit; carries the exit code.',
+  'master.app_warning':
+    'At start, something about the app will not work as written: a TypeScript app whose nearest tsconfig.json sets emitDecoratorMetadata, which type stripping and tsx cannot emit (carries warning).',
   'master.halt': 'The master stops because workers cannot boot (app load error, exit 4; boot error, exit 3).',
   'master.reexec':
     'USR2: a new master was started with the listening sockets, or it failed (carries newMasterPid).',

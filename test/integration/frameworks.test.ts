@@ -379,7 +379,7 @@ describe('emitDecoratorMetadata in a TypeScript app', () => {
     const server = await startServer([app]);
     const [warning] = server.events('master.app_warning');
     assert.ok(warning, 'no master.app_warning');
-    assert.equal(warning.level, 'warning');
+    assert.equal(warning.level, 'warn');
     assert.match(
       String(warning.msg),
       /tsconfig\.json sets emitDecoratorMetadata, which Node's type stripping and tsx cannot emit/,

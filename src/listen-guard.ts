@@ -27,7 +27,7 @@ export function refuseListen(refused: (err: UnicornError) => void): () => void {
     if (isExclusive(args[0])) return (original as (...a: unknown[]) => net.Server).apply(this, args);
     const err = new UnicornError(
       'UNICORN_APP_LISTENS',
-      `the app called listen() on ${listenTarget(args)} itself, which a worker refuses: unicorn-ts listens on --bind and hands each request to the exported app`,
+      `the app called listen() on ${listenTarget(args)} itself, which unicorn-ts refuses: it listens on --bind and hands each request to the exported app`,
     );
     refused(err);
     throw err;

@@ -7,6 +7,7 @@
  *   curl localhost:8000/api/hello?name=Ada
  *   curl -X POST localhost:8000/api/notes -H 'content-type: application/json' -d '{"text":"hi"}'
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import express from 'express';
 
 const app = express();
@@ -34,9 +35,30 @@ app.post('/api/notes', (req, res) => {
   res.status(201).json(note);
 });
 
+// GET /api/stream?n=3 -> "line 1 of 3\n" ... each line written as it is produced.
+app.get('/api/stream', async (req, res) => {
+  const n = Number(req.query.n ?? 3);
+  res.type('text/plain');
+  for (let i = 1; i <= n; i++) {
+    res.write(`line ${i} of ${n}\n`);
+    await sleep(20);
+  }
+  res.end();
+});
+
+// GET /api/boom -> Express's default error handler: 500, and the stack on standard error.
+app.get('/api/boom', () => {
+  throw new Error('boom');
+});
+
 // Anything else: a JSON 404 rather than Express's HTML page.
 app.use((req, res) => {
   res.status(404).json({ error: `no route for ${req.method} ${req.path}` });
 });
 
 export default app;
+
+// Runs once the worker has finished its last request: close pools here.
+export async function shutdown() {
+  console.log(`express-app: shutdown in worker ${process.pid}`);
+}

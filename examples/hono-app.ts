@@ -10,6 +10,7 @@
  * depends on `c.env`, which in Hono depends on the server it runs under.
  */
 import { Hono } from 'hono';
+import { streamText } from 'hono/streaming';
 
 const app = new Hono();
 
@@ -29,7 +30,28 @@ app.post('/echo', async (c) => {
   return c.json({ received: body }, 201);
 });
 
+// GET /stream?n=3 -> "line 1 of 3\n" ... each line sent as it is produced.
+app.get('/stream', (c) => {
+  const n = Number(c.req.query('n') ?? 3);
+  return streamText(c, async (stream) => {
+    for (let i = 1; i <= n; i++) {
+      await stream.writeln(`line ${i} of ${n}`);
+      await stream.sleep(20);
+    }
+  });
+});
+
+// GET /boom -> Hono's default error handler: 500, and the error on standard error.
+app.get('/boom', () => {
+  throw new Error('boom');
+});
+
 // Unknown paths: a JSON 404.
 app.notFound((c) => c.json({ error: `no route for ${c.req.method} ${c.req.path}` }, 404));
 
 export default app;
+
+// Runs once the worker has finished its last request: close pools here.
+export async function shutdown(): Promise<void> {
+  console.log(`hono-app: shutdown in worker ${process.pid}`);
+}

@@ -4,6 +4,8 @@
  * an error that names the flag to pass (see the adapters in src/http/).
  */
 
+import { recogniseFramework } from './frameworks.js';
+
 export type AppInterface = 'fetch' | 'node';
 
 export interface InterfaceChoice {
@@ -16,6 +18,11 @@ const FETCH_SECOND_PARAMS = /^(info|ctx|context|env|c|conn|connInfo|server|meta)
 
 export function chooseInterface(app: unknown, setting: 'auto' | AppInterface): InterfaceChoice {
   if (setting !== 'auto') return { interface: setting, reason: `--interface ${setting}` };
+  // Their handlers are node handlers (src/frameworks.ts), whatever else the object carries.
+  const framework = recogniseFramework(app);
+  if (framework !== null) {
+    return { interface: 'node', reason: `the app is a ${framework.framework} app, ${framework.how}` };
+  }
   if (typeof app === 'object' && app !== null && typeof (app as { fetch?: unknown }).fetch === 'function') {
     return { interface: 'fetch', reason: 'the app is an object with a fetch() method' };
   }

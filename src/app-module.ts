@@ -9,6 +9,7 @@ import type { IncomingMessage } from 'node:http';
 import { resolve } from 'node:path';
 import type { Duplex } from 'node:stream';
 import { describeError, isUnicornError, UnicornError } from './errors.js';
+import { recogniseFramework } from './frameworks.js';
 import type { RequestInfo } from './http/request-info.js';
 import { importFile } from './typescript.js';
 
@@ -135,11 +136,12 @@ export async function loadApp(specText: string, cwd: string): Promise<LoadedApp>
   }
   if (
     typeof app !== 'function' &&
-    !(isObject(app) && typeof (app as { fetch?: unknown }).fetch === 'function')
+    !(isObject(app) && typeof (app as { fetch?: unknown }).fetch === 'function') &&
+    recogniseFramework(app) === null
   ) {
     throw new UnicornError(
       'UNICORN_APP_NOT_HANDLER',
-      `${file}: "${name}${spec.factory ? '()' : ''}" is ${describeType(app)}, not a handler function or an object with fetch()`,
+      `${file}: "${name}${spec.factory ? '()' : ''}" is ${describeType(app)}, not a handler function, an object with fetch(), or a Fastify, Koa, NestJS or Next.js app${promiseAdvice(app, spec.path, spec.factory)}`,
     );
   }
   return {
@@ -164,8 +166,22 @@ function isObject(value: unknown): value is object {
   return typeof value === 'object' && value !== null;
 }
 
+/**
+ * `export default NestFactory.create(AppModule)` exports a Promise: the export the user meant is a
+ * factory, which a worker calls and awaits.
+ */
+function promiseAdvice(value: unknown, file: string, factory: boolean): string {
+  if (factory || !isThenable(value)) return '';
+  return `; export a function that returns it (\`export const createApp = () => NestFactory.create(AppModule)\`) and start \`${file}:createApp()\``;
+}
+
+function isThenable(value: unknown): boolean {
+  return isObject(value) && typeof (value as { then?: unknown }).then === 'function';
+}
+
 function describeType(value: unknown): string {
   if (value === null) return 'null';
   if (Array.isArray(value)) return 'an array';
+  if (isThenable(value)) return 'a Promise';
   return typeof value === 'object' ? 'an object' : `a ${typeof value}`;
 }

@@ -9,15 +9,17 @@ import { closeSync, openSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { chooseInterface } from './app-interface.js';
-import { loadApp } from './app-module.js';
+import { loadApp, parseAppSpec, resolveAppFile } from './app-module.js';
 import { type ConfigLayer, formatConfig, type ResolvedConfig, resolveConfig } from './config.js';
 import { CONFIG_FILE_NAMES, findConfigFile, loadConfigFile } from './config-file.js';
 import { describeError, isUnicornError, UnicornError } from './errors.js';
 import { EXIT_CODES } from './ipc.js';
+import { refuseListen } from './listen-guard.js';
 import { Log, type LogLevelName } from './log.js';
 import { Arbiter } from './master/arbiter.js';
 import { helpText, SECTIONS, SETTINGS, type SettingSpec } from './settings.js';
 import { splitShellWords } from './shell-words.js';
+import { decoratorMetadataWarning } from './typescript.js';
 import { VERSION } from './version.js';
 
 const CMD_ARGS_ENV = 'UNICORN_TS_CMD_ARGS';
@@ -190,6 +192,11 @@ export async function main(argv: readonly string[] = process.argv): Promise<numb
     }
   }
 
+  const appWarning = decoratorMetadataOf(appModule, process.cwd());
+  if (appWarning !== null && s.checkConfig) process.stderr.write(`unicorn-ts: warning: ${appWarning}\n`);
+  else if (appWarning !== null)
+    log.warn('master.app_warning', `Warning: ${appWarning}`, { warning: appWarning });
+
   if (s.checkConfig || s.preload) {
     // An app that calls process.exit() while it is imported would end the master silently (exit 0
     // with --preload): report it as the app load error it is. Node exits with process.exitCode as it
@@ -212,9 +219,16 @@ export async function main(argv: readonly string[] = process.argv): Promise<numb
       process.exitCode = EXIT_CODES.APP_LOAD_ERROR;
     };
     process.on('exit', appExited);
+    // A listen() of the app's would bind in the master itself (src/listen-guard.ts).
+    let refused: UnicornError | null = null;
+    const restoreListen = refuseListen((err) => {
+      refused ??= err;
+    });
     try {
       const app = await loadApp(appModule, process.cwd());
       process.off('exit', appExited);
+      restoreListen();
+      if (refused !== null) throw refused;
       const choice = chooseInterface(app.app, s.interface);
       if (s.checkConfig) {
         process.stdout.write(`OK: ${app.file} (${choice.interface} interface: ${choice.reason})\n`);
@@ -224,8 +238,10 @@ export async function main(argv: readonly string[] = process.argv): Promise<numb
         file: app.file,
         interface: choice.interface,
       });
-    } catch (err) {
+    } catch (caught) {
       process.off('exit', appExited);
+      restoreListen();
+      const err = refused ?? caught;
       if (s.checkConfig) return configError(err);
       log.critical('master.halt', `App failed to load: ${describeError(err)}`, {
         err,
@@ -259,6 +275,18 @@ function configFileLine(file: string | null, named: boolean, dir: string): strin
   if (file !== null)
     return `# config file: ${file} (${named ? 'from --config' : 'found in the working directory'})`;
   return `# config file: none (no --config, and no ${CONFIG_FILE_NAMES.join(', ')} in ${dir})`;
+}
+
+/**
+ * Checked once, in the master, from the file alone (nothing is imported): a warning each worker
+ * logged would say the same thing -w times.
+ */
+function decoratorMetadataOf(appModule: string, cwd: string): string | null {
+  try {
+    return decoratorMetadataWarning(resolveAppFile(parseAppSpec(appModule).path, cwd));
+  } catch {
+    return null; // a malformed or missing APP_MODULE: the load reports it, with its code
+  }
 }
 
 const DAEMON_ENV = 'UNICORN_TS_DAEMONIZED';

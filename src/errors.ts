@@ -60,12 +60,16 @@ export const ERRORS = {
     hint: 'A factory must return a handler function or an object with a fetch() method.',
   },
   UNICORN_APP_NOT_HANDLER: {
-    when: 'The export is neither a function nor an object with a fetch() method.',
-    hint: 'Export `(request, info) => Response`, `(req, res) => void`, or `{ fetch }`.',
+    when: 'The export is neither a function, nor an object with a fetch() method, nor the app of a framework unicorn-ts recognises.',
+    hint: 'Export `(request, info) => Response`, `(req, res) => void` or `{ fetch }`; for Fastify export the instance (`export default fastify()`), for Koa the app (`export default new Koa()`), for NestJS an async factory returning `NestFactory.create(AppModule)`, started as `dist/main.js:createApp()` (docs/frameworks.md).',
   },
   UNICORN_APP_LIFECYCLE: {
-    when: "The app module's startup() or shutdown() threw or rejected.",
+    when: "The app module's startup() or shutdown() threw or rejected, or a recognised framework failed to start or close (Fastify's ready(), NestJS's init(), Next.js's prepare(), their close()).",
     hint: 'The worker does not serve when startup() fails; the message carries the original error.',
+  },
+  UNICORN_APP_LISTENS: {
+    when: 'The app called listen() on a server of its own (`app.listen(3000)`, `http.createServer(app).listen(port)`) in a worker: the message names the port. The call throws; while the worker boots, the boot fails (exit 4).',
+    hint: 'Remove the listen() call and export the app instead (docs/frameworks.md): unicorn-ts listens on --bind for it. A second server that must bind in each worker can pass `exclusive: true` to listen().',
   },
   UNICORN_APP_EXIT: {
     when: 'The app called process.exit() while it was imported or in startup() (in a worker, or in the master with --preload).',

@@ -14,6 +14,8 @@ export const LOG_EVENTS = {
   'master.stopped': 'The master is about to exit; carries the exit code.',
   'master.accept_failed':
     '--sticky: the master could not accept a connection (EMFILE: raise ulimit -n); carries errorCode (at most one line a second).',
+  'master.app_warning':
+    'At start, something about the app will not work as written: a TypeScript app whose nearest tsconfig.json sets emitDecoratorMetadata, which type stripping and tsx cannot emit (carries warning).',
   'master.halt': 'The master stops because workers cannot boot (app load error, exit 4; boot error, exit 3).',
   'master.reexec':
     'USR2: a new master was started with the listening sockets, or it failed (carries newMasterPid).',
@@ -43,6 +45,8 @@ export const LOG_EVENTS = {
   'worker.backoff': 'Workers keep dying soon after boot; the next spawn waits this long.',
   'worker.uncaught':
     'An error escaped the app (uncaught exception or unhandled rejection); the worker retires.',
+  'worker.listen_refused':
+    "A ready worker refused a listen() of the app's own (UNICORN_APP_LISTENS, carries code and hint): the call threw, nothing was bound, and the worker serves on. While a worker boots, the same refusal fails the boot (worker.boot_failed).",
   'worker.retire': 'The master asked a worker to stop after its replacement is ready.',
   'workers.count': 'The number of workers the master keeps changed.',
   'request.error': 'The app threw or rejected while handling a request; the client got a 500.',

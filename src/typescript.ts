@@ -17,9 +17,9 @@
  * JavaScript apps never load tsx.
  */
 
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { extname } from 'node:path';
+import { dirname, extname, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { describeError, UnicornError } from './errors.js';
 
@@ -169,4 +169,55 @@ function normalize(imported: unknown): Record<string, unknown> {
   if (!('module.exports' in ns)) return ns;
   const { 'module.exports': _, ...rest } = ns;
   return rest;
+}
+
+/**
+ * Why a TypeScript app would lose its decorator metadata, or null. Node's type stripping and tsx
+ * (esbuild) erase types and emit no `design:type`/`design:paramtypes` metadata, whatever the
+ * tsconfig says: NestJS then cannot resolve constructor injection, and class-validator or TypeORM
+ * decorators see `undefined`. Only a compiler that reads the types (tsc, swc with
+ * decoratorMetadata) emits it, so such an app is built first and started from its JavaScript. The
+ * nearest tsconfig.json above the file decides (following a relative `extends`), as for tsc.
+ */
+export function decoratorMetadataWarning(file: string): string | null {
+  if (!isTypeScriptFile(file)) return null;
+  const tsconfig = nearestTsconfig(dirname(file));
+  if (tsconfig === null || !emitsDecoratorMetadata(tsconfig, 0)) return null;
+  return `${tsconfig} sets emitDecoratorMetadata, which Node's type stripping and tsx cannot emit: decorators that read design:paramtypes (NestJS dependency injection, class-validator, TypeORM) get nothing when ${file} is loaded as TypeScript. Compile it with tsc (npm run build) and start the compiled JavaScript, e.g. \`unicorn-ts dist/main.js:createApp()\``;
+}
+
+function nearestTsconfig(dir: string): string | null {
+  for (let current = dir; ; current = dirname(current)) {
+    const candidate = join(current, 'tsconfig.json');
+    if (existsSync(candidate)) return candidate;
+    if (dirname(current) === current) return null;
+  }
+}
+
+function emitsDecoratorMetadata(tsconfig: string, depth: number): boolean {
+  let config: { extends?: unknown; compilerOptions?: { emitDecoratorMetadata?: unknown } };
+  try {
+    config = JSON.parse(stripJsonComments(readFileSync(tsconfig, 'utf8'))) as typeof config;
+  } catch {
+    return false; // tsc's to complain about; the app may load all the same
+  }
+  const own = config.compilerOptions?.emitDecoratorMetadata;
+  if (typeof own === 'boolean') return own;
+  const base = config.extends;
+  if (depth < 5 && typeof base === 'string' && base.startsWith('.')) {
+    const path = resolve(dirname(tsconfig), base);
+    const file = existsSync(path) ? path : `${path}.json`;
+    return existsSync(file) && emitsDecoratorMetadata(file, depth + 1);
+  }
+  return false;
+}
+
+/** tsconfig.json is JSON with comments and trailing commas. Strings are kept as they are. */
+function stripJsonComments(text: string): string {
+  return text
+    .replace(
+      /("(?:\\.|[^"\\])*")|\/\/[^\n]*|\/\*[\s\S]*?\*\//g,
+      (_, string: string | undefined) => string ?? '',
+    )
+    .replace(/,(\s*[}\]])/g, '$1');
 }

@@ -18,12 +18,14 @@ import { type LoadedApp, loadApp } from '../src/app-module.js';
 import { loadConfigFile } from '../src/config-file.js';
 import { startDraining } from '../src/draining.js';
 import { describeError, isUnicornError, UnicornError } from '../src/errors.js';
+import { type ServedApp, serveApp } from '../src/frameworks.js';
 import { type AccessLogEntry, compileAccessLogFormat } from '../src/http/access-log.js';
 import { type ClientResolver, compileTrust, createClientResolver } from '../src/http/forwarded.js';
 import { installLightResponse } from '../src/http/light-response.js';
 import type { RequestLimits } from '../src/http/limits.js';
 import { tlsOptions } from '../src/http/tls.js';
 import { EXIT_CODES, type WorkerBoot } from '../src/ipc.js';
+import { refuseListen } from '../src/listen-guard.js';
 import { type AccessLogWriter, Log, type Logger, openAccessLog } from '../src/log.js';
 import { keepWorkerOnDisconnect, serveWithoutListening } from '../src/node-internals.js';
 import { HOOKS, type HookFn, type HookName, type WorkerSettings } from '../src/settings.js';
@@ -65,6 +67,11 @@ export abstract class Worker {
   protected served = 0;
   #hooks: Partial<Record<HookName, HookFn>> = {};
   #app!: LoadedApp;
+  /** The handler requests go to, and the framework's close (src/frameworks.ts). */
+  #served!: ServedApp;
+  /** A listen() of the app's refused while booting: the boot fails with it (src/listen-guard.ts). */
+  #refusedListen: UnicornError | null = null;
+  #ready = false;
   #interface!: AppInterface;
   #maxRequests = 0;
   #retireRequested = false;
@@ -136,18 +143,22 @@ export abstract class Worker {
       await this.loadApp();
       loading = 'startup()';
       await this.#app.startup?.();
+      loading = 'the start of the framework';
+      this.#served = await serveApp(this.#app.app);
       loading = null;
       await this.runHook('postWorkerInit', this.api);
+      if (this.#refusedListen !== null) throw this.#refusedListen;
       recorder = await this.openTelemetry();
     } catch (err) {
       loading = null;
-      return this.bootFailed(err);
+      // The app may have caught the refused listen(), or failed because of it: the refusal is the cause.
+      return this.bootFailed(this.#refusedListen ?? err);
     } finally {
       process.off('exit', appExited);
     }
     this.#pipeline = new RequestPipeline(
       {
-        app: this.#app.app,
+        app: this.#served.handler,
         interface: this.#interface,
         limits: this.#limits,
         rootPath: this.settings.rootPath,
@@ -201,13 +212,16 @@ export abstract class Worker {
           }),
         ),
       );
+      // A listen() from a timer the app set while it loaded.
+      if (this.#refusedListen !== null) throw this.#refusedListen;
     } catch (err) {
-      return this.bootFailed(err);
+      return this.bootFailed(this.#refusedListen ?? err);
     }
     if (this.settings.dispatch === 'request') this.startHandback();
     if (this.settings.sticky) this.startStickyHandback();
     // Logged before the master hears of it, so the log reads in the order things happened.
     this.log.info('worker.ready', `Worker ready (pid: ${process.pid})`, { age: this.boot.age });
+    this.#ready = true;
     this.master.ready();
     this.startHeartbeat();
     // Started once serving, so it never delays a boot.
@@ -261,6 +275,17 @@ export abstract class Worker {
       this.#accessLog = openAccessLog(s.accessLogfile, this.log);
       this.#formatAccessLog = compileAccessLogFormat(s.accessLogformat);
     }
+    refuseListen((err) => {
+      if (!this.#ready) {
+        this.#refusedListen ??= err;
+        return;
+      }
+      // Serving goes on; the app's listen() threw, and is logged here even when the app catches it.
+      this.log.error('worker.listen_refused', `Refused the app's listen(): ${err.message}`, {
+        code: err.code,
+        hint: err.hint,
+      });
+    });
     process.on('uncaughtException', (err) => this.uncaught(err, 'uncaught exception'));
     process.on('unhandledRejection', (err) => this.uncaught(err, 'unhandled rejection'));
     // If the master goes away (kill -9, the OOM killer), nobody will ever stop us: finish the
@@ -503,6 +528,12 @@ export abstract class Worker {
     if (this.#finishing) return;
     this.#finishing = true;
     try {
+      // The framework first (it may still run its own hooks), then the module's own shutdown().
+      await this.#served?.close?.();
+    } catch (err) {
+      this.log.error('worker.exiting', `Closing the app failed: ${describeError(err)}`, { err });
+    }
+    try {
       await this.#app?.shutdown?.();
     } catch (err) {
       this.log.error('worker.exiting', `shutdown() failed: ${describeError(err)}`, { err });
@@ -535,6 +566,8 @@ export abstract class Worker {
   }
 
   private uncaught(err: unknown, kind: string): void {
+    // A refused listen() thrown from the app's timer while booting: the boot fails with it instead.
+    if (!this.#ready && err === this.#refusedListen) return;
     this.log.error('worker.uncaught', `${kind} in the app: ${describeError(err)}; retiring this worker`, {
       err,
     });

@@ -151,6 +151,37 @@ describe('examples', () => {
     await socket.waitClosed();
   });
 
+  test('express-app.mjs: a streamed response, the error route, and shutdown() on TERM', async () => {
+    const server = await startServer([example('express-app.mjs')]);
+    const [pid] = await workerPids(server, 1);
+    const streamed = await streamLines(`${server.url}/api/stream?n=4`);
+    assert.equal(streamed.status, 200);
+    assert.equal(streamed.headers['transfer-encoding'], 'chunked');
+    assert.deepEqual(streamed.lines, ['line 1 of 4', 'line 2 of 4', 'line 3 of 4', 'line 4 of 4']);
+    assert.equal((await request(`${server.url}/api/boom`)).status, 500);
+    await waitFor('the stack of /api/boom', () => /Error: boom\n\s+at /.test(server.stderrText));
+    assert.equal(server.events('request.error').length, 0);
+    server.signal('SIGTERM');
+    assert.equal((await server.waitForExit(60_000)).code, 0);
+    assert.ok(server.stdout.includes(`express-app: shutdown in worker ${pid}\n`), server.stdout);
+  });
+
+  test('hono-app.ts: a streamed response, the error route, and shutdown() on TERM', async () => {
+    const server = await startServer([example('hono-app.ts')]);
+    const [pid] = await workerPids(server, 1);
+    const streamed = await streamLines(`${server.url}/stream?n=4`);
+    assert.equal(streamed.status, 200);
+    assert.equal(streamed.headers['transfer-encoding'], 'chunked');
+    assert.deepEqual(streamed.lines, ['line 1 of 4', 'line 2 of 4', 'line 3 of 4', 'line 4 of 4']);
+    const boom = await request(`${server.url}/boom`);
+    assert.equal(boom.status, 500);
+    assert.equal(boom.body, 'Internal Server Error');
+    await waitFor('the error of /boom', () => /Error: boom\n\s+at /.test(server.stderrText));
+    server.signal('SIGTERM');
+    assert.equal((await server.waitForExit(60_000)).code, 0);
+    assert.ok(server.stdout.includes(`hono-app: shutdown in worker ${pid}\n`), server.stdout);
+  });
+
   test('hono-app.ts: text, JSON, POST and not-found routes', async () => {
     const server = await startServer([example('hono-app.ts')]);
     assertInterface(server, 'fetch', /fetch\(\) method/);

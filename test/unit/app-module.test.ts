@@ -254,6 +254,31 @@ describe('loadApp: finding the export', () => {
     const dir = dirWith({ 'app.mjs': 'export default { get() {} };\n' });
     await rejectsWith(loadApp('app.mjs', dir), 'UNICORN_APP_NOT_HANDLER', '"default" is an object');
   });
+
+  test('the hint of an unrecognised object names the fix for Fastify, Koa and NestJS', async () => {
+    const dir = dirWith({ 'app.mjs': 'export default { get() {} };\n' });
+    await assert.rejects(loadApp('app.mjs', dir), (err: Error & { hint?: string }) => {
+      assert.match(
+        err.message,
+        /not a handler function, an object with fetch\(\), or a Fastify, Koa, NestJS or Next\.js app$/,
+      );
+      assert.match(err.hint ?? '', /for Fastify export the instance \(`export default fastify\(\)`\)/);
+      assert.match(err.hint ?? '', /for Koa the app \(`export default new Koa\(\)`\)/);
+      assert.match(err.hint ?? '', /for NestJS an async factory .* `dist\/main\.js:createApp\(\)`/);
+      return true;
+    });
+  });
+
+  test('an exported Promise (`export default NestFactory.create(...)`) is told to export a factory', async () => {
+    const dir = dirWith({ 'main.mjs': 'export default Promise.resolve({});\n' });
+    await rejectsWith(
+      loadApp('main.mjs', dir),
+      'UNICORN_APP_NOT_HANDLER',
+      '"default" is a Promise',
+      'export a function that returns it',
+      '`main.mjs:createApp()`',
+    );
+  });
 });
 
 describe('loadApp: import failures', () => {
@@ -366,7 +391,7 @@ describe('loadApp: startup and shutdown', () => {
 describe('loadApp as the built package runs it (tsc output, plain node)', () => {
   let plain: ReturnType<typeof compileSources>;
   before(() => {
-    plain = compileSources(['errors', 'typescript', 'app-module']);
+    plain = compileSources(['errors', 'frameworks', 'typescript', 'app-module']);
   });
   after(() => plain.cleanup());
 

@@ -21,7 +21,16 @@
  */
 
 import { randomBytes } from 'node:crypto';
-import { chmodSync, lstatSync, mkdirSync, readlinkSync, renameSync, type Stats, unlinkSync } from 'node:fs';
+import {
+  chmodSync,
+  lstatSync,
+  mkdirSync,
+  readdirSync,
+  readlinkSync,
+  renameSync,
+  type Stats,
+  unlinkSync,
+} from 'node:fs';
 import net from 'node:net';
 import { dirname, join } from 'node:path';
 import {
@@ -35,7 +44,7 @@ import {
 } from '../control-protocol.js';
 import { describeError, UnicornError } from '../errors.js';
 import type { Log } from '../log.js';
-import { UNIX_PATH_LIMIT } from './sockets.js';
+import { removeUnusedSocketFile, UNIX_PATH_LIMIT } from './sockets.js';
 
 /** What the master does for each command; the arbiter implements it. */
 export interface ControlTarget {
@@ -115,6 +124,8 @@ export class ControlServer {
         `cannot create control socket ${path}: ${describeError(err)}`,
       );
     }
+    // Sockets left in our own directory by masters killed with -9 (nobody answers on them) go.
+    if (this.#opts.privateDir) void sweepStale(dirname(path));
     server.on('error', (err) => {
       this.#opts.log.error('control.failed', `Control socket ${path}: ${describeError(err)}`, { path, err });
     });
@@ -378,6 +389,16 @@ function askPid(path: string): Promise<number | null> {
     socket.once('end', () => done(text === '' ? -1 : null));
     socket.once('error', () => done(null));
   });
+}
+
+async function sweepStale(dir: string): Promise<void> {
+  let names: string[];
+  try {
+    names = readdirSync(dir).filter((name) => name.endsWith('.ctl'));
+  } catch {
+    return;
+  }
+  for (const name of names) await removeUnusedSocketFile(join(dir, name));
 }
 
 function unlinkQuietly(path: string): void {

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import {
   chmodSync,
   existsSync,
@@ -143,7 +143,17 @@ describe('unicorn-ts status', () => {
     const runtime = join(dir, 'xdg');
     mkdirSync(runtime, { mode: 0o700 });
     const env = { XDG_RUNTIME_DIR: runtime };
+    // A socket left by a master killed with -9 (its process is gone, nobody answers on it).
+    mkdirSync(join(runtime, 'unicorn-ts'), { mode: 0o700 });
+    const stale = join(runtime, 'unicorn-ts', '4194304.ctl');
+    spawnSync(process.execPath, [
+      '-e',
+      "require('net').createServer().listen(process.argv[1], () => process.kill(process.pid, 'SIGKILL'))",
+      stale,
+    ]);
+    assert.ok(lstatSync(stale).isSocket());
     const server = await startServer([fixture('pid.mjs'), '-w', '1'], { env });
+    await waitFor('the stale socket to be swept away', () => !existsSync(stale));
     assert.equal(
       server.events('control.listening')[0]?.path,
       join(runtime, 'unicorn-ts', `${server.pid}.ctl`),

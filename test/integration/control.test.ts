@@ -356,6 +356,36 @@ describe('after a USR2 upgrade', () => {
   });
 });
 
+describe('after a USR2 upgrade that fails', () => {
+  test('the new master took the socket over and died: the old master takes the path back', async () => {
+    const pidfile = join(dir, 'usr2-failed.pid');
+    const config = join(dir, 'usr2-failed.config.mjs');
+    writeFileSync(config, 'export default { workers: 1 };\n');
+    const old = await startServer(['-c', config, fixture('pid.mjs'), '-p', pidfile]);
+    // The new master loads this config: it has taken the socket over by the time its workers are
+    // ready, and is then killed (as the OOM killer would) with the socket file left behind.
+    writeFileSync(
+      config,
+      "export default { workers: 1, whenReady() { process.kill(process.pid, 'SIGKILL'); } };\n",
+    );
+    const mark = old.logs.length;
+    old.signal('SIGUSR2');
+    await old.waitForEvent(
+      'master.reexec',
+      (l) => l.pid === old.pid && l.level === 'error' && l.signal === 'SIGKILL',
+      { after: mark },
+    );
+    const taken = old.logs.slice(mark).find((l) => l.event === 'control.listening' && l.pid !== old.pid);
+    assert.ok(taken, 'the new master had the control socket');
+    await old.waitForEvent('control.listening', (l) => l.pid === old.pid, { after: mark });
+    assert.equal(
+      (await statusOf(pidfile)).master.pid,
+      old.pid,
+      'the socket answers for the old master again',
+    );
+  });
+});
+
 describe('permissions', () => {
   test('another user is refused: the socket is 0600, and connect() needs write permission on it', async () => {
     const pidfile = join(dir, 'perm.pid');

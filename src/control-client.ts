@@ -111,6 +111,10 @@ export class ControlClient {
   }
 
   async request<T>(command: ControlCommand): Promise<T> {
+    // Closed (by the master, or by --timeout): a request would wait for an answer that cannot come.
+    if (this.#socket.destroyed) {
+      throw new ControlCommandError('bad-request', 'the connection to the master is closed');
+    }
     const id = this.#nextId++;
     const reply = await new Promise<ControlReply>((resolve) => {
       this.#waiting.set(id, resolve);
@@ -194,9 +198,16 @@ export async function runControl(run: ControlRun, stdout: Output, stderr: Output
     return done;
   } catch (err) {
     if (Date.now() >= deadline) {
+      const what = {
+        status: 'the status',
+        reload: 'the reload to finish',
+        scale: `${run.workers} worker(s) to be ready`,
+        stop: 'the master to exit',
+        'reopen-logs': 'the logs to be reopened',
+      }[run.action];
       return failed(
         stderr,
-        new Error(`gave up after --timeout ${run.timeoutMs / 1000} s: ${describeError(err)}`),
+        new Error(`gave up after --timeout ${run.timeoutMs / 1000} s waiting for ${what}`),
       );
     }
     if (err instanceof ControlCommandError && err.code === 'reload-failed') {

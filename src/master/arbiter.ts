@@ -20,7 +20,12 @@ import type { Duplex } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { parseAppSpec, resolveAppFile } from '../app-module.js';
 import { type ResolvedConfig, serializableSettings } from '../config.js';
-import { controlSocketPath, type ReloadResult, type StatusResult } from '../control-protocol.js';
+import {
+  CONTROL_PROTOCOL,
+  controlSocketPath,
+  type ReloadResult,
+  type StatusResult,
+} from '../control-protocol.js';
 import { describeError } from '../errors.js';
 import {
   EXIT_CODES,
@@ -892,7 +897,7 @@ export class Arbiter implements SignalHandlers, ControlTarget {
       master: {
         pid: process.pid,
         version: this.#opts.version,
-        protocol: 1,
+        protocol: CONTROL_PROTOCOL,
         app: this.#opts.appModule,
         startedAt: this.#startedAt,
         uptimeMs: now - this.#startedAt,

@@ -186,6 +186,43 @@ describe('unicorn-ts status', () => {
   });
 });
 
+describe('finding the master', () => {
+  test('through the config file (-c) and UNICORN_TS_CMD_ARGS, as the server; `none` turns the socket off', async () => {
+    const config = join(dir, 'found.config.mjs');
+    const pidfile = join(dir, 'found.pid');
+    writeFileSync(config, `export default { pidfile: ${JSON.stringify(pidfile)}, workers: 1 };\n`);
+    const server = await startServer(['-c', config, fixture('pid.mjs')]);
+    const viaConfig = await control(['status', '-c', config, '--json']);
+    assert.equal(viaConfig.code, 0, viaConfig.stderr);
+    assert.equal((JSON.parse(viaConfig.stdout) as StatusResult).master.pid, server.pid);
+    const viaEnv = await control(['status', '--json'], { env: { UNICORN_TS_CMD_ARGS: `--pid ${pidfile}` } });
+    assert.equal(viaEnv.code, 0, viaEnv.stderr);
+    assert.equal((JSON.parse(viaEnv.stdout) as StatusResult).master.pid, server.pid);
+
+    const offPid = join(dir, 'off.pid');
+    const off = await startServer([fixture('pid.mjs'), '-w', '1', '-p', offPid, '--control-socket', 'none']);
+    assert.equal(off.events('control.listening').length, 0);
+    assert.equal(existsSync(join(dir, 'off.ctl')), false);
+    const refused = await control(['status', '--control-socket', 'none']);
+    assert.equal(refused.code, 1);
+    assert.match(refused.stderr, /the control socket is turned off \(--control-socket none\)/);
+  });
+
+  test('--timeout: a command gives up, exit 1, when what it waits for does not come', async () => {
+    const pidfile = join(dir, 'never.pid');
+    // startup() never finishes: no worker ever becomes ready.
+    await startServer([fixture('slow-boot.mjs'), '-w', '1', '-p', pidfile], { waitFor: 'control.listening' });
+    const started = Date.now();
+    const result = await control(['scale', '2', '--timeout', '2', '--pid', pidfile]);
+    assert.equal(result.code, 1);
+    assert.match(
+      result.stderr,
+      /^unicorn-ts: error: gave up after --timeout 2 s waiting for 2 worker\(s\) to be ready$/m,
+    );
+    assert.ok(Date.now() - started < 30_000);
+  });
+});
+
 describe('unicorn-ts reload', () => {
   test('returns once the new workers are ready: new pids, exit 0', async () => {
     const pidfile = join(dir, 'reload.pid');

@@ -12,6 +12,8 @@ import { chooseInterface } from './app-interface.js';
 import { loadApp, parseAppSpec, resolveAppFile } from './app-module.js';
 import { type ConfigLayer, formatConfig, type ResolvedConfig, resolveConfig } from './config.js';
 import { CONFIG_FILE_NAMES, findConfigFile, loadConfigFile } from './config-file.js';
+import { CONTROL_ACTIONS, CONTROL_EXIT, type ControlAction, runControl } from './control-client.js';
+import { CONTROL_SOCKET_OFF, controlSocketBesidePidfile, defaultControlDir } from './control-protocol.js';
 import { describeError, isUnicornError, UnicornError } from './errors.js';
 import { EXIT_CODES } from './ipc.js';
 import { refuseListen } from './listen-guard.js';
@@ -39,7 +41,13 @@ export function buildProgram(): Command {
     .allowExcessArguments(false)
     // Each description already carries its choices, default and env var (settings.ts helpText);
     // commander would only add the choices a second time.
-    .configureHelp({ optionDescription: (option) => option.description });
+    .configureHelp({ optionDescription: (option) => option.description })
+    .addHelpText(
+      'after',
+      `\nCommands to a running master (through its control socket; \`unicorn-ts COMMAND --help\`):\n${CONTROL_ACTIONS.map(
+        (action) => `  unicorn-ts ${CONTROL_USAGE[action].padEnd(22)} ${CONTROL_HELP[action]}`,
+      ).join('\n')}\nA command word comes first; an app file named like one is run as ./status.`,
+    );
   for (const spec of SETTINGS) {
     if (spec.flags.length === 0) continue;
     program.addOption(optionFor(spec));
@@ -91,6 +99,11 @@ function parseArgs(argv: readonly string[], from: 'node' | 'user', origin: strin
 }
 
 export async function main(argv: readonly string[] = process.argv): Promise<number> {
+  // `unicorn-ts status` is a command; `unicorn-ts status:handler`, `./status` or `-w 2 status` are not.
+  const word = argv[2];
+  if (word !== undefined && (CONTROL_ACTIONS as readonly string[]).includes(word)) {
+    return controlMain(word as ControlAction, argv.slice(3));
+  }
   let cli: ParsedArgs;
   let fromEnv: ParsedArgs = { values: {}, appModule: undefined };
   try {
@@ -265,6 +278,137 @@ export async function main(argv: readonly string[] = process.argv): Promise<numb
   const code = await arbiter.run();
   log.flush();
   return code;
+}
+
+const CONTROL_USAGE: Record<ControlAction, string> = {
+  status: 'status [--json]',
+  reload: 'reload',
+  scale: 'scale N',
+  stop: 'stop [--quick]',
+  'reopen-logs': 'reopen-logs',
+};
+
+const CONTROL_HELP: Record<ControlAction, string> = {
+  status: "print the master's figures and a table of its workers",
+  reload: 'reload (as HUP); returns once the new workers are ready, exit 2 if rolled back',
+  scale: 'run N workers; returns once N are ready',
+  stop: 'stop gracefully (TERM), or quickly (QUIT); returns once the master has exited',
+  'reopen-logs': 'reopen the log files (as USR1), e.g. after logrotate moved them',
+};
+
+function controlProgram(action: ControlAction): Command {
+  const program = new Command(`unicorn-ts ${action}`)
+    .description(`${CONTROL_HELP[action]}.`)
+    .helpOption('-h, --help', 'show this help')
+    .allowExcessArguments(false)
+    .option('-p, --pid <FILE>', "the master's pidfile: its control socket is beside it (app.pid -> app.ctl)")
+    .option('--control-socket <PATH>', 'the control socket, as the master was given it')
+    .option(
+      '-c, --config <FILE>',
+      `take --pid and --control-socket from this config file (default: ${CONFIG_FILE_NAMES[0]} etc. in this directory, as the server does)`,
+    )
+    .option('--json', 'print the result as JSON')
+    .option('--timeout <SECONDS>', 'give up waiting after this long', '600')
+    .addHelpText(
+      'after',
+      `\nWithout --pid or --control-socket (here, in the config file or $${CMD_ARGS_ENV}), the one master answering in ${defaultControlDir()} is used.`,
+    );
+  if (action === 'scale') program.argument('<N>', 'the number of workers');
+  if (action === 'stop')
+    program.option('--quick', 'in-flight requests get 2 s (QUIT) instead of --graceful-timeout (TERM)');
+  return program;
+}
+
+/** `unicorn-ts status|reload|scale|stop|reopen-logs`: find the master's control socket and act. */
+async function controlMain(action: ControlAction, args: readonly string[]): Promise<number> {
+  const program = controlProgram(action).exitOverride();
+  let opts: {
+    pid?: string;
+    controlSocket?: string;
+    config?: string;
+    json?: boolean;
+    timeout: string;
+    quick?: boolean;
+  };
+  let workers = 0;
+  let timeoutMs: number;
+  try {
+    program.parse(args as string[], { from: 'user' });
+    opts = program.opts();
+    if (action === 'scale') workers = countArg(program.args[0]!, 'N');
+    timeoutMs = countArg(opts.timeout, '--timeout') * 1000;
+  } catch (err) {
+    if (err instanceof CommanderError) return err.exitCode === 0 ? 0 : CONTROL_EXIT.FAILED;
+    return configError(err);
+  }
+  let socket: string | null;
+  try {
+    socket = await controlSocketFor(opts);
+  } catch (err) {
+    return configError(err);
+  }
+  return runControl(
+    {
+      action,
+      socket,
+      searchDir: defaultControlDir(),
+      json: opts.json === true,
+      quick: opts.quick === true,
+      workers,
+      timeoutMs: timeoutMs > 0 ? timeoutMs : 2 ** 31 - 1,
+    },
+    process.stdout,
+    process.stderr,
+  );
+}
+
+function countArg(raw: string, name: string): number {
+  if (!/^\d+$/.test(raw.trim())) {
+    throw new UnicornError(
+      'UNICORN_CONFIG_INVALID_VALUE',
+      `invalid value for ${name}: ${JSON.stringify(raw)} (expected an integer >= 0)`,
+    );
+  }
+  return Number(raw);
+}
+
+/**
+ * The socket a control command talks to, from the same sources as the server's settings (the
+ * config file, $UNICORN_TS_CMD_ARGS, the command line), so a command run where the server was
+ * started finds it; null when none names one (the default directory is searched).
+ */
+async function controlSocketFor(opts: {
+  pid?: string;
+  controlSocket?: string;
+  config?: string;
+}): Promise<string | null> {
+  const cwd = process.cwd();
+  const layers: ConfigLayer[] = [];
+  const configFile = findConfigFile(opts.config ?? null, cwd);
+  if (configFile !== null) {
+    layers.push({ source: 'config file', origin: configFile, values: await loadConfigFile(configFile) });
+  }
+  const envArgs = process.env[CMD_ARGS_ENV];
+  if (envArgs !== undefined && envArgs.trim() !== '') {
+    const fromEnv = parseArgs(splitShellWords(envArgs), 'user', `$${CMD_ARGS_ENV}`);
+    layers.push({ source: 'UNICORN_TS_CMD_ARGS', origin: `$${CMD_ARGS_ENV}`, values: fromEnv.values });
+  }
+  const cli: Record<string, unknown> = {};
+  if (opts.pid !== undefined) cli.pidfile = opts.pid;
+  if (opts.controlSocket !== undefined) cli.controlSocket = opts.controlSocket;
+  layers.push({ source: 'command line', origin: 'the command line', values: cli });
+  const s = resolveConfig(layers).settings;
+  // The master resolves relative paths after --chdir.
+  const base = s.chdir !== null ? resolve(cwd, s.chdir) : cwd;
+  if (s.controlSocket === CONTROL_SOCKET_OFF) {
+    throw new UnicornError(
+      'UNICORN_CONTROL_UNREACHABLE',
+      'the control socket is turned off (--control-socket none)',
+    );
+  }
+  if (s.controlSocket !== null) return resolve(base, s.controlSocket);
+  if (s.pidfile !== null) return resolve(base, controlSocketBesidePidfile(s.pidfile));
+  return null;
 }
 
 /**

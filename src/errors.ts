@@ -99,6 +99,18 @@ export const ERRORS = {
     when: 'The pidfile (or its `.lock`) is a symbolic link, or a file that belongs to another user.',
     hint: 'Remove it if it is stale, and keep the pidfile in a directory only the server user can write (e.g. /run/NAME/), not a world-writable one such as /tmp.',
   },
+  UNICORN_CONTROL_SOCKET: {
+    when: 'The control socket (--control-socket) could not be created, or another running master answers on it.',
+    hint: 'Check that its directory exists and is writable, or give this master another --control-socket path (`none` turns it off).',
+  },
+  UNICORN_CONTROL_SOCKET_UNSAFE: {
+    when: 'The control socket path is a symbolic link, a file that is not a socket, or belongs to another user; or its default directory is not private to this user.',
+    hint: 'Remove what is at the path if it is stale, and keep the socket in a directory only the server user can write (e.g. /run/NAME/).',
+  },
+  UNICORN_CONTROL_UNREACHABLE: {
+    when: '`unicorn-ts status` (or reload, scale, stop, reopen-logs) found no master to talk to, several, or was refused.',
+    hint: 'Name the master with --pid FILE or --control-socket PATH (as it was started); only the user the master runs as (or root) may control it.',
+  },
   UNICORN_HOOK: {
     when: 'A server hook from the config file threw or rejected.',
     hint: 'The message names the hook; during boot this stops the server.',

@@ -19,6 +19,12 @@ export const LOG_EVENTS = {
   'master.halt': 'The master stops because workers cannot boot (app load error, exit 4; boot error, exit 3).',
   'master.reexec':
     'USR2: a new master was started with the listening sockets, or it failed (carries newMasterPid).',
+  'control.listening':
+    'The control socket is ready for `unicorn-ts status` and the other commands (carries path).',
+  'control.command':
+    'A command arrived on the control socket (reload, scale, stop, reopen-logs; status is not logged); carries cmd.',
+  'control.failed':
+    'The control socket could not be created at its default location (the server runs without it), or failed later; carries path.',
   'signal.received': 'The master took a signal off its queue (`Handling signal: term`).',
   'signal.ignored': 'A signal arrived that the master does not act on in its current state.',
   'hook.error': 'A server hook threw or rejected; carries the hook name.',

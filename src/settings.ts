@@ -684,6 +684,18 @@ const BASE_SETTINGS = [
     doc: 'Write the master pid to this file. The file is locked while the master runs, so a second master on the same file refuses to start; it is removed on exit.',
   }),
   setting({
+    name: 'controlSocket',
+    section: 'Operations',
+    type: 'string',
+    flags: ['--control-socket'],
+    meta: 'PATH',
+    default: null,
+    defaultDoc:
+      'beside the pidfile (app.pid -> app.ctl), else $XDG_RUNTIME_DIR/unicorn-ts/PID.ctl or /tmp/unicorn-ts-UID/PID.ctl',
+    parse: parseOptionalString,
+    doc: "The master's control socket, for `unicorn-ts status`, `reload`, `scale N`, `stop` and `reopen-logs` (`none` turns it off). A unix socket of mode 0600: only its owner and root can control the server. Without this setting it sits beside the pidfile (`--pid app.pid` gives `app.ctl`), or, with no pidfile, in a private directory of the user's (`$XDG_RUNTIME_DIR/unicorn-ts/`, else `/tmp/unicorn-ts-UID/`) named by the master's pid; a problem with that default location is logged as a warning and the server runs without one, while a socket set here that cannot be created stops the start. A new master started by USR2 takes the socket over. See docs/deploy.md.",
+  }),
+  setting({
     name: 'user',
     section: 'Server Mechanics',
     type: 'string',

@@ -20,6 +20,12 @@ import type { Duplex } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { parseAppSpec, resolveAppFile } from '../app-module.js';
 import { type ResolvedConfig, serializableSettings } from '../config.js';
+import {
+  CONTROL_PROTOCOL,
+  controlSocketPath,
+  type ReloadResult,
+  type StatusResult,
+} from '../control-protocol.js';
 import { describeError } from '../errors.js';
 import { maxHeaderSize } from '../http/limits.js';
 import {
@@ -36,6 +42,7 @@ import {
 import type { Log, Logger } from '../log.js';
 import type { HookName } from '../settings.js';
 import { MASTER_SIGNALS, type MasterSignal, type SignalHandlers, signalHandlerName } from '../signals.js';
+import { ControlServer, type ControlTarget } from './control.js';
 import { RequestDispatcher } from './dispatcher.js';
 import { FIRST_PRIME_FD, needEarlyListen } from './early-listen.js';
 import { Pidfile } from './pidfile.js';
@@ -99,10 +106,19 @@ const WORKER_ENTRY = fileURLToPath(new URL('../../workers/entry.js', import.meta
 
 type Exit = { worker: WorkerHandle; code: number | null; signal: NodeJS.Signals | null };
 
-export class Arbiter implements SignalHandlers {
+export class Arbiter implements SignalHandlers, ControlTarget {
   readonly #opts: ArbiterOptions;
   readonly #log: Log;
   readonly #signalQueue: MasterSignal[] = [];
+  /** Control-socket actions, run by the loop in turn with the signals (control.ts). */
+  readonly #commands: Array<() => Promise<void> | void> = [];
+  #control: ControlServer | null = null;
+  /** Control-socket reloads waiting for the reload under way to be done or rolled back. */
+  #reloadWaiters: Array<(result: ReloadResult) => void> = [];
+  #reloads = { done: 0, failed: 0 };
+  /** Why workers left that are yet to be replaced: the next spawned workers' start reasons. */
+  readonly #restartReasons: string[] = [];
+  readonly #startedAt = Date.now();
   readonly #exits: Exit[] = [];
   readonly #workers = new Map<number, WorkerHandle>();
   /** --dispatch request: keep-alive connections waiting here for their next request. */
@@ -182,6 +198,7 @@ export class Arbiter implements SignalHandlers {
       this.#lastTurnAt = Date.now();
       const signal = this.#signalQueue.shift();
       if (signal !== undefined) await this.dispatch(signal);
+      for (let command = this.#commands.shift(); command; command = this.#commands.shift()) await command();
       await this.reapWorkers();
       this.murderWorkers();
       await this.manageWorkers();
@@ -219,8 +236,10 @@ export class Arbiter implements SignalHandlers {
         this.#opts.cwd,
         this.#sockets.some((socket) => socket.origin === 'upgrade'),
       );
+      await this.openControl();
     } catch (err) {
       this.#log.critical('master.halt', `Cannot start: ${describeError(err)}`, { err });
+      this.#control?.close();
       for (const socket of this.#sockets)
         closeSocket(socket, this.#upgrade === null ? {} : { unlink: false });
       this.#pidfile?.remove(process.pid);
@@ -286,6 +305,27 @@ export class Arbiter implements SignalHandlers {
     );
   }
 
+  /**
+   * The control socket. One set with --control-socket must work, so failing stops the start; the
+   * default one is a convenience, and a problem with it (a read-only runtime directory, one taken by
+   * another user) is a warning.
+   */
+  private async openControl(): Promise<void> {
+    const s = this.settings;
+    const path = controlSocketPath(s, process.pid, process.cwd());
+    if (path === null) return;
+    const explicit = s.controlSocket !== null;
+    try {
+      const privateDir = !explicit && s.pidfile === null;
+      this.#control = await ControlServer.open({ path, privateDir, target: this, log: this.#log });
+    } catch (err) {
+      if (explicit) throw err;
+      this.#log.warn('control.failed', `No control socket: ${describeError(err)}`, { path, err });
+      return;
+    }
+    this.#log.info('control.listening', `Control socket at ${path}`, { path });
+  }
+
   /** --reload: a changed file queues a reload, exactly as SIGHUP would. */
   private startReloader(): void {
     let appDir = this.#opts.cwd;
@@ -326,6 +366,7 @@ export class Arbiter implements SignalHandlers {
 
   private async finish(code: number): Promise<number> {
     this.#stopWatching?.();
+    this.#control?.close();
     for (const socket of this.#sockets) closeSocket(socket, this.#upgrade === null ? {} : { unlink: false });
     this.#sockets = [];
     // As nginx: an inherited socket file is ours to remove only once the master that handed it over
@@ -413,6 +454,7 @@ export class Arbiter implements SignalHandlers {
     });
     this.#dispatcher.stop(this.#workers.values());
     this.#sticky?.stop();
+    this.settleReload({ ok: false, reason: 'the master is stopping', workerPids: [] });
     // Closing the master's copies first: once every worker has closed its own, the port closes.
     for (const socket of this.#sockets) closeSocket(socket, this.#upgrade === null ? {} : { unlink: false });
     this.#sockets = [];
@@ -437,10 +479,11 @@ export class Arbiter implements SignalHandlers {
     try {
       this.#config = await this.#opts.reloadConfig();
     } catch (err) {
-      this.#log.error('reload.failed', `Reload failed, configuration not applied: ${describeError(err)}`, {
-        err,
-      });
+      const reason = `configuration not applied: ${describeError(err)}`;
+      this.#log.error('reload.failed', `Reload failed, ${reason}`, { err });
       this.#telemetry?.reloaded('failed');
+      this.#reloads.failed++;
+      this.settleReload({ ok: false, reason, workerPids: [] });
       return;
     }
     await this.runHook('onReload', this.api);
@@ -538,6 +581,7 @@ export class Arbiter implements SignalHandlers {
         );
       }
     }
+    void this.#control?.reclaim();
     this.#log.error(
       'master.reexec',
       `${why}; this master (pid ${process.pid}) carries on${restored === null ? '' : `, pidfile ${restored} restored`}`,
@@ -566,6 +610,8 @@ export class Arbiter implements SignalHandlers {
     }
     this.#log.error('reload.failed', `Reload failed, the old workers keep serving: ${reason}`, { reason });
     this.#telemetry?.reloaded('failed');
+    this.#reloads.failed++;
+    this.settleReload({ ok: false, reason, workerPids: [] });
   }
 
   private setWorkerCount(count: number): void {
@@ -616,6 +662,7 @@ export class Arbiter implements SignalHandlers {
         this.stop(false, bootCode);
         continue;
       }
+      this.#restartReasons.push(worker.reason === 'boot-timeout' ? 'boot-timeout' : 'crash');
       if (worker.readyAt === null || Date.now() - worker.readyAt < CRASH_WINDOW_MS) {
         // The first failure respawns at once; a loop then waits 100 ms, 200 ms, ... up to 30 s.
         this.#failures++;
@@ -679,7 +726,8 @@ export class Arbiter implements SignalHandlers {
             stack: stack?.frames.map(formatFrame) ?? null,
           },
         );
-        worker.abort(now, ABORT_GRACE_MS);
+        // Its replacement is forked this turn, before it has exited.
+        if (worker.abort(now, ABORT_GRACE_MS)) this.#restartReasons.push('timeout');
       }
     }
   }
@@ -722,6 +770,8 @@ export class Arbiter implements SignalHandlers {
         durationMs: Date.now() - reload.startedAt,
         workerPids: this.api.workerPids,
       });
+      this.#reloads.done++;
+      this.settleReload({ ok: true, reason: null, workerPids: this.readyPids() });
     }
     const plan = planWorkers([...this.#workers.values()], {
       target: this.#target,
@@ -749,6 +799,7 @@ export class Arbiter implements SignalHandlers {
   /** A standby takes the place of a worker that left: it gets the sockets and reports ready. */
   private promote(worker: WorkerHandle): void {
     if (!worker.promote(Date.now())) return;
+    worker.startReason = this.nextStartReason();
     this.#log.info('worker.promoted', `Standby worker (pid: ${worker.pid}) takes over`, {
       workerPid: worker.pid,
       age: worker.age,
@@ -790,6 +841,7 @@ export class Arbiter implements SignalHandlers {
     cluster.setupPrimary({ stdio: [...WORKER_STDIO, probe, ...this.#unprimed.map(socketFd)] });
     const clusterWorker = cluster.fork({ [WORKER_BOOT_ENV]: JSON.stringify(boot) });
     const worker = new WorkerHandle(clusterWorker, age, Date.now(), spare);
+    worker.startReason = spare ? 'standby' : this.nextStartReason();
     const probePipe = clusterWorker.process.stdio[STACK_PROBE_FD];
     if (boot.stackProbeFd !== null && probePipe) worker.stackProbe = new StackProbe(probePipe as Duplex);
     this.#workers.set(worker.pid, worker);
@@ -848,6 +900,7 @@ export class Arbiter implements SignalHandlers {
           worker.counted &&
           worker.retire('max-memory')
         ) {
+          this.#restartReasons.push('max-memory');
           this.#log.warn(
             'worker.exiting',
             `Worker (pid: ${worker.pid}) uses ${Math.round(message.rss / 1048576)} MiB, over --max-memory ${this.settings.maxMemory}; replacing it`,
@@ -861,7 +914,7 @@ export class Arbiter implements SignalHandlers {
         }
         return;
       case 'retire':
-        if (worker.counted) worker.retire(message.reason);
+        if (worker.counted && worker.retire(message.reason)) this.#restartReasons.push(message.reason);
         this.wakeUp();
         return;
       case 'conn-idle':
@@ -914,6 +967,99 @@ export class Arbiter implements SignalHandlers {
       });
       void this.runHook('whenReady', this.api);
     }
+  }
+
+  // ---- the control socket (control.ts) ---------------------------------------------------------
+
+  status(): StatusResult {
+    const now = Date.now();
+    const workers = [...this.#workers.values()].sort((a, b) => a.age - b.age);
+    return {
+      master: {
+        pid: process.pid,
+        version: this.#opts.version,
+        protocol: CONTROL_PROTOCOL,
+        app: this.#opts.appModule,
+        startedAt: this.#startedAt,
+        uptimeMs: now - this.#startedAt,
+        state: this.#stopping !== null ? 'stopping' : this.#reload !== null ? 'reloading' : 'running',
+        workers: {
+          desired: this.#target,
+          ready: workers.filter((w) => w.counted && w.state === 'ready').length,
+          spare: workers.filter((w) => w.isSpare).length,
+        },
+        reloads: { ...this.#reloads },
+        upgradingTo: this.#upgrade?.pid ?? null,
+        listening: this.#sockets.map((socket) => socket.url),
+        controlSocket: this.#control?.path ?? '',
+      },
+      workers: workers.map((w) => ({
+        pid: w.pid,
+        id: w.age,
+        state: w.state,
+        spare: w.isSpare,
+        startedAt: w.bornAt,
+        uptimeMs: now - w.bornAt,
+        requests: w.requests,
+        inflight: w.inflight,
+        rss: w.rss,
+        startReason: w.startReason,
+      })),
+    };
+  }
+
+  requestReload(): Promise<ReloadResult> {
+    return new Promise((resolve) =>
+      this.schedule(async () => {
+        this.#reloadWaiters.push(resolve);
+        await this.handleHup();
+      }),
+    );
+  }
+
+  requestScale(workers: number): Promise<void> {
+    return this.schedule(() => this.setWorkerCount(workers));
+  }
+
+  requestStop(quick: boolean): Promise<void> {
+    return this.schedule(() => (quick ? this.handleQuit() : this.handleTerm()));
+  }
+
+  requestReopenLogs(): Promise<void> {
+    return this.schedule(() => this.handleUsr1());
+  }
+
+  /** Runs `action` in the loop, in turn with the signals; resolves when it has run. */
+  private schedule(action: () => Promise<void> | void): Promise<void> {
+    return new Promise((resolve, reject) => {
+      this.#commands.push(async () => {
+        try {
+          await action();
+          resolve();
+        } catch (err) {
+          reject(err);
+        }
+      });
+      this.wakeUp();
+    });
+  }
+
+  /** Tells the control clients waiting on a reload how it ended (a newer reload takes them over). */
+  private settleReload(result: ReloadResult): void {
+    for (const resolve of this.#reloadWaiters.splice(0)) resolve(result);
+  }
+
+  private readyPids(): number[] {
+    return [...this.#workers.values()]
+      .filter((w) => w.counted && w.state === 'ready')
+      .sort((a, b) => a.age - b.age)
+      .map((w) => w.pid);
+  }
+
+  /** Why the next worker starts: the reload, a worker that left, or a count raised (status shows it). */
+  private nextStartReason(): string {
+    if (this.#reload !== null) return 'reload';
+    return this.#restartReasons.shift() ?? (this.#everReady ? 'scale' : 'boot');
   }
 
   // ---- plumbing --------------------------------------------------------------------------------

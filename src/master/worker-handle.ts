@@ -86,6 +86,8 @@ export class WorkerHandle {
    * again, it is not taken for free.
    */
   heardSinceHandback = true;
+  /** Why the master started it (`unicorn-ts status`): boot, scale, reload, standby, or why its predecessor left. */
+  startReason = 'boot';
   /** The message a worker sent just before failing to boot. */
   bootError: { code: number; message: string } | null = null;
 

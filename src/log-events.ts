@@ -15,6 +15,8 @@ export const LOG_EVENTS = {
   'master.halt': 'The master stops because workers cannot boot (app load error, exit 4; boot error, exit 3).',
   'master.reexec':
     'USR2: a new master was started with the listening sockets, or it failed (carries newMasterPid).',
+  'systemd.notify_failed':
+    'A message for systemd (READY=1, RELOADING=1, STOPPING=1, MAINPID=, STATUS=) could not be sent to $NOTIFY_SOCKET, most often because systemd-notify is not installed (logged once per master; carries socket, message, errorCode).',
   'signal.received': 'The master took a signal off its queue (`Handling signal: term`).',
   'signal.ignored': 'A signal arrived that the master does not act on in its current state.',
   'hook.error': 'A server hook threw or rejected; carries the hook name.',

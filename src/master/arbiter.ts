@@ -39,6 +39,7 @@ import { RequestDispatcher } from './dispatcher.js';
 import { FIRST_PRIME_FD, needEarlyListen } from './early-listen.js';
 import { Pidfile } from './pidfile.js';
 import { watchForChanges } from './reloader.js';
+import { monotonicUsec, SystemdNotifier } from './sd-notify.js';
 import {
   closeSocket,
   inheritedFdsEnv,
@@ -141,6 +142,8 @@ export class Arbiter implements SignalHandlers {
   #inheritedUnixPaths: string[] = [];
   /** Our parent at start: for a master started by USR2, the old master. */
   readonly #parentAtStart = process.ppid;
+  /** systemd's Type=notify protocol, when $NOTIFY_SOCKET names a socket (sd-notify.ts). */
+  readonly #systemd: SystemdNotifier | null;
 
   constructor(opts: ArbiterOptions) {
     this.#opts = opts;
@@ -148,6 +151,7 @@ export class Arbiter implements SignalHandlers {
     this.#config = opts.config;
     this.#target = opts.config.settings.workers;
     this.#dispatcher.wake = () => this.wakeUp();
+    this.#systemd = SystemdNotifier.fromEnv(process.env, opts.log);
   }
 
   get settings(): ResolvedConfig['settings'] {
@@ -265,6 +269,7 @@ export class Arbiter implements SignalHandlers {
       for (const path of this.#inheritedUnixPaths) await removeUnusedSocketFile(path);
     }
     await this.runHook('onExit', this.api);
+    await this.#systemd?.flush();
     this.#pidfile?.remove(process.pid);
     this.#log.info('master.stopped', `Shutting down: Master (exit code ${code})`, { exitCode: code });
     return code;
@@ -341,6 +346,9 @@ export class Arbiter implements SignalHandlers {
       workers: this.#workers.size,
     });
     this.#dispatcher.stop(this.#workers.values());
+    // After a USR2 the new master is (or is about to be) systemd's main pid: a STOPPING=1 from this
+    // one would stop the whole service.
+    if (this.#upgrade === null) this.#systemd?.send({ STOPPING: 1, STATUS: 'Stopping' });
     // Closing the master's copies first: once every worker has closed its own, the port closes.
     for (const socket of this.#sockets) closeSocket(socket, this.#upgrade === null ? {} : { unlink: false });
     this.#sockets = [];
@@ -362,12 +370,15 @@ export class Arbiter implements SignalHandlers {
   private async reload(): Promise<void> {
     const oldConfig = this.#config;
     const oldTarget = this.#target;
+    // systemd counts the reload from this instant and waits for the READY=1 that ends it.
+    this.#systemd?.send({ RELOADING: 1, MONOTONIC_USEC: monotonicUsec(), STATUS: 'Reloading' });
     try {
       this.#config = await this.#opts.reloadConfig();
     } catch (err) {
       this.#log.error('reload.failed', `Reload failed, configuration not applied: ${describeError(err)}`, {
         err,
       });
+      this.notifyReady('reload failed, configuration not applied');
       return;
     }
     await this.runHook('onReload', this.api);
@@ -465,6 +476,12 @@ export class Arbiter implements SignalHandlers {
         );
       }
     }
+    // The new master may have named itself the main pid before it died.
+    this.#systemd?.send({
+      MAINPID: process.pid,
+      READY: 1,
+      STATUS: 'Upgrade failed; the old master serves on',
+    });
     this.#log.error(
       'master.reexec',
       `${why}; this master (pid ${process.pid}) carries on${restored === null ? '' : `, pidfile ${restored} restored`}`,
@@ -492,6 +509,7 @@ export class Arbiter implements SignalHandlers {
       }
     }
     this.#log.error('reload.failed', `Reload failed, the old workers keep serving: ${reason}`, { reason });
+    this.notifyReady('reload failed, the old workers serve');
   }
 
   private setWorkerCount(count: number): void {
@@ -499,6 +517,8 @@ export class Arbiter implements SignalHandlers {
     const old = this.#target;
     this.#target = count;
     this.#log.info('workers.count', `Number of workers: ${old} -> ${count}`, { from: old, to: count });
+    if (this.#everReady && this.#stopping === null)
+      this.#systemd?.send({ STATUS: `${count} workers wanted` });
     void this.runHook('nworkersChanged', this.api, count, old);
   }
 
@@ -646,6 +666,7 @@ export class Arbiter implements SignalHandlers {
         durationMs: Date.now() - reload.startedAt,
         workerPids: this.api.workerPids,
       });
+      this.notifyReady('reloaded');
     }
     const plan = planWorkers([...this.#workers.values()], {
       target: this.#target,
@@ -712,7 +733,9 @@ export class Arbiter implements SignalHandlers {
     // The stack probe needs its own pipe: the IPC channel is read by the thread that gets stuck.
     const probe = boot.stackProbeFd === null ? 'ignore' : 'pipe';
     cluster.setupPrimary({ stdio: [...WORKER_STDIO, probe, ...this.#unprimed.map(socketFd)] });
-    const clusterWorker = cluster.fork({ [WORKER_BOOT_ENV]: JSON.stringify(boot) });
+    // Only the master speaks to systemd: an app that saw NOTIFY_SOCKET could send READY=1 early, and
+    // NotifyAccess=all would let it.
+    const clusterWorker = cluster.fork({ [WORKER_BOOT_ENV]: JSON.stringify(boot), NOTIFY_SOCKET: undefined });
     const worker = new WorkerHandle(clusterWorker, age, Date.now(), spare);
     const probePipe = clusterWorker.process.stdio[STACK_PROBE_FD];
     if (boot.stackProbeFd !== null && probePipe) worker.stackProbe = new StackProbe(probePipe as Duplex);
@@ -832,7 +855,23 @@ export class Arbiter implements SignalHandlers {
         workerPids: this.api.workerPids,
       });
       void this.runHook('whenReady', this.api);
+      this.notifyReady(null);
     }
+  }
+
+  /**
+   * READY=1 with the worker count, at the first boot and at the end of a reload. A master started by
+   * USR2 also names itself the main pid: systemd then follows it when the old master exits.
+   */
+  private notifyReady(note: string | null): void {
+    if (this.#systemd === null) return;
+    const ready = [...this.#workers.values()].filter((w) => w.state === 'ready').length;
+    const upgraded = this.#sockets.some((socket) => socket.origin === 'upgrade');
+    this.#systemd.send({
+      ...(upgraded ? { MAINPID: process.pid } : {}),
+      READY: 1,
+      STATUS: `${ready} of ${this.#target} workers ready${note === null ? '' : ` (${note})`}`,
+    });
   }
 
   // ---- plumbing --------------------------------------------------------------------------------

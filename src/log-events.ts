@@ -12,6 +12,10 @@ export const LOG_EVENTS = {
   'master.ready': 'The first full set of workers is ready; the whenReady hook runs next.',
   'master.stopping': 'The master began a graceful or quick stop (`Shutting down`).',
   'master.stopped': 'The master is about to exit; carries the exit code.',
+  'master.shell_parent':
+    'Started by an npm script through a shell that does not pass TERM or HUP on (`sh -c`, no `exec`), with no terminal: a stop sent to npm will not drain this master. Carries shell, shellPid and script.',
+  'master.pid1':
+    'The master runs as PID 1 (a container without an init): it reaps its workers, but not orphaned subprocesses of the app.',
   'master.halt': 'The master stops because workers cannot boot (app load error, exit 4; boot error, exit 3).',
   'master.reexec':
     'USR2: a new master was started with the listening sockets, or it failed (carries newMasterPid).',

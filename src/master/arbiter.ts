@@ -50,6 +50,7 @@ import {
   unixSocketMode,
 } from './sockets.js';
 import { StackProbe } from './stack-probe.js';
+import { currentProcessView, npmShellParent, type ProcessView } from './supervisor.js';
 import { describeHeld, WorkerHandle } from './worker-handle.js';
 
 export interface ArbiterOptions {
@@ -198,6 +199,7 @@ export class Arbiter implements SignalHandlers {
       node: process.version,
     });
     for (const spec of MASTER_SIGNALS) process.on(spec.signal, () => this.enqueue(spec.signal));
+    this.warnAboutSupervisor(currentProcessView());
     try {
       if (s.pidfile !== null) {
         this.#pidfile = new Pidfile(s.pidfile);
@@ -219,6 +221,26 @@ export class Arbiter implements SignalHandlers {
     cluster.setupPrimary({ exec: WORKER_ENTRY, args: [], stdio: WORKER_STDIO });
     if (s.reload) this.startReloader();
     return null;
+  }
+
+  /** Set-ups where a stop or an orphan does not reach this master (supervisor.ts). */
+  private warnAboutSupervisor(view: ProcessView): void {
+    const shell = npmShellParent(view);
+    if (shell !== null) {
+      const script = view.npmLifecycleEvent;
+      this.#log.warn(
+        'master.shell_parent',
+        `Started by the npm script "${script}" through ${shell} -c (pid ${view.ppid}), which does not pass TERM or HUP on: a stop sent to npm (docker stop, kill) will not drain this master. Start the script with exec ("${script}": "exec unicorn-ts ...") or run unicorn-ts directly`,
+        { shell, shellPid: view.ppid, script },
+      );
+    }
+    if (view.pid === 1) {
+      this.#log.warn(
+        'master.pid1',
+        'Running as PID 1: workers are reaped, but not orphaned subprocesses of the app (Node waits only for its own children); run under an init (tini, docker run --init) if the app starts subprocesses',
+        {},
+      );
+    }
   }
 
   /** --reload: a changed file queues a reload, exactly as SIGHUP would. */

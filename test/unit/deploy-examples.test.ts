@@ -7,11 +7,16 @@
 
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { availableParallelism, tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { Deployment } from 'kubernetes-models/apps/v1';
+import { HorizontalPodAutoscaler } from 'kubernetes-models/autoscaling/v2';
+import { Service } from 'kubernetes-models/v1';
+import { parseAllDocuments } from 'yaml';
+import { availableWorkerCount } from '../../src/cpus.js';
 import { EXIT_CODES } from '../../src/ipc.js';
 import { splitShellWords } from '../../src/shell-words.js';
 
@@ -105,5 +110,194 @@ describe('examples/systemd', () => {
     const deps = unitSection(service, 'Unit');
     assert.equal(deps.get('Requires'), 'myapp.socket');
     assert.match(unitSection(socket, 'Socket').get('ListenStream') ?? '', /^127\.0\.0\.1:\d+$/);
+  });
+});
+
+/** The value after `flag` in an argument list (`--flag value`), or undefined. */
+function flagValue(args: readonly string[], ...flags: string[]): string | undefined {
+  const at = args.findIndex((arg) => flags.includes(arg));
+  return at < 0 ? undefined : args[at + 1];
+}
+
+/** The port of a HOST:PORT address. */
+const portOf = (address: string | undefined) => Number(/:(\d+)$/.exec(address ?? '')?.[1]);
+
+/** Dockerfile instructions, continuation lines joined, each with the stage (FROM) it belongs to. */
+function dockerInstructions(text: string): Array<{ stage: number; op: string; rest: string }> {
+  const joined = text.replace(/\\\n/g, ' ');
+  let stage = -1;
+  const out: Array<{ stage: number; op: string; rest: string }> = [];
+  for (const raw of joined.split('\n')) {
+    const line = raw.trim();
+    if (line === '' || line.startsWith('#')) continue;
+    const [op, ...rest] = line.split(/\s+/);
+    if (op!.toUpperCase() === 'FROM') stage++;
+    out.push({ stage, op: op!.toUpperCase(), rest: rest.join(' ') });
+  }
+  return out;
+}
+
+const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { bin: Record<string, string> };
+const dockerfile = dockerInstructions(example('docker/Dockerfile'));
+const finalStage = Math.max(...dockerfile.map((i) => i.stage));
+const final = (op: string) => dockerfile.filter((i) => i.stage === finalStage && i.op === op);
+/** An exec-form instruction's JSON array, or null for the shell form. */
+function execForm(rest: string | undefined): string[] | null {
+  try {
+    const value: unknown = JSON.parse(rest ?? '');
+    return Array.isArray(value) ? (value as string[]) : null;
+  } catch {
+    return null;
+  }
+}
+const cmd = execForm(final('CMD').at(-1)?.rest) ?? [];
+
+describe('examples/docker', () => {
+  test('CMD is exec form (a JSON array) and runs the bin package.json declares', () => {
+    assert.notEqual(
+      execForm(final('CMD').at(-1)?.rest),
+      null,
+      'CMD is a JSON array: no shell between the init and the master',
+    );
+    const [bin] = Object.keys(pkg.bin);
+    assert.equal(cmd[0], `node_modules/.bin/${bin}`);
+  });
+
+  test('tini is PID 1 (ENTRYPOINT, exec form): it reaps orphans and passes TERM on', () => {
+    assert.deepEqual(execForm(final('ENTRYPOINT').at(-1)?.rest), ['/usr/bin/tini', '--']);
+    assert.ok(
+      final('RUN').some((i) => /apt-get install .*\btini\b/.test(i.rest)),
+      'the runtime stage installs tini',
+    );
+  });
+
+  test('multi-stage: the runtime stage installs production dependencies only and runs as a non-root user', () => {
+    assert.ok(finalStage >= 1, 'a build stage and a runtime stage');
+    assert.ok(final('RUN').some((i) => /\bnpm ci --omit=dev\b/.test(i.rest)));
+    assert.ok(!final('RUN').some((i) => /\bnpm (ci|install)(?!.*--omit=dev)/.test(i.rest)));
+    assert.ok(
+      final('COPY').some((i) => i.rest.startsWith('--from=')),
+      'the build output comes from the build stage',
+    );
+    const user = final('USER').at(-1)?.rest;
+    assert.ok(user !== undefined && user !== 'root' && user !== '0', `USER ${user}`);
+  });
+
+  test('STOPSIGNAL is TERM, the graceful stop', () => {
+    assert.equal(final('STOPSIGNAL').at(-1)?.rest, 'SIGTERM');
+  });
+
+  test('HEALTHCHECK asks /readyz on the --metrics-bind port', () => {
+    const check = final('HEALTHCHECK').at(-1)?.rest ?? '';
+    const url = /http:\/\/127\.0\.0\.1:(\d+)(\/\w+)/.exec(check);
+    assert.ok(url, `no URL in HEALTHCHECK ${check}`);
+    assert.equal(url[2], '/readyz');
+    assert.equal(Number(url[1]), portOf(flagValue(cmd, '--metrics-bind')));
+    assert.match(check, /CMD \[/, 'exec form: the slim image has no shell tools to rely on');
+  });
+
+  test('.dockerignore keeps the host’s node_modules and build output out of the build context', () => {
+    const ignored = example('docker/.dockerignore')
+      .split('\n')
+      .map((l) => l.trim())
+      .filter((l) => l !== '' && !l.startsWith('#'));
+    for (const entry of ['node_modules', 'dist', '.git', '.env']) assert.ok(ignored.includes(entry), entry);
+  });
+});
+
+describe('examples/kubernetes', () => {
+  const documents = (name: string) =>
+    parseAllDocuments(example(`kubernetes/${name}`)).map((doc) => {
+      assert.deepEqual(doc.errors, [], `${name} is valid YAML`);
+      return doc.toJS() as Record<string, unknown>;
+    });
+  const [deploymentObject] = documents('deployment.yaml');
+  const [serviceObject] = documents('service.yaml');
+  const [hpaObject] = documents('hpa.yaml');
+  const deployment = new Deployment(deploymentObject as never);
+  const service = new Service(serviceObject as never);
+  const hpa = new HorizontalPodAutoscaler(hpaObject as never);
+  const pod = deployment.spec!.template.spec!;
+  const container = pod.containers[0]!;
+  const args = container.args ?? [];
+  const port = (name: string | number) =>
+    typeof name === 'number' ? name : container.ports?.find((p) => p.name === name)?.containerPort;
+
+  test('each manifest validates against the Kubernetes OpenAPI schema (kubernetes-models)', () => {
+    deployment.validate();
+    service.validate();
+    hpa.validate();
+    assert.equal(deployment.kind, 'Deployment');
+    assert.equal(service.kind, 'Service');
+    assert.equal(hpa.apiVersion, 'autoscaling/v2');
+  });
+
+  test('a manifest with a wrong type fails the same validation', () => {
+    const broken = structuredClone(deploymentObject) as {
+      spec: { template: { spec: Record<string, unknown> } };
+    };
+    broken.spec.template.spec.terminationGracePeriodSeconds = '40';
+    assert.throws(
+      () => new Deployment(broken as never).validate(),
+      /terminationGracePeriodSeconds must be integer/,
+    );
+  });
+
+  test('the container runs the image’s command line (Dockerfile CMD)', () => {
+    assert.deepEqual(args, cmd);
+  });
+
+  test('readiness on /readyz, liveness on /healthz, both on the --metrics-bind port', () => {
+    const metricsPort = portOf(flagValue(args, '--metrics-bind'));
+    assert.equal(container.readinessProbe?.httpGet?.path, '/readyz');
+    assert.equal(container.livenessProbe?.httpGet?.path, '/healthz');
+    assert.equal(port(container.readinessProbe!.httpGet!.port), metricsPort);
+    assert.equal(port(container.livenessProbe!.httpGet!.port), metricsPort);
+  });
+
+  test('terminationGracePeriodSeconds covers the preStop pause and --graceful-timeout', () => {
+    const command = container.lifecycle?.preStop?.exec?.command ?? [];
+    assert.equal(command[0], 'sleep');
+    const preStop = Number(command[1]);
+    assert.ok(preStop > 0, 'preStop pauses so endpoints update before the drain');
+    const graceful = Number(flagValue(args, '--graceful-timeout'));
+    assert.ok(graceful > 0);
+    assert.ok(
+      pod.terminationGracePeriodSeconds! > preStop + graceful,
+      `terminationGracePeriodSeconds ${pod.terminationGracePeriodSeconds} > preStop ${preStop} + --graceful-timeout ${graceful}`,
+    );
+  });
+
+  test('the Service selects the pods and targets the port the master binds', () => {
+    assert.deepEqual(service.spec!.selector, deployment.spec!.template.metadata!.labels);
+    assert.deepEqual(deployment.spec!.selector.matchLabels, deployment.spec!.template.metadata!.labels);
+    const target = service.spec!.ports![0]!.targetPort!;
+    assert.equal(port(target as string | number), portOf(flagValue(args, '-b', '--bind')));
+  });
+
+  test('the HPA scales this Deployment on CPU, from a floor of two pods', () => {
+    assert.deepEqual(
+      { ...hpa.spec!.scaleTargetRef },
+      { apiVersion: deployment.apiVersion, kind: deployment.kind, name: deployment.metadata!.name },
+    );
+    assert.ok(hpa.spec!.minReplicas! >= 2);
+    assert.equal(hpa.spec!.metrics![0]!.resource?.name, 'cpu');
+    assert.deepEqual(container.resources?.requests?.cpu, container.resources?.limits?.cpu);
+  });
+
+  test('-w auto under the CPU limit: the cgroup quota the kubelet writes gives that many workers', () => {
+    assert.equal(flagValue(args, '-w', '--workers'), 'auto');
+    const cpus = Number(container.resources?.limits?.cpu);
+    const root = mkdtempSync(join(dir, 'pod-'));
+    // cgroup v2 with a cgroup namespace (containerd's default): the limit is the mount's cpu.max.
+    for (const [file, text] of Object.entries({
+      'proc/self/cgroup': '0::/\n',
+      'proc/self/mountinfo': '30 22 0:26 / /sys/fs/cgroup rw - cgroup2 cgroup2 rw\n',
+      'sys/fs/cgroup/cpu.max': `${cpus * 100000} 100000\n`,
+    })) {
+      mkdirSync(dirname(join(root, file)), { recursive: true });
+      writeFileSync(join(root, file), text);
+    }
+    assert.equal(availableWorkerCount(root), Math.min(cpus, availableParallelism()));
   });
 });

@@ -10,6 +10,7 @@ import { existsSync, mkdirSync, readFileSync, rmdirSync, writeFileSync } from 'n
 import { availableParallelism } from 'node:os';
 import { after, describe, test } from 'node:test';
 import { fixture, startServer, stopAll } from '../helpers/server.js';
+import { waitFor } from '../helpers/wait.js';
 
 /** Where the `cpu` controller of this process's cgroups is mounted, and which version it is. */
 function cpuHierarchy(): { version: 1 | 2; mountPoint: string } {
@@ -52,7 +53,14 @@ function makeCgroup(cpus: number): string {
 const cgroups: string[] = [];
 after(async () => {
   await stopAll();
-  for (const dir of cgroups) if (existsSync(dir)) rmdirSync(dir);
+  for (const dir of cgroups) {
+    if (!existsSync(dir)) continue;
+    // A cgroup can be removed once its last process has gone, which a killed group takes a moment to.
+    await waitFor(`${dir} to empty`, () => readFileSync(`${dir}/cgroup.procs`, 'utf8').trim() === '', {
+      timeoutMs: 15_000,
+    });
+    rmdirSync(dir);
+  }
 });
 
 describe('-w auto under a CPU limit', () => {

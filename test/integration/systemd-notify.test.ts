@@ -5,7 +5,7 @@
  */
 
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
@@ -98,6 +98,25 @@ describe('systemd readiness notification (NOTIFY_SOCKET)', () => {
     assert.deepEqual(
       notify.messages.map((m) => verbs(m.fields)).filter((verb) => verb !== ''),
       ['READY', 'RELOADING', 'READY', 'MAINPID+READY', 'STOPPING'],
+    );
+  });
+
+  test('a reload that is rolled back still ends with READY=1, or systemd would wait in "reloading"', async () => {
+    const notify = await openNotifySocket('rollback.sock');
+    const failFile = join(dir, 'fail-startup');
+    const server = await startServer([fixture('startup-fails-when-file.mjs'), '-w', '1'], {
+      env: { NOTIFY_SOCKET: notify.path, FAIL_FILE: failFile },
+    });
+    await notify.waitForField('READY', '1');
+    writeFileSync(failFile, '');
+    const mark = notify.messages.length;
+    server.signal('SIGHUP');
+    await server.waitForEvent('reload.failed', () => true, { level: 'error' });
+    const ready = await notify.waitForField('READY', '1', mark);
+    assert.equal(ready.fields.STATUS, '1 of 1 workers ready (reload failed, the old workers serve)');
+    assert.deepEqual(
+      notify.messages.map((m) => verbs(m.fields)).filter((verb) => verb !== ''),
+      ['READY', 'RELOADING', 'READY'],
     );
   });
 

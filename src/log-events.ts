@@ -25,6 +25,12 @@ export const LOG_EVENTS = {
     'A command arrived on the control socket (reload, scale, stop, reopen-logs; status is not logged); carries cmd.',
   'control.failed':
     'The control socket could not be created at its default location (the server runs without it), or failed later; carries path.',
+  'master.shell_parent':
+    'Started by an npm script through a shell that does not pass TERM or HUP on (`sh -c`, no `exec`), with no terminal: a stop sent to npm will not drain this master. Carries shell, shellPid and script.',
+  'master.pid1':
+    'The master runs as PID 1 (a container without an init): it reaps its workers, but not orphaned subprocesses of the app.',
+  'systemd.notify_failed':
+    'A message for systemd (READY=1, RELOADING=1, STOPPING=1, MAINPID=, STATUS=) could not be sent to $NOTIFY_SOCKET, most often because systemd-notify is not installed (logged once per master; carries socket, message, errorCode).',
   'signal.received': 'The master took a signal off its queue (`Handling signal: term`).',
   'signal.ignored': 'A signal arrived that the master does not act on in its current state.',
   'hook.error': 'A server hook threw or rejected; carries the hook name.',

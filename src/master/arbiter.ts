@@ -47,6 +47,7 @@ import { RequestDispatcher } from './dispatcher.js';
 import { FIRST_PRIME_FD, needEarlyListen } from './early-listen.js';
 import { Pidfile } from './pidfile.js';
 import { watchForChanges } from './reloader.js';
+import { monotonicUsec, SystemdNotifier } from './sd-notify.js';
 import {
   closeSocket,
   inheritedFdsEnv,
@@ -58,6 +59,7 @@ import {
 } from './sockets.js';
 import { StackProbe } from './stack-probe.js';
 import { PROXY_HEADER_MAX, StickyRouter } from './sticky.js';
+import { currentProcessView, npmShellParent, type ProcessView } from './supervisor.js';
 import { type MasterView, restartReason, Telemetry } from './telemetry.js';
 import { describeHeld, WorkerHandle } from './worker-handle.js';
 
@@ -166,6 +168,8 @@ export class Arbiter implements SignalHandlers, ControlTarget {
   #telemetry: Telemetry | null = null;
   /** When the loop last went round: /healthz fails when it stops turning. */
   #lastTurnAt = Date.now();
+  /** systemd's Type=notify protocol, when $NOTIFY_SOCKET names a socket (sd-notify.ts). */
+  readonly #systemd: SystemdNotifier | null;
 
   constructor(opts: ArbiterOptions) {
     this.#opts = opts;
@@ -173,6 +177,7 @@ export class Arbiter implements SignalHandlers, ControlTarget {
     this.#config = opts.config;
     this.#target = opts.config.settings.workers;
     this.#dispatcher.wake = () => this.wakeUp();
+    this.#systemd = SystemdNotifier.fromEnv(process.env, opts.log);
   }
 
   get settings(): ResolvedConfig['settings'] {
@@ -222,6 +227,7 @@ export class Arbiter implements SignalHandlers, ControlTarget {
       node: process.version,
     });
     for (const spec of MASTER_SIGNALS) process.on(spec.signal, () => this.enqueue(spec.signal));
+    this.warnAboutSupervisor(currentProcessView());
     try {
       if (s.pidfile !== null) {
         this.#pidfile = new Pidfile(s.pidfile);
@@ -326,6 +332,26 @@ export class Arbiter implements SignalHandlers, ControlTarget {
     this.#log.info('control.listening', `Control socket at ${path}`, { path });
   }
 
+  /** Set-ups where a stop or an orphan does not reach this master (supervisor.ts). */
+  private warnAboutSupervisor(view: ProcessView): void {
+    const shell = npmShellParent(view);
+    if (shell !== null) {
+      const script = view.npmLifecycleEvent;
+      this.#log.warn(
+        'master.shell_parent',
+        `Started by the npm script "${script}" through ${shell} -c (pid ${view.ppid}), which does not pass TERM or HUP on: a stop sent to npm (docker stop, kill) will not drain this master. Start the script with exec ("${script}": "exec unicorn-ts ...") or run unicorn-ts directly`,
+        { shell, shellPid: view.ppid, script },
+      );
+    }
+    if (view.pid === 1) {
+      this.#log.warn(
+        'master.pid1',
+        'Running as PID 1: workers are reaped, but not orphaned subprocesses of the app (Node waits only for its own children); run under an init (tini, docker run --init) if the app starts subprocesses',
+        {},
+      );
+    }
+  }
+
   /** --reload: a changed file queues a reload, exactly as SIGHUP would. */
   private startReloader(): void {
     let appDir = this.#opts.cwd;
@@ -375,6 +401,7 @@ export class Arbiter implements SignalHandlers, ControlTarget {
       for (const path of this.#inheritedUnixPaths) await removeUnusedSocketFile(path);
     }
     await this.runHook('onExit', this.api);
+    await this.#systemd?.flush();
     // Last: until now /readyz has said 503, so balancers stopped sending before the sockets closed.
     await this.#telemetry?.close();
     this.#pidfile?.remove(process.pid);
@@ -455,6 +482,9 @@ export class Arbiter implements SignalHandlers, ControlTarget {
     this.#dispatcher.stop(this.#workers.values());
     this.#sticky?.stop();
     this.settleReload({ ok: false, reason: 'the master is stopping', workerPids: [] });
+    // After a USR2 the new master is (or is about to be) systemd's main pid: a STOPPING=1 from this
+    // one would stop the whole service.
+    if (this.#upgrade === null) this.#systemd?.send({ STOPPING: 1, STATUS: 'Stopping' });
     // Closing the master's copies first: once every worker has closed its own, the port closes.
     for (const socket of this.#sockets) closeSocket(socket, this.#upgrade === null ? {} : { unlink: false });
     this.#sockets = [];
@@ -476,6 +506,8 @@ export class Arbiter implements SignalHandlers, ControlTarget {
   private async reload(): Promise<void> {
     const oldConfig = this.#config;
     const oldTarget = this.#target;
+    // systemd counts the reload from this instant and waits for the READY=1 that ends it.
+    this.#systemd?.send({ RELOADING: 1, MONOTONIC_USEC: monotonicUsec(), STATUS: 'Reloading' });
     try {
       this.#config = await this.#opts.reloadConfig();
     } catch (err) {
@@ -484,6 +516,7 @@ export class Arbiter implements SignalHandlers, ControlTarget {
       this.#telemetry?.reloaded('failed');
       this.#reloads.failed++;
       this.settleReload({ ok: false, reason, workerPids: [] });
+      this.notifyReady('reload failed, configuration not applied');
       return;
     }
     await this.runHook('onReload', this.api);
@@ -582,6 +615,12 @@ export class Arbiter implements SignalHandlers, ControlTarget {
       }
     }
     void this.#control?.reclaim();
+    // The new master may have named itself the main pid before it died.
+    this.#systemd?.send({
+      MAINPID: process.pid,
+      READY: 1,
+      STATUS: 'Upgrade failed; the old master serves on',
+    });
     this.#log.error(
       'master.reexec',
       `${why}; this master (pid ${process.pid}) carries on${restored === null ? '' : `, pidfile ${restored} restored`}`,
@@ -612,6 +651,7 @@ export class Arbiter implements SignalHandlers, ControlTarget {
     this.#telemetry?.reloaded('failed');
     this.#reloads.failed++;
     this.settleReload({ ok: false, reason, workerPids: [] });
+    this.notifyReady('reload failed, the old workers serve');
   }
 
   private setWorkerCount(count: number): void {
@@ -619,6 +659,8 @@ export class Arbiter implements SignalHandlers, ControlTarget {
     const old = this.#target;
     this.#target = count;
     this.#log.info('workers.count', `Number of workers: ${old} -> ${count}`, { from: old, to: count });
+    if (this.#everReady && this.#stopping === null)
+      this.#systemd?.send({ STATUS: `${count} workers wanted` });
     void this.runHook('nworkersChanged', this.api, count, old);
   }
 
@@ -772,6 +814,7 @@ export class Arbiter implements SignalHandlers, ControlTarget {
       });
       this.#reloads.done++;
       this.settleReload({ ok: true, reason: null, workerPids: this.readyPids() });
+      this.notifyReady('reloaded');
     }
     const plan = planWorkers([...this.#workers.values()], {
       target: this.#target,
@@ -839,7 +882,9 @@ export class Arbiter implements SignalHandlers, ControlTarget {
     // The stack probe needs its own pipe: the IPC channel is read by the thread that gets stuck.
     const probe = boot.stackProbeFd === null ? 'ignore' : 'pipe';
     cluster.setupPrimary({ stdio: [...WORKER_STDIO, probe, ...this.#unprimed.map(socketFd)] });
-    const clusterWorker = cluster.fork({ [WORKER_BOOT_ENV]: JSON.stringify(boot) });
+    // Only the master speaks to systemd: an app that saw NOTIFY_SOCKET could send READY=1 early, and
+    // NotifyAccess=all would let it.
+    const clusterWorker = cluster.fork({ [WORKER_BOOT_ENV]: JSON.stringify(boot), NOTIFY_SOCKET: undefined });
     const worker = new WorkerHandle(clusterWorker, age, Date.now(), spare);
     worker.startReason = spare ? 'standby' : this.nextStartReason();
     const probePipe = clusterWorker.process.stdio[STACK_PROBE_FD];
@@ -966,6 +1011,7 @@ export class Arbiter implements SignalHandlers, ControlTarget {
         workerPids: this.api.workerPids,
       });
       void this.runHook('whenReady', this.api);
+      this.notifyReady(null);
     }
   }
 
@@ -1060,6 +1106,21 @@ export class Arbiter implements SignalHandlers, ControlTarget {
   private nextStartReason(): string {
     if (this.#reload !== null) return 'reload';
     return this.#restartReasons.shift() ?? (this.#everReady ? 'scale' : 'boot');
+  }
+
+  /**
+   * READY=1 with the worker count, at the first boot and at the end of a reload. A master started by
+   * USR2 also names itself the main pid: systemd then follows it when the old master exits.
+   */
+  private notifyReady(note: string | null): void {
+    if (this.#systemd === null) return;
+    const ready = [...this.#workers.values()].filter((w) => w.state === 'ready').length;
+    const upgraded = this.#sockets.some((socket) => socket.origin === 'upgrade');
+    this.#systemd.send({
+      ...(upgraded ? { MAINPID: process.pid } : {}),
+      READY: 1,
+      STATUS: `${ready} of ${this.#target} workers ready${note === null ? '' : ` (${note})`}`,
+    });
   }
 
   // ---- plumbing --------------------------------------------------------------------------------

@@ -1,83 +1,127 @@
 /**
- * The master as a container runs it (docs/deploy.md, "Containers"): PID 1 of its own PID namespace,
- * started directly (exec-form CMD), stopped by a SIGTERM sent from outside the namespace, as
- * `docker stop` does. There is no container runtime here; `unshare --pid --fork` gives the master
- * the same position. The kernel drops a signal sent to a namespace's PID 1 unless PID 1 has a handler
- * for it, which is why this is worth a test.
+ * The master as a container runs it (docs/deploy.md, "Docker"), in a PID namespace of its own
+ * (`unshare --pid --fork`, as a container runtime does; there is none on the machines the tests run
+ * on), stopped by a SIGTERM sent from outside the namespace, as `docker stop` does.
+ *
+ * - The master alone as PID 1 (exec-form CMD, no init): the kernel drops a signal sent to a
+ *   namespace's PID 1 unless PID 1 handles it, and the master does, so TERM drains. But Node waits
+ *   only for the children it started, so an orphaned subprocess of the app stays a zombie: the master
+ *   says so at start.
+ * - tini as PID 1, the master its child (examples/docker/Dockerfile's ENTRYPOINT): orphans are reaped,
+ *   and tini passes TERM on, so the master drains as before.
  */
 
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { request } from '../helpers/http.js';
-import { killGroup, track } from '../helpers/processes.js';
-import { CLI, fixture, type LogLine, ROOT } from '../helpers/server.js';
+import { PidNamespace } from '../helpers/pid-namespace.js';
+import { CLI, fixture, ROOT } from '../helpers/server.js';
 import { waitFor } from '../helpers/wait.js';
 
-const canUnshare = spawnSync('unshare', ['--pid', '--fork', 'true']).status === 0;
-const leaders: number[] = [];
+const dir = mkdtempSync(join(tmpdir(), 'unicorn-pid1-'));
+const namespaces: PidNamespace[] = [];
 after(() => {
-  for (const pid of leaders) killGroup(pid);
+  for (const ns of namespaces) ns.kill();
+  rmSync(dir, { recursive: true, force: true });
 });
 
-describe('the master as PID 1 of a container', () => {
-  test('a SIGTERM from outside drains the in-flight request and the master exits 0', {
-    skip: canUnshare ? false : 'unshare --pid needs root or user namespaces',
-  }, async () => {
-    const child = spawn(
-      'unshare',
-      [
-        '--pid',
-        '--fork',
-        '--kill-child',
-        process.execPath,
-        CLI,
-        fixture('node-pid.mjs'),
-        '-w',
-        '2',
-        '-b',
-        '127.0.0.1:0',
-        '--log-format',
-        'json',
-      ],
-      {
-        cwd: ROOT,
-        env: { ...process.env, FORCE_COLOR: '0' },
-        stdio: ['ignore', 'ignore', 'pipe'],
-        detached: true,
-      },
-    );
-    track(child);
-    leaders.push(child.pid!);
-    const logs: LogLine[] = [];
-    let pending = '';
-    child.stderr!.setEncoding('utf8').on('data', (chunk: string) => {
-      const lines = (pending + chunk).split('\n');
-      pending = lines.pop()!;
-      for (const line of lines) if (line.startsWith('{')) logs.push(JSON.parse(line) as LogLine);
-    });
-    const exit = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-    const event = (name: string, predicate: (l: LogLine) => boolean = () => true) =>
-      waitFor(name, () => logs.find((l) => l.event === name && predicate(l)), { timeoutMs: 60_000 });
+function start(name: string, init: string[]) {
+  const lifecycle = join(dir, `${name}.log`);
+  const ns = new PidNamespace(
+    [
+      ...init,
+      process.execPath,
+      CLI,
+      fixture('orphan.mjs'),
+      '-w',
+      '2',
+      '-b',
+      '127.0.0.1:0',
+      '--log-format',
+      'json',
+      '--graceful-timeout',
+      '20',
+    ],
+    { cwd: ROOT, env: { LIFECYCLE_LOG: lifecycle } },
+  );
+  namespaces.push(ns);
+  return { ns, lifecycle };
+}
 
-    const ready = await event('master.ready');
+/** Children of `parent` (a pid outside the namespace) named `name`, with their state (Z: zombie). */
+function childrenNamed(parent: number, name: string): Array<{ pid: number; state: string }> {
+  const found: Array<{ pid: number; state: string }> = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    let status: string;
+    try {
+      status = readFileSync(`/proc/${entry}/status`, 'utf8');
+    } catch {
+      continue; // Gone meanwhile.
+    }
+    const field = (key: string) => new RegExp(`^${key}:\\s*(\\S+)`, 'm').exec(status)?.[1];
+    if (Number(field('PPid')) === parent && field('Name') === name)
+      found.push({ pid: Number(entry), state: field('State') ?? '?' });
+  }
+  return found;
+}
+
+/** A request held in flight, a TERM to the namespace's PID 1: the request completes, shutdown() runs. */
+async function termDrains(
+  ns: PidNamespace,
+  lifecycle: string,
+  url: string,
+  masterPid: number,
+): Promise<void> {
+  const inFlight = request(`${url}/?ms=1500`);
+  await ns.event('app.waiting');
+  process.kill(ns.init(), 'SIGTERM');
+  const reply = await inFlight;
+  assert.equal(reply.status, 200);
+  const stopped = await ns.event('master.stopped', (l) => l.pid === masterPid);
+  assert.equal(stopped.exitCode, 0);
+  assert.equal((await ns.exit).code, 0);
+  assert.equal(existsSync(lifecycle), true, 'shutdown() ran');
+  assert.equal(readFileSync(lifecycle, 'utf8').match(/^shutdown \d+$/gm)?.length, 2, 'in both workers');
+}
+
+describe('the master in a container', () => {
+  test('as PID 1 itself: TERM from outside drains; an orphaned subprocess stays a zombie, as the start-up warning says', async () => {
+    const { ns, lifecycle } = start('bare', []);
+    const warning = await ns.event('master.pid1');
+    assert.equal(warning.pid, 1);
+    const ready = await ns.event('master.ready');
     assert.equal(ready.pid, 1, 'the master is PID 1 in its namespace');
-    const url = String((await event('master.listening')).url);
-    const inFlight = request(`${url}/slow?burn=1&ms=1500`);
-    await event('app.burning');
+    const url = String((await ns.event('master.listening')).url);
 
-    // The master's pid as seen from outside: unshare's only child.
-    const master = Number(
-      readFileSync(`/proc/${child.pid}/task/${child.pid}/children`, 'utf8').trim().split(/\s+/)[0],
+    assert.equal((await request(`${url}/orphan`)).body, 'orphaned');
+    const zombie = await waitFor(
+      'the orphaned sleep to exit',
+      () => childrenNamed(ns.init(), 'sleep').find((c) => c.state === 'Z'),
+      { timeoutMs: 10_000 },
     );
-    assert.ok(master > 1, `no child of unshare (${master})`);
-    process.kill(master, 'SIGTERM');
+    assert.equal(zombie.state, 'Z');
 
-    const reply = await inFlight;
-    assert.equal(reply.status, 200);
-    const stopped = await event('master.stopped');
-    assert.equal(stopped.exitCode, 0);
-    assert.equal(await exit, 0);
+    await termDrains(ns, lifecycle, url, 1);
+  });
+
+  test('under tini (the Dockerfile ENTRYPOINT): orphans are reaped, TERM to tini drains the master', async () => {
+    const { ns, lifecycle } = start('tini', ['tini', '--']);
+    const ready = await ns.event('master.ready');
+    assert.equal(ready.pid, 2, 'the master is tini’s child');
+    assert.equal(ns.logs.filter((l) => l.event === 'master.pid1').length, 0);
+    const url = String((await ns.event('master.listening')).url);
+
+    assert.equal((await request(`${url}/orphan`)).body, 'orphaned');
+    // The sleep (1 s) is tini's child from the moment sh exits; once it has exited, tini reaps it.
+    assert.equal(childrenNamed(ns.init(), 'sleep').length, 1, 'the orphan was reparented to tini');
+    await waitFor('tini to reap the orphaned sleep', () => childrenNamed(ns.init(), 'sleep').length === 0, {
+      timeoutMs: 10_000,
+    });
+
+    await termDrains(ns, lifecycle, url, 2);
   });
 });

@@ -216,7 +216,7 @@ describe('docs/deploy.md', () => {
       .split('\n- ')
       .find((item) => item.startsWith('[docs/deploy.md]'));
     assert.ok(bullet, 'the README does not list docs/deploy.md');
-    for (const topic of ['nginx', 'systemd', 'containers']) {
+    for (const topic of ['nginx', 'npm scripts', 'systemd', 'containers', 'docker', 'kubernetes']) {
       assert.match(bullet, new RegExp(`\\b${topic}\\b`), `the README no longer promises ${topic}`);
       assert.ok(headings.includes(topic), `docs/deploy.md has no "${topic}" section`);
     }

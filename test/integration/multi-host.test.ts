@@ -6,7 +6,7 @@
  * replaced. docs/deploy.md quotes what this test prints.
  */
 import assert from 'node:assert/strict';
-import { type ChildProcess, spawn } from 'node:child_process';
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -187,6 +187,19 @@ describe('past one machine: unicorn-ts hosts behind one nginx upstream', () => {
     const returned = await moreTraffic('the returning host taking traffic', killed, 'h2');
     assert.deepEqual(failedBetween(killed, returned).reasons, {}, 'a returning host fails no request');
     assert.equal(returned.hosts.h1, stopped.hosts.h1, 'the stopped host took nothing after its stop');
+
+    // A WebSocket reaches a host through the same config (its Upgrade and Connection lines).
+    const [program, ...leading] = [...hosts.exec(hosts.front), process.execPath];
+    const echo = spawnSync(
+      program!,
+      [...leading, join(ROOT, 'test/fixtures/multi-host/ws-echo.mjs'), `ws://127.0.0.1:${FRONT_PORT}/ws`],
+      { encoding: 'utf8', timeout: 30_000 },
+    );
+    assert.match(
+      echo.stdout,
+      /^h[23] ping\n$/,
+      `a WebSocket echo through nginx: ${echo.stdout}${echo.stderr}`,
+    );
 
     const total = await client.stop();
     load = undefined;

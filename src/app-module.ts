@@ -134,11 +134,7 @@ export async function loadApp(specText: string, cwd: string): Promise<LoadedApp>
       );
     }
   }
-  if (
-    typeof app !== 'function' &&
-    !(isObject(app) && typeof (app as { fetch?: unknown }).fetch === 'function') &&
-    recogniseFramework(app) === null
-  ) {
+  if (!isHandler(app)) {
     throw new UnicornError(
       'UNICORN_APP_NOT_HANDLER',
       `${file}: "${name}${spec.factory ? '()' : ''}" is ${describeType(app)}, not a handler function, an object with fetch(), or a Fastify, Koa, NestJS or Next.js app${promiseAdvice(app, spec.path, spec.factory)}`,
@@ -150,6 +146,36 @@ export async function loadApp(specText: string, cwd: string): Promise<LoadedApp>
     startup: lifecycleHook(mod, 'startup'),
     shutdown: lifecycleHook(mod, 'shutdown'),
     upgrade: lifecycleHook(mod, 'upgrade') as UpgradeHandler | null,
+  };
+}
+
+/** A handler function, an object with a fetch() method, or a framework's app: what an app must be. */
+export function isHandler(app: unknown): boolean {
+  return (
+    typeof app === 'function' ||
+    (isObject(app) && typeof (app as { fetch?: unknown }).fetch === 'function') ||
+    recogniseFramework(app) !== null
+  );
+}
+
+/**
+ * run() with a handler: the app as the program's run() call gave it. `startup` and `shutdown` are
+ * looked up on it as on a default-exported object; `file` is the program.
+ */
+export function handlerApp(app: unknown, file: string): LoadedApp {
+  if (!isHandler(app)) {
+    throw new UnicornError(
+      'UNICORN_APP_NOT_HANDLER',
+      `${file}: the app given to run() is ${describeType(app)}, not a handler function or an object with fetch()`,
+    );
+  }
+  const asModule = { default: app };
+  return {
+    file,
+    app,
+    startup: lifecycleHook(asModule, 'startup'),
+    shutdown: lifecycleHook(asModule, 'shutdown'),
+    upgrade: lifecycleHook(asModule, 'upgrade') as UpgradeHandler | null,
   };
 }
 

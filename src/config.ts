@@ -3,6 +3,8 @@
  *
  *   defaults < setting env vars (WEB_CONCURRENCY, PORT) < config file < UNICORN_TS_CMD_ARGS < command line
  *
+ * (run() has the same layers, with its options in place of the last two.)
+ *
  * Every value goes through its setting's parser, unknown names are errors that suggest the nearest
  * name, and the result is frozen.
  */
@@ -17,7 +19,13 @@ import {
   type WorkerSettings,
 } from './settings.js';
 
-export type ConfigSource = 'default' | 'environment' | 'config file' | 'UNICORN_TS_CMD_ARGS' | 'command line';
+export type ConfigSource =
+  | 'default'
+  | 'environment'
+  | 'config file'
+  | 'UNICORN_TS_CMD_ARGS'
+  | 'command line'
+  | 'run() options';
 
 export interface ConfigLayer {
   readonly source: Exclude<ConfigSource, 'default' | 'environment'>;

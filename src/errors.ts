@@ -131,6 +131,18 @@ export const ERRORS = {
     when: "A request body without a Content-Length (chunked) grew past --limit-request-body; the app's request body stream fails with this error instead of ending, and the client got 413.",
     hint: 'Raise --limit-request-body if such bodies are legitimate, or set it to 0 for no limit.',
   },
+  UNICORN_RUN_USAGE: {
+    when: 'run() cannot start a master here: one started by run() is still running in this process, it was called in a worker the command line started, the app is a handler but the process has no program file to run again in the workers, worker-side hooks were given with a string app, or an option is a command-line action (printConfig, checkConfig, daemon).',
+    hint: 'The message says which; see "Programmatic API" in docs/contract.md.',
+  },
+  UNICORN_RUN_STOPPED: {
+    when: 'The master started by run() stopped (or is stopping) before it could do what was asked: run() itself, when the first workers never became ready (the app failed to load), or a reload() or scale() still pending.',
+    hint: "The master's log (master.halt, worker.boot_failed) says why; the handle's `exited` gives the exit code.",
+  },
+  UNICORN_RELOAD_FAILED: {
+    when: "A reload (HUP, --reload, or run()'s reload()) was rolled back: a new worker could not boot, and the old workers keep serving.",
+    hint: "The message carries the new workers' boot error; fix the app and reload again.",
+  },
 } as const satisfies Record<string, ErrorSpec>;
 
 export type ErrorCode = keyof typeof ERRORS;

@@ -1,6 +1,6 @@
 /**
- * The public API of unicorn-ts: types for apps and config files, and `defineConfig`. The server
- * itself is the `unicorn-ts` command; nothing here starts one.
+ * The public API of unicorn-ts: types for apps and config files, `defineConfig`, and `run()`, which
+ * starts a server from a program (src/run.ts). Importing it starts nothing.
  */
 
 import type { IncomingMessage, ServerResponse } from 'node:http';
@@ -11,6 +11,7 @@ import type { RequestInfo as UnicornRequestInfo } from './http/request-info.js';
 import type { UnicornWebSocket, UpgradeWebSocketOptions, WebSocketUpgrade } from './http/websocket.js';
 import type { Logger } from './log.js';
 import type { ServerApi } from './master/arbiter.js';
+import { type RunHandle, startRun } from './run.js';
 import type { HookName, Settings } from './settings.js';
 
 export { whenDraining } from './draining.js';
@@ -20,6 +21,7 @@ export type {
   FetchApp,
   FetchHandler,
   Logger,
+  RunHandle,
   ServerApi,
   UnicornRequestInfo,
   UnicornWebSocket,
@@ -105,3 +107,17 @@ type _HooksAgree = [HookName] extends [keyof ServerHooks]
   : never;
 const _hooksAgree: _HooksAgree = true;
 void _hooksAgree;
+
+/** Any app run() takes: an APP_MODULE string (`'app.js:handler'`), or the handler itself. */
+export type RunApp = string | FetchHandler | FetchApp | NodeHandler;
+
+/** run()'s options: the app, and settings and hooks by name, as in a config file. */
+export type RunOptions = UnicornConfig & { app: RunApp };
+
+/**
+ * Starts the master in this process, as the `unicorn-ts` command does, and resolves once its first
+ * workers are ready. See "Programmatic API" in docs/contract.md.
+ */
+export function run(options: RunOptions): Promise<RunHandle> {
+  return startRun(options as unknown as Readonly<Record<string, unknown>>);
+}

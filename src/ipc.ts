@@ -84,6 +84,11 @@ export interface WorkerBoot {
   stackProbeFd: number | null;
   /** Copies of sockets to switch to listening at once, then close (src/master/early-listen.ts). */
   listenFds: number[];
+  /**
+   * run() with a handler: this process is the calling program run again, and the app is what its
+   * own run() call hands over (src/run-handoff.ts), not APP_MODULE (which names the program).
+   */
+  appFromRun: boolean;
 }
 
 export const WORKER_BOOT_ENV = 'UNICORN_TS_WORKER_BOOT';

@@ -14,7 +14,7 @@ import type { ServerResponse } from 'node:http';
 import type { ServerOptions } from 'node:https';
 import type { Server, Socket } from 'node:net';
 import { type AppInterface, chooseInterface } from '../src/app-interface.js';
-import { type LoadedApp, loadApp } from '../src/app-module.js';
+import { handlerApp, type LoadedApp, loadApp } from '../src/app-module.js';
 import { loadConfigFile } from '../src/config-file.js';
 import { startDraining } from '../src/draining.js';
 import { describeError, isUnicornError, UnicornError } from '../src/errors.js';
@@ -28,6 +28,7 @@ import { EXIT_CODES, type WorkerBoot } from '../src/ipc.js';
 import { refuseListen } from '../src/listen-guard.js';
 import { type AccessLogWriter, Log, type Logger, openAccessLog } from '../src/log.js';
 import { keepWorkerOnDisconnect, serveWithoutListening } from '../src/node-internals.js';
+import { openRunHandoff } from '../src/run-handoff.js';
 import { HOOKS, type HookFn, type HookName, type WorkerSettings } from '../src/settings.js';
 import { captureOutput } from './capture-output.js';
 import { durationsOf, type WorkerDurations } from './durations.js';
@@ -325,7 +326,18 @@ export abstract class Worker {
         if (typeof values[name] === 'function') this.#hooks[name] = values[name] as HookFn;
       }
     }
-    this.#app = await loadApp(this.boot.appModule, this.boot.cwd);
+    if (this.boot.appFromRun) {
+      // The program runs after this worker's lifecycle started (workers/run-entry.ts); its run()
+      // call gives the app, and the hooks given to run() as functions.
+      const given = await openRunHandoff();
+      Object.assign(this.#hooks, given.hooks);
+      this.#app =
+        typeof given.app === 'string'
+          ? await loadApp(given.app, this.boot.cwd)
+          : handlerApp(given.app, this.boot.appModule);
+    } else {
+      this.#app = await loadApp(this.boot.appModule, this.boot.cwd);
+    }
     const choice = chooseInterface(this.#app.app, this.settings.interface);
     this.#interface = choice.interface;
     // The fetch interface's Response is the light one (src/http/light-response.ts): most answers
@@ -568,6 +580,12 @@ export abstract class Worker {
   private uncaught(err: unknown, kind: string): void {
     // A refused listen() thrown from the app's timer while booting: the boot fails with it instead.
     if (!this.#ready && err === this.#refusedListen) return;
+    // The program run again for run() threw before it handed the app over: the app failed to load.
+    if (this.boot.appFromRun && this.#pipeline === null && !this.draining) {
+      const failure = `the program failed before it called run(): ${describeError(err)}`;
+      this.bootFailed(new UnicornError('UNICORN_APP_IMPORT', failure, { cause: err }));
+      return;
+    }
     this.log.error('worker.uncaught', `${kind} in the app: ${describeError(err)}; retiring this worker`, {
       err,
     });

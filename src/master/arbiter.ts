@@ -9,6 +9,7 @@
  *   2. reaps exited workers (logs why, runs hooks, decides on halting or backing off),
  *   3. kills workers that are silent past --timeout or stopping past their grace,
  *   4. keeps the worker count: spawns what is missing, stops retiring workers whose replacement is ready,
+ *   5. answers the requests of run()'s handle (src/run.ts) that the pool has now settled,
  *
  * and sleeps until the next event or deadline.
  */
@@ -17,7 +18,7 @@ import { type ChildProcess, type StdioOptions, spawn } from 'node:child_process'
 import cluster from 'node:cluster';
 import { dirname, resolve } from 'node:path';
 import type { Duplex } from 'node:stream';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parseAppSpec, resolveAppFile } from '../app-module.js';
 import { type ResolvedConfig, serializableSettings } from '../config.js';
 import {
@@ -26,7 +27,7 @@ import {
   type ReloadResult,
   type StatusResult,
 } from '../control-protocol.js';
-import { describeError } from '../errors.js';
+import { describeError, UnicornError } from '../errors.js';
 import { maxHeaderSize } from '../http/limits.js';
 import {
   EXIT_CODES,
@@ -75,6 +76,34 @@ export interface ArbiterOptions {
   readonly startDir: string;
   readonly log: Log;
   readonly version: string;
+  /**
+   * run() with a handler (src/run.ts): each worker runs the calling program again, with the worker
+   * runtime imported first, and takes the handler from the program's own run() call.
+   */
+  readonly runEntry?: { readonly file: string; readonly args: readonly string[] };
+  /** More environment for the workers (run()'s `env`, which leaves the calling process's alone). */
+  readonly workerEnv?: Readonly<Record<string, string>>;
+  /** What run()'s handle waits for. */
+  readonly events?: MasterEvents;
+}
+
+/** Milestones the master reports to run()'s handle (src/run.ts). */
+export interface MasterEvents {
+  /** The first full set of workers is ready (`master.ready`). */
+  ready?(info: { readonly workerPids: number[]; readonly urls: string[] }): void;
+  /** The master is stopping before it ever was ready (`master.halt`). */
+  halted?(reason: string, err?: unknown): void;
+}
+
+/** What run()'s handle asks of the master: queued like a signal, answered when done. */
+export type MasterCommand =
+  | { readonly act: 'reload'; readonly answer: Answer }
+  | { readonly act: 'scale'; readonly workers: number; readonly answer: Answer };
+
+/** Resolved with the serving workers' pids, or rejected with why not. */
+export interface Answer {
+  resolve(workerPids: number[]): void;
+  reject(err: Error): void;
 }
 
 /** What server hooks receive as `server`. */
@@ -105,13 +134,23 @@ const ABORT_GRACE_MS = 1_000;
 const MAX_SLEEP_MS = 1_000;
 
 const WORKER_ENTRY = fileURLToPath(new URL('../../workers/entry.js', import.meta.url));
+/** For run() with a handler: imported before the calling program in each worker. */
+const RUN_WORKER_PRELUDE = pathToFileURL(
+  fileURLToPath(new URL('../../workers/run-entry.js', import.meta.url)),
+).href;
 
 type Exit = { worker: WorkerHandle; code: number | null; signal: NodeJS.Signals | null };
 
 export class Arbiter implements SignalHandlers, ControlTarget {
   readonly #opts: ArbiterOptions;
   readonly #log: Log;
-  readonly #signalQueue: MasterSignal[] = [];
+  readonly #signalQueue: Array<MasterSignal | MasterCommand> = [];
+  /** The listeners start() installs, removed when the master is done: run() leaves the process as it found it. */
+  readonly #signalListeners: Array<[MasterSignal, () => void]> = [];
+  /** run()'s reloads in progress: answered at `reload.done` or `reload.failed`. */
+  #reloadAnswers: Answer[] = [];
+  /** run()'s scale requests: answered once the pool has settled. */
+  #settleAnswers: Answer[] = [];
   /** Control-socket actions, run by the loop in turn with the signals (control.ts). */
   readonly #commands: Array<() => Promise<void> | void> = [];
   #control: ControlServer | null = null;
@@ -198,7 +237,10 @@ export class Arbiter implements SignalHandlers, ControlTarget {
   /** Runs the master until it stops; resolves with the process exit code. */
   async run(): Promise<number> {
     const code = await this.start();
-    if (code !== null) return code;
+    if (code !== null) {
+      this.removeSignalListeners();
+      return code;
+    }
     for (;;) {
       this.#lastTurnAt = Date.now();
       const signal = this.#signalQueue.shift();
@@ -209,6 +251,7 @@ export class Arbiter implements SignalHandlers, ControlTarget {
       await this.manageWorkers();
       this.#dispatcher.dispatch(this.#workers.values());
       this.#sticky?.dispatch();
+      this.answerSettled();
       if (this.#stopping !== null && this.#workers.size === 0 && this.#exits.length === 0) break;
       if (this.#signalQueue.length === 0) await this.sleep();
     }
@@ -226,7 +269,11 @@ export class Arbiter implements SignalHandlers, ControlTarget {
       workerClass: s.workerClass,
       node: process.version,
     });
-    for (const spec of MASTER_SIGNALS) process.on(spec.signal, () => this.enqueue(spec.signal));
+    for (const spec of MASTER_SIGNALS) {
+      const listener = () => this.enqueue(spec.signal);
+      this.#signalListeners.push([spec.signal, listener]);
+      process.on(spec.signal, listener);
+    }
     this.warnAboutSupervisor(currentProcessView());
     try {
       if (s.pidfile !== null) {
@@ -246,6 +293,7 @@ export class Arbiter implements SignalHandlers, ControlTarget {
     } catch (err) {
       this.#log.critical('master.halt', `Cannot start: ${describeError(err)}`, { err });
       this.#control?.close();
+      this.#opts.events?.halted?.(`Cannot start: ${describeError(err)}`, err);
       for (const socket of this.#sockets)
         closeSocket(socket, this.#upgrade === null ? {} : { unlink: false });
       this.#pidfile?.remove(process.pid);
@@ -256,7 +304,14 @@ export class Arbiter implements SignalHandlers, ControlTarget {
     );
     if (s.sticky) this.startSticky();
     else this.#unprimed = needEarlyListen(this.#sockets);
-    cluster.setupPrimary({ exec: WORKER_ENTRY, args: [], stdio: WORKER_STDIO });
+    const entry = this.#opts.runEntry;
+    cluster.setupPrimary({
+      exec: entry?.file ?? WORKER_ENTRY,
+      args: [...(entry?.args ?? [])],
+      execArgv: entry ? [...process.execArgv, '--import', RUN_WORKER_PRELUDE] : process.execArgv,
+      cwd: this.#opts.cwd,
+      stdio: WORKER_STDIO,
+    });
     if (s.reload) this.startReloader();
     return null;
   }
@@ -406,17 +461,26 @@ export class Arbiter implements SignalHandlers, ControlTarget {
     await this.#telemetry?.close();
     this.#pidfile?.remove(process.pid);
     this.#log.info('master.stopped', `Shutting down: Master (exit code ${code})`, { exitCode: code });
+    this.removeSignalListeners();
+    const gone = new UnicornError('UNICORN_RUN_STOPPED', 'the master stopped before it could answer');
+    for (const answer of this.#reloadAnswers.splice(0)) answer.reject(gone);
+    for (const answer of this.#settleAnswers.splice(0)) answer.reject(gone);
     return code;
+  }
+
+  private removeSignalListeners(): void {
+    for (const [signal, listener] of this.#signalListeners.splice(0)) process.off(signal, listener);
   }
 
   // ---- signals ---------------------------------------------------------------------------------
 
-  enqueue(signal: MasterSignal): void {
+  enqueue(signal: MasterSignal | MasterCommand): void {
     this.#signalQueue.push(signal);
     this.wakeUp();
   }
 
-  private async dispatch(signal: MasterSignal): Promise<void> {
+  private async dispatch(signal: MasterSignal | MasterCommand): Promise<void> {
+    if (typeof signal !== 'string') return this.command(signal);
     const name = signal.slice(3).toLowerCase();
     if (this.#stopping !== null && signal !== 'SIGINT' && signal !== 'SIGQUIT') {
       this.#log.info('signal.ignored', `Ignoring signal ${name} while stopping`, { signal: name });
@@ -427,6 +491,36 @@ export class Arbiter implements SignalHandlers, ControlTarget {
   }
 
   // One handler per signal in MASTER_SIGNALS (SignalHandlers makes a missing one a compile error).
+
+  /** run()'s handle: a reload (as HUP), or an exact worker count. */
+  private async command(command: MasterCommand): Promise<void> {
+    if (this.#stopping !== null) {
+      command.answer.reject(
+        new UnicornError('UNICORN_RUN_STOPPED', `cannot ${command.act}: the master is stopping`),
+      );
+      return;
+    }
+    if (command.act === 'scale') {
+      this.setWorkerCount(command.workers);
+      this.#settleAnswers.push(command.answer);
+      return;
+    }
+    this.#reloadAnswers.push(command.answer);
+    await this.reload();
+  }
+
+  /** Every worker serving or in standby, as many as asked: what a scale() waits for. */
+  private answerSettled(): void {
+    if (this.#settleAnswers.length === 0 || this.#reload !== null) return;
+    if (!poolSettled([...this.#workers.values()], this.#target)) return;
+    const pids = this.servingPids();
+    for (const answer of this.#settleAnswers.splice(0)) answer.resolve(pids);
+  }
+
+  /** The workers serving now (ready and counted). */
+  servingPids(): number[] {
+    return [...this.#workers.values()].filter((w) => w.counted && w.state === 'ready').map((w) => w.pid);
+  }
 
   handleTerm(): void {
     this.stop(true, EXIT_CODES.OK);
@@ -517,6 +611,8 @@ export class Arbiter implements SignalHandlers, ControlTarget {
       this.#reloads.failed++;
       this.settleReload({ ok: false, reason, workerPids: [] });
       this.notifyReady('reload failed, configuration not applied');
+      const failure = err instanceof Error ? err : new Error(describeError(err));
+      for (const answer of this.#reloadAnswers.splice(0)) answer.reject(failure);
       return;
     }
     await this.runHook('onReload', this.api);
@@ -652,6 +748,11 @@ export class Arbiter implements SignalHandlers, ControlTarget {
     this.#reloads.failed++;
     this.settleReload({ ok: false, reason, workerPids: [] });
     this.notifyReady('reload failed, the old workers serve');
+    const failure = new UnicornError(
+      'UNICORN_RELOAD_FAILED',
+      `reload failed, the old workers keep serving: ${reason}`,
+    );
+    for (const answer of this.#reloadAnswers.splice(0)) answer.reject(failure);
   }
 
   private setWorkerCount(count: number): void {
@@ -701,6 +802,7 @@ export class Arbiter implements SignalHandlers, ControlTarget {
         const why = bootCode === EXIT_CODES.APP_LOAD_ERROR ? 'App failed to load' : 'Worker failed to boot';
         const detail = worker.bootError?.message ?? how;
         this.#log.critical('master.halt', `${why}: ${detail}`, { exitCode: bootCode, reason: detail });
+        this.#opts.events?.halted?.(`${why}: ${detail}`);
         this.stop(false, bootCode);
         continue;
       }
@@ -815,6 +917,7 @@ export class Arbiter implements SignalHandlers, ControlTarget {
       this.#reloads.done++;
       this.settleReload({ ok: true, reason: null, workerPids: this.readyPids() });
       this.notifyReady('reloaded');
+      for (const answer of this.#reloadAnswers.splice(0)) answer.resolve(this.servingPids());
     }
     const plan = planWorkers([...this.#workers.values()], {
       target: this.#target,
@@ -878,13 +981,18 @@ export class Arbiter implements SignalHandlers, ControlTarget {
       age,
       stackProbeFd: this.settings.timeoutStack && this.settings.timeout > 0 ? STACK_PROBE_FD : null,
       listenFds: this.#unprimed.map((_, i) => FIRST_PRIME_FD + i),
+      appFromRun: this.#opts.runEntry !== undefined,
     };
     // The stack probe needs its own pipe: the IPC channel is read by the thread that gets stuck.
     const probe = boot.stackProbeFd === null ? 'ignore' : 'pipe';
     cluster.setupPrimary({ stdio: [...WORKER_STDIO, probe, ...this.#unprimed.map(socketFd)] });
     // Only the master speaks to systemd: an app that saw NOTIFY_SOCKET could send READY=1 early, and
     // NotifyAccess=all would let it.
-    const clusterWorker = cluster.fork({ [WORKER_BOOT_ENV]: JSON.stringify(boot), NOTIFY_SOCKET: undefined });
+    const clusterWorker = cluster.fork({
+      ...this.#opts.workerEnv,
+      [WORKER_BOOT_ENV]: JSON.stringify(boot),
+      NOTIFY_SOCKET: undefined,
+    });
     const worker = new WorkerHandle(clusterWorker, age, Date.now(), spare);
     worker.startReason = spare ? 'standby' : this.nextStartReason();
     const probePipe = clusterWorker.process.stdio[STACK_PROBE_FD];
@@ -1009,6 +1117,10 @@ export class Arbiter implements SignalHandlers, ControlTarget {
       this.#log.info('master.ready', `Ready: ${ready} worker(s) serving`, {
         workers: ready,
         workerPids: this.api.workerPids,
+      });
+      this.#opts.events?.ready?.({
+        workerPids: this.api.workerPids,
+        urls: this.#sockets.map((socket) => socket.url),
       });
       void this.runHook('whenReady', this.api);
       this.notifyReady(null);
@@ -1167,6 +1279,22 @@ export class Arbiter implements SignalHandlers, ControlTarget {
 /** TTOU: one worker fewer, never below one; but a master emptied by WINCH stays empty. */
 export function countAfterTtou(target: number): number {
   return Math.max(Math.min(1, target), target - 1);
+}
+
+/**
+ * The pool has settled at `target`: that many workers counted and ready, and nothing else but spares
+ * waiting in standby (no worker booting, retiring or stopping).
+ */
+export function poolSettled(
+  workers: readonly Pick<WorkerHandle, 'state' | 'counted'>[],
+  target: number,
+): boolean {
+  let serving = 0;
+  for (const worker of workers) {
+    if (worker.counted && worker.state === 'ready') serving++;
+    else if (worker.state !== 'standby') return false;
+  }
+  return serving === target;
 }
 
 /** What manageWorkers is told about the master, besides its workers. */

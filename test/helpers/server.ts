@@ -73,6 +73,8 @@ export interface StartOptions {
   command?: string[];
   /** The CLI script to run; default this checkout's dist/src/bin.js. */
   cli?: string;
+  /** Standard input: closed by default; a pipe for a program driven through it (`child.stdin`). */
+  stdin?: 'ignore' | 'pipe';
 }
 
 export class Server {
@@ -91,7 +93,7 @@ export class Server {
     this.child = spawn(program!, [...leading, opts.cli ?? CLI, ...args], {
       cwd: opts.cwd ?? ROOT,
       env: { ...process.env, ...opts.env, FORCE_COLOR: '0' },
-      stdio: ['ignore', 'pipe', 'pipe'],
+      stdio: [opts.stdin ?? 'ignore', 'pipe', 'pipe'],
       detached: true,
     });
     track(this.child);

@@ -135,7 +135,8 @@ export abstract class Worker {
     // it stands after the 'exit' listeners.
     let loading: string | null = 'import';
     const appExited = (code: number) => {
-      if (loading !== null) this.appExited(code, loading);
+      // A boot failure exits on purpose, also while loading (run()'s program threw: uncaught()).
+      if (loading !== null && !this.#bootFailed) this.appExited(code, loading);
     };
     process.on('exit', appExited);
     let recorder: RequestRecorder | null = null;
@@ -611,7 +612,10 @@ export abstract class Worker {
     process.exitCode = EXIT_CODES.APP_LOAD_ERROR;
   }
 
+  #bootFailed = false;
+
   private bootFailed(err: unknown): void {
+    this.#bootFailed = true;
     const appError =
       isUnicornError(err) && err.code.startsWith('UNICORN_APP_') && err.code !== 'UNICORN_APP_LIFECYCLE';
     const code = appError ? EXIT_CODES.APP_LOAD_ERROR : EXIT_CODES.WORKER_BOOT_ERROR;

@@ -7,19 +7,21 @@
 
 import assert from 'node:assert/strict';
 import { mkdtempSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { request } from '../helpers/http.js';
-import { fixture, runCli, Server, stopAll } from '../helpers/server.js';
+import { fixture, ROOT, runCli, Server, stopAll } from '../helpers/server.js';
 import { isAlive, waitFor } from '../helpers/wait.js';
 
 const PROGRAM = fileURLToPath(new URL('../fixtures/run/program.mjs', import.meta.url));
 const programs = new Set<Program>();
+const others = new Set<Server>();
 
 after(async () => {
-  await Promise.all([...programs].map((p) => p.server.stop()));
+  await Promise.all([...[...programs].map((p) => p.server), ...others].map((server) => server.stop()));
   await stopAll();
 });
 
@@ -30,7 +32,10 @@ class Program {
   readonly server: Server;
   #seen = 0;
 
-  constructor(mode: 'string' | 'handler', options: Record<string, unknown>) {
+  constructor(
+    mode: 'string' | 'string-worker-hook' | 'handler' | 'object' | 'broken-worker' | 'silent-worker',
+    options: Record<string, unknown>,
+  ) {
     this.server = new Server([mode, JSON.stringify({ logFormat: 'json', ...options })], {
       cli: PROGRAM,
       stdin: 'pipe',
@@ -45,23 +50,25 @@ class Program {
       .map((line) => JSON.parse(line) as Answer);
   }
 
-  /** The next answer (each is read once): `key` names what it must be. */
+  /** The next answer with `key`, after the last one read (answers in between are skipped). */
   async next<T>(key: string, timeoutMs = 60_000): Promise<T> {
-    const answer = await waitFor(
+    const found = () => this.answers().findIndex((answer, i) => i >= this.#seen && key in answer);
+    const index = await waitFor(
       `the program's answer "${key}"`,
       () => {
-        if (this.server.exited && this.answers().length <= this.#seen) {
+        const at = found();
+        if (at !== -1) return at + 1;
+        if (this.server.exited && found() === -1) {
           throw new assert.AssertionError({
-            message: `the program exited before answering ${key}\n${this.server.stderrText.slice(-3000)}`,
+            message: `the program exited without answering ${key}: ${this.server.stdout}\n${this.server.stderrText.slice(-3000)}`,
           });
         }
-        return this.answers()[this.#seen];
+        return undefined;
       },
       { timeoutMs },
     );
-    this.#seen++;
-    assert.ok(key in answer, `expected "${key}", the program answered ${JSON.stringify(answer)}`);
-    return answer[key] as T;
+    this.#seen = index;
+    return this.answers()[index - 1]![key] as T;
   }
 
   command(line: string): void {
@@ -97,6 +104,12 @@ async function wholeLife(
   const first = await servedBy(url);
   assert.ok(ready.workerPids.includes(first.pid), `${first.pid} is not one of ${ready.workerPids}`);
   checkBody(first.body, false);
+
+  // One master per process; and scale() takes what the workers setting takes.
+  program.command('run-again');
+  assert.equal((await program.next<{ code: string }>('failed')).code, 'UNICORN_RUN_USAGE');
+  program.command('scale 0');
+  assert.equal((await program.next<{ code: string }>('failed')).code, 'UNICORN_CONFIG_INVALID_VALUE');
 
   beforeReload();
   program.command('reload');
@@ -138,11 +151,13 @@ async function wholeLife(
   const stopped = await program.next<{
     code: number;
     exited: number;
+    late: { reload: string; scale: string };
     after: { listeners: Record<string, number>; title: string };
     before: { listeners: Record<string, number>; title: string };
   }>('stopped');
   assert.equal(stopped.code, 0);
   assert.equal(stopped.exited, 0);
+  assert.deepEqual(stopped.late, { reload: 'UNICORN_RUN_STOPPED', scale: 'UNICORN_RUN_STOPPED' });
   assert.deepEqual(stopped.after, stopped.before, 'signal listeners and process title as before run()');
   assert.equal(isAlive(down.workerPids[0]!), false, 'the last worker is gone');
   // Nothing run() left holds the program: it ends by itself, with no signal sent to it.
@@ -154,28 +169,172 @@ async function wholeLife(
 describe('run() starts the master in the calling process', () => {
   test('with an APP_MODULE string: serves, reloads onto new code, scales to 3 and to 1, stops and lets the program end', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'unicorn-run-'));
-    const app = join(dir, 'app.mjs');
     const version = (v: string) =>
-      writeFileSync(app, `export default () => new Response('${v} ' + process.pid);\n`);
+      writeFileSync(
+        join(dir, 'app.mjs'),
+        `export default () => new Response('${v} ' + process.cwd() + ' ' + process.pid);\n`,
+      );
     version('v1');
-    const program = new Program('string', { app, workers: 2, bind: ['127.0.0.1:0'] });
+    // chdir: the app is resolved from there, and the workers run there; the program stays put.
+    const program = new Program('string', { app: 'app.mjs', chdir: dir, workers: 2, bind: ['127.0.0.1:0'] });
     await wholeLife(
       program,
-      (body, reloaded) => assert.match(body, reloaded ? /^v2 \d+$/ : /^v1 \d+$/),
+      (body, reloaded) => assert.equal(body.replace(/ \d+$/, ''), `${reloaded ? 'v2' : 'v1'} ${dir}`),
       () => version('v2'),
+    );
+    const ready = program.answers().find((a) => 'ready' in a)!.ready as { cwd: string };
+    assert.equal(ready.cwd, ROOT.replace(/\/$/, ''));
+  });
+
+  test('reload() rejects with the configuration error, or UNICORN_RELOAD_FAILED when rolled back; the old worker serves on', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'unicorn-run-reload-'));
+    const config = join(dir, 'unicorn.config.mjs');
+    const app = join(dir, 'app.mjs');
+    writeFileSync(config, 'export default { workers: 1 };\n');
+    writeFileSync(app, "export default () => new Response('ok ' + process.pid);\n");
+    const program = new Program('string', { app, config, bind: ['127.0.0.1:0'] });
+    const ready = await program.next<{ urls: string[]; workerPids: number[] }>('ready');
+    assert.equal(ready.workerPids.length, 1, 'workers from the config file');
+
+    writeFileSync(config, "export default { workers: 'lots' };\n");
+    program.command('reload');
+    assert.equal((await program.next<{ code: string }>('failed')).code, 'UNICORN_CONFIG_INVALID_VALUE');
+
+    writeFileSync(config, 'export default { workers: 1 };\n');
+    writeFileSync(app, 'export default (;\n');
+    program.command('reload');
+    const failed = await program.next<{ code: string; message: string }>('failed');
+    assert.equal(failed.code, 'UNICORN_RELOAD_FAILED', failed.message);
+    assert.equal((await servedBy(ready.urls[0]!)).pid, ready.workerPids[0]);
+
+    program.command('stop');
+    assert.equal((await program.next<{ code: number }>('stopped')).code, 0);
+    assert.deepEqual(await program.server.waitForExit(20_000), { code: 0, signal: null });
+  });
+
+  test('with a handler function: the workers run the program again and serve the function, with the hooks and env given to run()', async () => {
+    const program = new Program('handler', {
+      workers: 2,
+      bind: ['127.0.0.1:0'],
+      env: ['RUN_FIXTURE_ENV=workers-only'],
+      // Set in the program while the master runs; wholeLife checks it is put back.
+      umask: 0o027,
+    });
+    await wholeLife(program, (body) => {
+      const answer = JSON.parse(body) as {
+        pid: number;
+        from: string;
+        worker: number;
+        initialised: string;
+        env: string;
+      };
+      assert.equal(answer.from, 'handler');
+      assert.equal(answer.worker, answer.pid, 'info.worker is the serving worker');
+      // postWorkerInit ran in the worker that serves; env reached the workers.
+      assert.equal(answer.initialised, `postWorkerInit ${answer.pid}`);
+      assert.equal(answer.env, 'workers-only');
+    });
+    const ready = program.answers().find((a) => 'ready' in a)!.ready as { pid: number; env: string | null };
+    assert.equal(ready.env, null, "env is the workers', not the calling process's");
+    // whenReady ran in the master, once: the program's process.
+    const whenReady = program.answers().filter((a) => 'whenReady' in a);
+    assert.deepEqual(
+      whenReady.map((a) => a.whenReady),
+      [{ pid: ready.pid, serverPid: ready.pid }],
+    );
+    // Each worker ran the program: it loaded the handler from it.
+    const loaded = program.server.events('worker.app_loaded');
+    assert.ok(loaded.length >= 2 && loaded.every((l) => l.file === PROGRAM && l.interface === 'fetch'));
+  });
+
+  test('with a { fetch } object: its startup() and shutdown() run in each worker', async () => {
+    const program = new Program('object', { bind: ['127.0.0.1:0'] });
+    const ready = await program.next<{ urls: string[]; workerPids: number[] }>('ready');
+    const answer = JSON.parse((await request(ready.urls[0]!)).body) as { initialised: string; pid: number };
+    assert.equal(answer.initialised, 'startup');
+    program.command('stop');
+    assert.equal((await program.next<{ code: number }>('stopped')).code, 0);
+    assert.ok(program.server.events('fixture.shutdown').some((l) => l.pid === ready.workerPids[0]));
+    assert.deepEqual(await program.server.waitForExit(20_000), { code: 0, signal: null });
+  });
+});
+
+describe('run() rejects, and leaves the program free to end', () => {
+  async function rejected(program: Program): Promise<{ code: string; message: string }> {
+    const answer = await program.next<{ code: string; message: string; after: unknown; before: unknown }>(
+      'rejected',
+    );
+    assert.deepEqual(answer.after, answer.before, 'signal listeners, title and umask as before run()');
+    assert.deepEqual(await program.server.waitForExit(20_000), { code: 0, signal: null });
+    return answer;
+  }
+
+  test('when its address is in use: UNICORN_BIND, as the master logs it', async () => {
+    const taken = net.createServer();
+    await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve));
+    try {
+      const port = (taken.address() as net.AddressInfo).port;
+      const program = new Program('string', { app: fixture('pid.mjs'), bind: [`127.0.0.1:${port}`] });
+      const answer = await rejected(program);
+      assert.equal(answer.code, 'UNICORN_BIND', answer.message);
+      assert.ok(program.server.events('master.halt').length === 1);
+    } finally {
+      taken.close();
+    }
+  });
+
+  test('when the app cannot be loaded: UNICORN_RUN_STOPPED with the reason', async () => {
+    const answer = await rejected(
+      new Program('string', { app: fixture('no-default.mjs'), bind: ['127.0.0.1:0'] }),
+    );
+    assert.equal(answer.code, 'UNICORN_RUN_STOPPED');
+    assert.match(answer.message, /exit code 4.*no default export/);
+  });
+
+  test('when the program throws in a worker before it calls run(): an app load error', async () => {
+    const answer = await rejected(new Program('broken-worker', { bind: ['127.0.0.1:0'] }));
+    assert.equal(answer.code, 'UNICORN_RUN_STOPPED');
+    assert.match(
+      answer.message,
+      /exit code 4.*the program failed before it called run\(\): broken before run\(\)/,
     );
   });
 
-  test('with a handler function: the workers run the program again and serve the function', async () => {
-    const program = new Program('handler', { workers: 2, bind: ['127.0.0.1:0'] });
-    await wholeLife(program, (body) => {
-      const answer = JSON.parse(body) as { pid: number; from: string; worker: number };
-      assert.equal(answer.from, 'handler');
-      assert.equal(answer.worker, answer.pid, 'info.worker is the serving worker');
-    });
-    // Each worker ran the program: its title names the program, and it loaded the handler.
-    const loaded = program.server.events('worker.app_loaded');
-    assert.ok(loaded.length >= 2 && loaded.every((l) => l.file === PROGRAM && l.interface === 'fetch'));
+  test('with preload: the app is imported in the program first, and its own error is the rejection', async () => {
+    const program = new Program('string', { app: fixture('no-default.mjs'), preload: true });
+    const answer = await rejected(program);
+    assert.equal(answer.code, 'UNICORN_APP_EXPORT_MISSING');
+    assert.equal(program.server.events('worker.booting').length, 0, 'no worker was started');
+  });
+
+  test('when the program never calls run() in a worker: the worker is killed at boot-timeout', async () => {
+    const answer = await rejected(new Program('silent-worker', { bind: ['127.0.0.1:0'], bootTimeout: 2 }));
+    assert.equal(answer.code, 'UNICORN_RUN_STOPPED');
+    assert.match(answer.message, /exit code 3/);
+  });
+
+  test('with a handler, in a process that runs no program file (node -e): UNICORN_RUN_USAGE', async () => {
+    const code = `import('unicorn-ts').then((m) => m.run({ app: () => new Response('x') })).catch((err) => console.log(JSON.stringify({ rejected: { code: err.code, message: err.message } })));`;
+    // The code takes the place of the script: `node --input-type=module -e CODE`.
+    const server = new Server([], { command: [process.execPath, '--input-type=module', '-e'], cli: code });
+    others.add(server);
+    assert.deepEqual(await server.waitForExit(20_000), { code: 0, signal: null });
+    const answer = JSON.parse(server.stdout.trim()) as { rejected: { code: string; message: string } };
+    assert.equal(answer.rejected.code, 'UNICORN_RUN_USAGE');
+    assert.match(answer.rejected.message, /runs no program file/);
+  });
+
+  test('in a worker the command line started (an app module that calls run()): refused, an app load error', async () => {
+    const cli = await runCli([fixture('calls-run.mjs'), '--log-format', 'json', '-b', '127.0.0.1:0']);
+    assert.equal(cli.code, 4);
+    const failed = cli.logs.find((l) => l.event === 'worker.boot_failed');
+    assert.match(String(failed?.msg), /run\(\) was called in a worker process/);
+  });
+
+  test('worker-side hooks with an APP_MODULE string: UNICORN_RUN_USAGE, naming them', async () => {
+    const answer = await rejected(new Program('string-worker-hook', { app: fixture('pid.mjs') }));
+    assert.equal(answer.code, 'UNICORN_RUN_USAGE');
+    assert.match(answer.message, /postRequest run in the workers/);
   });
 });
 

@@ -3,7 +3,7 @@ import { spawn } from 'node:child_process';
 import type { Worker as ClusterWorker } from 'node:cluster';
 import { once } from 'node:events';
 import { describe, test } from 'node:test';
-import { countAfterTtou, exitHint, planWorkers } from '../../src/master/arbiter.js';
+import { countAfterTtou, exitHint, planWorkers, poolSettled } from '../../src/master/arbiter.js';
 import { describeHeld, WorkerHandle, type WorkerState } from '../../src/master/worker-handle.js';
 
 /** A node:cluster worker as far as the handle looks at it: a pid, and an IPC channel that is closed. */
@@ -324,6 +324,30 @@ describe('keeping the count (planWorkers), with fake handles', () => {
   test('TTOU takes one worker off the target', () => {
     assert.equal(countAfterTtou(3), 2);
     assert.equal(countAfterTtou(2), 1);
+  });
+});
+
+describe("a settled pool (what run()'s scale() waits for), with fake handles", () => {
+  test('settled: exactly the target ready, and nothing else but spares in standby', () => {
+    assert.equal(poolSettled([inState('ready', 1), inState('ready', 2)], 2), true);
+    assert.equal(
+      poolSettled([inState('ready', 1), inState('ready', 2), inState('standby', 3, true)], 2),
+      true,
+    );
+    assert.equal(poolSettled([], 0), true);
+  });
+
+  test('not settled: too few or too many ready, or a worker booting, retiring or stopping', () => {
+    assert.equal(poolSettled([inState('ready', 1)], 2), false);
+    assert.equal(poolSettled([inState('ready', 1), inState('ready', 2)], 1), false);
+    for (const state of ['booting', 'retiring', 'stopping'] as const) {
+      assert.equal(poolSettled([inState('ready', 1), inState(state, 2)], 1), false, state);
+    }
+    assert.equal(
+      poolSettled([inState('ready', 1), inState('booting', 2, true)], 1),
+      false,
+      'a spare booting',
+    );
   });
 });
 

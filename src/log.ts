@@ -128,6 +128,24 @@ export class Log {
       // Nothing buffered, or the stream is already closed: nothing to do at exit.
     }
   }
+
+  /**
+   * Closes the error log file (standard error stays open), for a master that ends while its process
+   * goes on (run()). Resolves once the descriptor is closed. Only pino's own file destination is
+   * closed: a pretty-printed file log (rare) stays open, since its stream may never say it closed.
+   */
+  close(): Promise<void> {
+    this.flush();
+    const dest = this.#dest as Destination &
+      Partial<NodeJS.EventEmitter> & { fd?: unknown; end?: () => void };
+    if (this.#file === '-' || typeof dest.fd !== 'number' || dest.end === undefined) return Promise.resolve();
+    return new Promise((resolve) => {
+      dest.once?.('close', () => resolve());
+      // Already reported to whoever listens (create()); the master is done either way.
+      dest.once?.('error', () => resolve());
+      dest.end!();
+    });
+  }
 }
 
 function openDestination(options: LogOptions): Destination {

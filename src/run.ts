@@ -150,12 +150,12 @@ export async function startRun(options: Readonly<Record<string, unknown>>): Prom
   });
   running = true;
   let done = false;
-  const exited = arbiter.run().finally(() => {
+  const exited = arbiter.run().finally(async () => {
     done = true;
     running = false;
     process.title = title;
     if (umask !== null) process.umask(umask);
-    log.flush();
+    await log.close();
   });
   const ready = await Promise.race([readyOnce, exited.then(() => null)]);
   if (ready === null) {

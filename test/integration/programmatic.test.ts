@@ -6,7 +6,7 @@
  */
 
 import assert from 'node:assert/strict';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -158,7 +158,7 @@ async function wholeLife(
   assert.equal(stopped.code, 0);
   assert.equal(stopped.exited, 0);
   assert.deepEqual(stopped.late, { reload: 'UNICORN_RUN_STOPPED', scale: 'UNICORN_RUN_STOPPED' });
-  assert.deepEqual(stopped.after, stopped.before, 'signal listeners and process title as before run()');
+  assert.deepEqual(stopped.after, stopped.before, 'listeners, title, umask and open files as before run()');
   assert.equal(isAlive(down.workerPids[0]!), false, 'the last worker is gone');
   // Nothing run() left holds the program: it ends by itself, with no signal sent to it.
   const exit = await server.waitForExit(20_000);
@@ -248,12 +248,17 @@ describe('run() starts the master in the calling process', () => {
   });
 
   test('with a { fetch } object: its startup() and shutdown() run in each worker', async () => {
-    const program = new Program('object', { bind: ['127.0.0.1:0'] });
+    // With an error log file: closed when the master stops, as the open-files count shows.
+    const errorLogfile = join(mkdtempSync(join(tmpdir(), 'unicorn-run-log-')), 'error.log');
+    const program = new Program('object', { bind: ['127.0.0.1:0'], errorLogfile });
     const ready = await program.next<{ urls: string[]; workerPids: number[] }>('ready');
     const answer = JSON.parse((await request(ready.urls[0]!)).body) as { initialised: string; pid: number };
     assert.equal(answer.initialised, 'startup');
     program.command('stop');
-    assert.equal((await program.next<{ code: number }>('stopped')).code, 0);
+    const stopped = await program.next<{ code: number; after: unknown; before: unknown }>('stopped');
+    assert.equal(stopped.code, 0);
+    assert.deepEqual(stopped.after, stopped.before, 'listeners, title, umask and open files as before run()');
+    assert.match(readFileSync(errorLogfile, 'utf8'), /"event":"master.stopped"/);
     assert.ok(program.server.events('fixture.shutdown').some((l) => l.pid === ready.workerPids[0]));
     assert.deepEqual(await program.server.waitForExit(20_000), { code: 0, signal: null });
   });

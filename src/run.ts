@@ -82,6 +82,17 @@ export async function startRun(options: Readonly<Record<string, unknown>>): Prom
     );
   }
   if (running) throw usage('a master started by run() is already running in this process; stop() it first');
+  running = true;
+  try {
+    return await startMaster(app, values);
+  } catch (err) {
+    running = false;
+    throw err;
+  }
+}
+
+/** The master side of run(): from the options to a handle on a master whose workers are ready. */
+async function startMaster(app: unknown, values: Readonly<Record<string, unknown>>): Promise<RunHandle> {
   checkApp(app);
 
   const startDir = process.cwd();
@@ -114,9 +125,9 @@ export async function startRun(options: Readonly<Record<string, unknown>>): Prom
       `cannot change directory to ${s.chdir}: not a directory`,
     );
   }
-  const log = openLogs(s);
   // As --preload does under the command line: a broken app fails here, once.
   if (s.preload && typeof app === 'string') await loadApp(app, cwd);
+  const log = openLogs(s);
 
   const workerEnv: Record<string, string> = {};
   for (const assignment of s.env) {
@@ -148,7 +159,6 @@ export async function startRun(options: Readonly<Record<string, unknown>>): Prom
       },
     },
   });
-  running = true;
   let done = false;
   const exited = arbiter.run().finally(async () => {
     done = true;
@@ -177,6 +187,8 @@ export async function startRun(options: Readonly<Record<string, unknown>>): Prom
       arbiter.enqueue(command({ resolve: resolveAnswer, reject }));
     });
   const workersSetting = SETTINGS_BY_NAME.get('workers')!;
+  // A second stop() waits for the same exit, instead of a TERM the master would log as ignored.
+  let stopAsked = false;
   return {
     pid: process.pid,
     urls: ready.urls,
@@ -189,7 +201,8 @@ export async function startRun(options: Readonly<Record<string, unknown>>): Prom
       return { workerPids: await ask((answer) => ({ act: 'scale', workers: count, answer })) };
     },
     stop: () => {
-      if (!done) arbiter.enqueue('SIGTERM');
+      if (!done && !stopAsked) arbiter.enqueue('SIGTERM');
+      stopAsked = true;
       return exited;
     },
     exited,

@@ -33,7 +33,14 @@ class Program {
   #seen = 0;
 
   constructor(
-    mode: 'string' | 'string-worker-hook' | 'handler' | 'object' | 'broken-worker' | 'silent-worker',
+    mode:
+      | 'string'
+      | 'string-worker-hook'
+      | 'handler'
+      | 'object'
+      | 'broken-worker'
+      | 'silent-worker'
+      | 'twice',
     options: Record<string, unknown>,
   ) {
     this.server = new Server([mode, JSON.stringify({ logFormat: 'json', ...options })], {
@@ -334,6 +341,12 @@ describe('run() rejects, and leaves the program free to end', () => {
     assert.equal(cli.code, 4);
     const failed = cli.logs.find((l) => l.event === 'worker.boot_failed');
     assert.match(String(failed?.msg), /run\(\) was called in a worker process/);
+  });
+
+  test('a second run() while the first is still starting: UNICORN_RUN_USAGE', async () => {
+    const program = new Program('twice', { app: fixture('pid.mjs'), bind: ['127.0.0.1:0'] });
+    assert.deepEqual((await program.next<string[]>('twice')).sort(), ['UNICORN_RUN_USAGE', 'started']);
+    assert.deepEqual(await program.server.waitForExit(20_000), { code: 0, signal: null });
   });
 
   test('worker-side hooks with an APP_MODULE string: UNICORN_RUN_USAGE, naming them', async () => {

@@ -11,7 +11,7 @@ import type { RequestInfo as UnicornRequestInfo } from './http/request-info.js';
 import type { UnicornWebSocket, UpgradeWebSocketOptions, WebSocketUpgrade } from './http/websocket.js';
 import type { Logger } from './log.js';
 import type { ServerApi } from './master/arbiter.js';
-import { type RunHandle, startRun } from './run.js';
+import type { RunHandle } from './run.js';
 import type { HookName, Settings } from './settings.js';
 
 export { whenDraining } from './draining.js';
@@ -118,6 +118,9 @@ export type RunOptions = UnicornConfig & { app: RunApp };
  * Starts the master in this process, as the `unicorn-ts` command does, and resolves once its first
  * workers are ready. See "Programmatic API" in docs/contract.md.
  */
-export function run(options: RunOptions): Promise<RunHandle> {
+export async function run(options: RunOptions): Promise<RunHandle> {
+  // Loaded on first use: an app that imports this package for its types or `draining` does not load
+  // the master.
+  const { startRun } = await import('./run.js');
   return startRun(options as unknown as Readonly<Record<string, unknown>>);
 }

@@ -69,7 +69,7 @@ export const MASTER_SIGNALS = [
   {
     signal: 'SIGWINCH',
     master:
-      'Stop every worker gracefully and keep the master and its listening sockets (connections wait in the queue). SIGHUP or SIGTTIN starts workers again.',
+      'Stop every worker gracefully and keep the master and its listening sockets (connections wait in the queue). SIGHUP or SIGTTIN starts workers again. Ignored (`signal.ignored`) when the master runs in a terminal, which sends WINCH whenever its window is resized, as Gunicorn ignores it unless daemonized; use SIGTTOU or `unicorn-ts scale 0` there.',
     worker: 'Ignored.',
     workerAction: 'ignore',
   },

@@ -18,6 +18,7 @@ import { type ChildProcess, type StdioOptions, spawn } from 'node:child_process'
 import cluster from 'node:cluster';
 import { dirname, resolve } from 'node:path';
 import type { Duplex } from 'node:stream';
+import { isatty } from 'node:tty';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parseAppSpec, resolveAppFile } from '../app-module.js';
 import { type ResolvedConfig, serializableSettings } from '../config.js';
@@ -547,6 +548,17 @@ export class Arbiter implements SignalHandlers, ControlTarget {
   }
 
   handleWinch(): void {
+    // A terminal sends WINCH to the processes in its foreground whenever its window is resized, so a
+    // master run in one would stop every worker at each resize. As in Gunicorn, which acts on WINCH
+    // only when daemonized, it is ignored there (TTOU or `unicorn-ts scale 0` do the same on purpose).
+    if (inTerminal()) {
+      this.#log.info(
+        'signal.ignored',
+        'Ignoring signal winch: the master runs in a terminal, which sends it when its window is resized',
+        { signal: 'winch', reason: 'terminal' },
+      );
+      return;
+    }
     this.#log.info('workers.count', 'Stopping all workers gracefully; the master keeps its sockets', {
       from: this.#target,
       to: 0,
@@ -1435,4 +1447,9 @@ function describeStuckAt(stack: StackProbeReply | null): string {
   const frame = stack.frames.find((f) => !f.file.startsWith('node:')) ?? stack.frames[0];
   if (frame === undefined) return ` (no stack: ${stack.note ?? 'unknown'})`;
   return ` at ${formatFrame(frame)}`;
+}
+
+/** Whether the master's standard input, output or error is a terminal (so resizing it sends WINCH). */
+function inTerminal(): boolean {
+  return isatty(0) || isatty(1) || isatty(2);
 }

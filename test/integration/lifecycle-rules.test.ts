@@ -3,13 +3,15 @@
  * WINCH, during a crash loop, on a quick stop, and when a worker's app throws.
  */
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { request } from '../helpers/http.js';
+import { killGroup, track } from '../helpers/processes.js';
 import { bootedSince, expectQuietRollback } from '../helpers/rollback.js';
-import { fixture, startServer, stopAll } from '../helpers/server.js';
+import { CLI, fixture, type LogLine, startServer, stopAll } from '../helpers/server.js';
 import { isAlive, observeFor, waitFor } from '../helpers/wait.js';
 
 after(stopAll);
@@ -68,6 +70,47 @@ describe('master rules', () => {
     assert.equal(reply.status, 200);
     assert.ok(!pids.includes(Number(reply.body)));
     assert.equal(bootedSince(server, mark).length, 1);
+  });
+
+  test('in a terminal, WINCH (sent at every resize of its window) is ignored: the workers serve on', async () => {
+    // script(1) runs the master on a pseudo-terminal, as an interactive shell would.
+    const logfile = join(dir, 'terminal.log');
+    const command = [process.execPath, CLI, fixture('pid.mjs'), '-w', '1', '-b', '127.0.0.1:0']
+      .concat(['--log-format', 'json', '--error-logfile', logfile])
+      .map((word) => `'${word}'`)
+      .join(' ');
+    const child = spawn('script', ['-qfec', command, '/dev/null'], { stdio: 'pipe', detached: true });
+    track(child);
+    // script(1) starts the command in a session of its own: the master leads its own process group.
+    let masterPid: number | undefined;
+    try {
+      const logs = () =>
+        readFileSyncOrEmpty(logfile)
+          .split('\n')
+          .filter((line) => line.startsWith('{'))
+          .map((line) => JSON.parse(line) as LogLine);
+      const ready = await waitFor('master.ready', () => logs().find((l) => l.event === 'master.ready'), {
+        timeoutMs: 60_000,
+      });
+      const url = String(logs().find((l) => l.event === 'master.listening')?.url);
+      const [workerPid] = ready.workerPids as number[];
+      masterPid = ready.pid as number;
+      process.kill(masterPid, 'SIGWINCH');
+      const ignored = await waitFor('winch ignored', () =>
+        logs().find((l) => l.event === 'signal.ignored' && l.signal === 'winch'),
+      );
+      assert.equal(ignored.reason, 'terminal');
+      const reply = await request(`${url}/`);
+      assert.equal(reply.body, String(workerPid), 'the same worker serves after the WINCH');
+      assert.deepEqual(
+        logs().filter((l) => l.event === 'workers.count' || l.event === 'worker.exited'),
+        [],
+        'no worker was stopped',
+      );
+    } finally {
+      if (masterPid !== undefined) killGroup(masterPid);
+      killGroup(child.pid!);
+    }
   });
 
   test('HUP resets the crash-loop backoff: the fixed app boots at once, not after the pending delay', async () => {
@@ -153,3 +196,11 @@ describe('master rules', () => {
     assert.match((await request(`${server.url}/`)).body, /^v1 /);
   });
 });
+
+function readFileSyncOrEmpty(file: string): string {
+  try {
+    return readFileSync(file, 'utf8');
+  } catch {
+    return '';
+  }
+}

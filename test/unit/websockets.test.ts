@@ -104,12 +104,14 @@ describe('ServerWebSocket: the WHATWG-like socket of info.upgradeWebSocket()', (
     const wss = new WebSocketServer({ noServer: true });
     const lines: Array<{ level: string; event: string }> = [];
     const sockets: ServerWebSocket[] = [];
+    const events: MessageEvent[] = [];
     const url = await upgradeServer((req, socket, head) => {
       const server = new ServerWebSocket('ws://127.0.0.1/', recordingLog(lines));
       sockets.push(server);
       const seen: string[] = [];
       server.addEventListener('open', () => server.send('hello'), { once: true });
       server.onmessage = (event) => {
+        events.push(event);
         if (event.data === 'boom') throw new Error('listener failed');
         seen.push(
           typeof event.data === 'string' ? event.data : `bytes:${(event.data as ArrayBuffer).byteLength}`,
@@ -120,6 +122,9 @@ describe('ServerWebSocket: the WHATWG-like socket of info.upgradeWebSocket()', (
     });
     // Messages are queued from the start: the first may arrive in the same read as the handshake.
     const client = new WebSocket(url);
+    // The server's close in upgradeServer does not reach upgraded sockets: a failed assertion below
+    // would otherwise leave this one open and the test process running.
+    after(() => client.terminate());
     const queue: string[] = [];
     let wake: (() => void) | null = null;
     client.on('message', (d) => {
@@ -135,6 +140,13 @@ describe('ServerWebSocket: the WHATWG-like socket of info.upgradeWebSocket()', (
     assert.equal(await next(), 'a');
     client.send(Buffer.from([1, 2, 3]));
     assert.equal(await next(), 'a,bytes:3');
+    // The event is the server's own light one, but reads as a MessageEvent to code that checks.
+    const [first] = events;
+    assert.ok(first instanceof MessageEvent && first instanceof Event);
+    assert.deepEqual(
+      [first.type, first.data, first.origin, first.lastEventId, first.source, first.ports.length],
+      ['message', 'a', 'ws://127.0.0.1', '', null, 0],
+    );
     const closed = new Promise<number>((resolve) => client.once('close', (code) => resolve(code)));
     client.send('boom');
     assert.equal(await closed, 1011);

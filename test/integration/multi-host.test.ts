@@ -113,7 +113,7 @@ after(async () => {
 });
 
 describe('past one machine: unicorn-ts hosts behind one nginx upstream', () => {
-  test('a graceful stop loses nothing, a kill -9 loses only the POSTs in flight on the dead host, and a host that comes back takes traffic again', async (t) => {
+  test('a graceful stop fails no GET, a kill -9 loses only the POSTs in flight on the dead host, and a host that comes back takes traffic again', async (t) => {
     net = createHosts(3);
     const hosts = net;
     const startHost = (k: number): Promise<Server> =>
@@ -169,7 +169,15 @@ describe('past one machine: unicorn-ts hosts behind one nginx upstream', () => {
     assert.equal((await servers[0]!.waitForExit(30_000)).code, 0);
     const stopped = await moreTraffic('traffic after the graceful stop', warm);
     const graceful = failedBetween(warm, stopped);
-    assert.deepEqual(graceful.reasons, {}, 'a graceful stop fails no request');
+    // GETs never fail. A POST can, rarely: the stopping host closes the kept-alive connections left
+    // idle after its grace, and nginx may have written a POST onto one at that very instant; it
+    // never repeats a POST it has sent. At most one such moment per stop; a quick stop instead
+    // cuts the POST in flight of every loop that had one there (seen: two).
+    assert.equal(graceful.GET, 0, `a graceful stop fails no GET: ${JSON.stringify(graceful.reasons)}`);
+    assert.ok(
+      graceful.POST <= 1,
+      `a graceful stop fails at most one POST: ${JSON.stringify(graceful.reasons)}`,
+    );
 
     // A host that dies: every process of it is killed at once, as when a machine loses power.
     killGroup(servers[1]!.pid, 'SIGKILL');
@@ -204,7 +212,7 @@ describe('past one machine: unicorn-ts hosts behind one nginx upstream', () => {
     const total = await client.stop();
     load = undefined;
     t.diagnostic(
-      `served ${total.counts.GET.ok} GET + ${total.counts.POST.ok} POST; graceful stop: ${graceful.ok} served meanwhile, 0 failed; ` +
+      `served ${total.counts.GET.ok} GET + ${total.counts.POST.ok} POST; graceful stop: ${graceful.ok} served meanwhile, failed ${JSON.stringify(graceful.reasons)}; ` +
         `kill -9: ${crash.ok} served meanwhile, failed ${JSON.stringify(crash.reasons)}; host back: ${back.pid}`,
     );
   });

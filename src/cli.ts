@@ -5,7 +5,6 @@
  */
 
 import { spawn } from 'node:child_process';
-import { closeSync, openSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { chooseInterface } from './app-interface.js';
@@ -17,7 +16,7 @@ import { CONTROL_SOCKET_OFF, controlSocketBesidePidfile, defaultControlDir } fro
 import { describeError, isUnicornError, UnicornError } from './errors.js';
 import { EXIT_CODES } from './ipc.js';
 import { refuseListen } from './listen-guard.js';
-import { Log, type LogLevelName } from './log.js';
+import { type Log, openMasterLog } from './log.js';
 import { Arbiter } from './master/arbiter.js';
 import { helpText, SECTIONS, SETTINGS, type SettingSpec } from './settings.js';
 import { splitShellWords } from './shell-words.js';
@@ -179,30 +178,9 @@ export async function main(argv: readonly string[] = process.argv): Promise<numb
 
   let log: Log;
   try {
-    log = Log.create({
-      level: s.logLevel as LogLevelName,
-      format: s.logFormat,
-      file: s.errorLogfile,
-      base: { role: 'master', pid: process.pid },
-    });
+    log = openMasterLog(s);
   } catch (err) {
-    return configError(
-      new UnicornError('UNICORN_LOGFILE', `cannot open error log ${s.errorLogfile}: ${describeError(err)}`),
-    );
-  }
-
-  // Workers open the access log; one that cannot be opened would fail every worker, again and again.
-  if (s.accessLogfile !== null && s.accessLogfile !== '-') {
-    try {
-      closeSync(openSync(s.accessLogfile, 'a'));
-    } catch (err) {
-      return configError(
-        new UnicornError(
-          'UNICORN_LOGFILE',
-          `cannot open access log ${s.accessLogfile}: ${describeError(err)}`,
-        ),
-      );
-    }
+    return configError(err);
   }
 
   const appWarning = decoratorMetadataOf(appModule, process.cwd());

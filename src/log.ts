@@ -4,9 +4,10 @@
  * The access log is plain text in Gunicorn's format, written through pino's fast file stream.
  */
 
+import { closeSync, openSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import pino, { type DestinationStream, type Logger as PinoLogger } from 'pino';
-import { describeError } from './errors.js';
+import { describeError, UnicornError } from './errors.js';
 import type { LogEvent } from './log-events.js';
 
 const requireFromHere = createRequire(import.meta.url);
@@ -241,4 +242,42 @@ export function openAccessLog(file: string, log: Log): AccessLogWriter {
       }
     },
   };
+}
+
+/**
+ * The master's error log, opened from the settings, after checking that the access log can be
+ * opened too: workers open it, and one that cannot would fail every worker, again and again. Throws
+ * UNICORN_LOGFILE naming the file. The command line and run() both start a master through it.
+ */
+export function openMasterLog(s: {
+  readonly logLevel: string;
+  readonly logFormat: LogOptions['format'];
+  readonly errorLogfile: string;
+  readonly accessLogfile: string | null;
+}): Log {
+  let log: Log;
+  try {
+    log = Log.create({
+      level: s.logLevel as LogLevelName,
+      format: s.logFormat,
+      file: s.errorLogfile,
+      base: { role: 'master', pid: process.pid },
+    });
+  } catch (err) {
+    throw new UnicornError(
+      'UNICORN_LOGFILE',
+      `cannot open error log ${s.errorLogfile}: ${describeError(err)}`,
+    );
+  }
+  if (s.accessLogfile !== null && s.accessLogfile !== '-') {
+    try {
+      closeSync(openSync(s.accessLogfile, 'a'));
+    } catch (err) {
+      throw new UnicornError(
+        'UNICORN_LOGFILE',
+        `cannot open access log ${s.accessLogfile}: ${describeError(err)}`,
+      );
+    }
+  }
+  return log;
 }

@@ -13,16 +13,16 @@
  */
 
 import cluster from 'node:cluster';
-import { closeSync, openSync, statSync } from 'node:fs';
+import { statSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { isHandler, loadApp, parseAppSpec } from './app-module.js';
 import { type ConfigLayer, type ResolvedConfig, resolveConfig } from './config.js';
 import { findConfigFile, loadConfigFile } from './config-file.js';
-import { describeError, isUnicornError, UnicornError } from './errors.js';
-import { Log, type LogLevelName } from './log.js';
+import { isUnicornError, UnicornError } from './errors.js';
+import { openMasterLog } from './log.js';
 import { type Answer, Arbiter, type MasterCommand } from './master/arbiter.js';
 import { handOffToWorker } from './run-handoff.js';
-import { HOOKS, type HookFn, type HookName, SETTINGS_BY_NAME, type Settings } from './settings.js';
+import { HOOKS, type HookFn, type HookName, SETTINGS_BY_NAME } from './settings.js';
 import { VERSION } from './version.js';
 
 /** What run() resolves to: the running master. */
@@ -127,7 +127,7 @@ async function startMaster(app: unknown, values: Readonly<Record<string, unknown
   }
   // As --preload does under the command line: a broken app fails here, once.
   if (s.preload && typeof app === 'string') await loadApp(app, cwd);
-  const log = openLogs(s);
+  const log = openMasterLog(s);
 
   const workerEnv: Record<string, string> = {};
   for (const assignment of s.env) {
@@ -257,35 +257,6 @@ function programToRunAgain(): { file: string; args: string[] } {
     );
   }
   return { file, args: process.argv.slice(2) };
-}
-
-/** The master's error log, and a check that the access log can be opened (as the command line does). */
-function openLogs(s: Settings): Log {
-  let log: Log;
-  try {
-    log = Log.create({
-      level: s.logLevel as LogLevelName,
-      format: s.logFormat,
-      file: s.errorLogfile,
-      base: { role: 'master', pid: process.pid },
-    });
-  } catch (err) {
-    throw new UnicornError(
-      'UNICORN_LOGFILE',
-      `cannot open error log ${s.errorLogfile}: ${describeError(err)}`,
-    );
-  }
-  if (s.accessLogfile !== null && s.accessLogfile !== '-') {
-    try {
-      closeSync(openSync(s.accessLogfile, 'a'));
-    } catch (err) {
-      throw new UnicornError(
-        'UNICORN_LOGFILE',
-        `cannot open access log ${s.accessLogfile}: ${describeError(err)}`,
-      );
-    }
-  }
-  return log;
 }
 
 function isDirectory(path: string): boolean {

@@ -136,3 +136,36 @@ export function streamDownload(url: string): Promise<number> {
       .on('error', reject);
   });
 }
+
+/** GET a streamed response, collecting its lines with the time each arrived; `stopAfter` hangs up early. */
+export function streamLines(url: string, { stopAfter = Number.POSITIVE_INFINITY } = {}) {
+  return new Promise<{ status: number; headers: http.IncomingHttpHeaders; lines: string[]; times: number[] }>(
+    (resolve, reject) => {
+      const req = http.get(url, { agent: false }, (res) => {
+        const lines: string[] = [];
+        const times: number[] = [];
+        let pending = '';
+        const done = () => resolve({ status: res.statusCode ?? 0, headers: res.headers, lines, times });
+        res.setEncoding('utf8');
+        res.on('data', (chunk: string) => {
+          const parts = (pending + chunk).split('\n');
+          pending = parts.pop()!;
+          for (const line of parts) {
+            lines.push(line);
+            times.push(performance.now());
+          }
+          if (lines.length >= stopAfter) {
+            req.destroy();
+            done();
+          }
+        });
+        res.on('end', done);
+        res.on('error', reject);
+      });
+      req.setTimeout(60_000, () => req.destroy(new Error(`streaming ${url} timed out`)));
+      req.on('error', (err: NodeJS.ErrnoException) => {
+        if (!req.destroyed || err.code !== 'ECONNRESET') reject(err);
+      });
+    },
+  );
+}

@@ -3,9 +3,8 @@
  * flag, and answers over real sockets.
  */
 import assert from 'node:assert/strict';
-import http from 'node:http';
 import { after, describe, test } from 'node:test';
-import { request, streamUpload } from '../helpers/http.js';
+import { request, streamLines, streamUpload } from '../helpers/http.js';
 import { ROOT, runCli, type Server, startServer, stopAll } from '../helpers/server.js';
 import { waitFor } from '../helpers/wait.js';
 import { openSocket, wsUrl } from '../helpers/websocket.js';
@@ -34,39 +33,6 @@ function workerPids(server: Server, count: number): Promise<number[]> {
 
 function json(body: string): unknown {
   return JSON.parse(body);
-}
-
-/** GET a streamed response, collecting its lines with the time each arrived; `stopAfter` hangs up early. */
-function streamLines(url: string, { stopAfter = Number.POSITIVE_INFINITY } = {}) {
-  return new Promise<{ status: number; headers: http.IncomingHttpHeaders; lines: string[]; times: number[] }>(
-    (resolve, reject) => {
-      const req = http.get(url, { agent: false }, (res) => {
-        const lines: string[] = [];
-        const times: number[] = [];
-        let pending = '';
-        const done = () => resolve({ status: res.statusCode ?? 0, headers: res.headers, lines, times });
-        res.setEncoding('utf8');
-        res.on('data', (chunk: string) => {
-          const parts = (pending + chunk).split('\n');
-          pending = parts.pop()!;
-          for (const line of parts) {
-            lines.push(line);
-            times.push(performance.now());
-          }
-          if (lines.length >= stopAfter) {
-            req.destroy();
-            done();
-          }
-        });
-        res.on('end', done);
-        res.on('error', reject);
-      });
-      req.setTimeout(60_000, () => req.destroy(new Error(`streaming ${url} timed out`)));
-      req.on('error', (err: NodeJS.ErrnoException) => {
-        if (!req.destroyed || err.code !== 'ECONNRESET') reject(err);
-      });
-    },
-  );
 }
 
 describe('examples', () => {

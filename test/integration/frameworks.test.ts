@@ -7,12 +7,11 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { cpSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
-import http from 'node:http';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
-import { request } from '../helpers/http.js';
+import { request, streamLines } from '../helpers/http.js';
 import { killGroup, track } from '../helpers/processes.js';
 import { fixture, ROOT, runCli, type Server, startServer, stopAll } from '../helpers/server.js';
 import { waitFor } from '../helpers/wait.js';
@@ -48,32 +47,6 @@ function assertLoadedAs(server: Server, framework: string): void {
   assert.match(
     String(loaded.reason),
     new RegExp(`^the app is a ${framework.replace('.', '\\.')} app, served through`),
-  );
-}
-
-/** GET a streamed response: its status, headers, and each line with the time it arrived. */
-function streamLines(url: string) {
-  return new Promise<{ status: number; headers: http.IncomingHttpHeaders; lines: string[]; times: number[] }>(
-    (resolve, reject) => {
-      const req = http.get(url, { agent: false }, (res) => {
-        const lines: string[] = [];
-        const times: number[] = [];
-        let pending = '';
-        res.setEncoding('utf8');
-        res.on('data', (chunk: string) => {
-          const parts = (pending + chunk).split('\n');
-          pending = parts.pop()!;
-          for (const line of parts) {
-            lines.push(line);
-            times.push(performance.now());
-          }
-        });
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, lines, times }));
-        res.on('error', reject);
-      });
-      req.setTimeout(60_000, () => req.destroy(new Error(`streaming ${url} timed out`)));
-      req.on('error', reject);
-    },
   );
 }
 

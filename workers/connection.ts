@@ -25,6 +25,8 @@ export interface OwedRequest {
 
 export class ClientConnection {
   readonly socket: Duplex;
+  /** The table that tracks it until its socket closes. */
+  readonly table: ConnectionTable;
   /** Requests admitted and not yet finished, oldest first. */
   readonly owed: OwedRequest[] = [];
   /** Requests parsed on this connection so far. */
@@ -40,8 +42,9 @@ export class ClientConnection {
    */
   upgraded = false;
 
-  constructor(socket: Duplex) {
+  constructor(socket: Duplex, table: ConnectionTable) {
     this.socket = socket;
+    this.table = table;
   }
 
   owe(request: OwedRequest): void {
@@ -51,7 +54,11 @@ export class ClientConnection {
   settled(res: ServerResponse): void {
     const owed = this.owed;
     // Almost always the first: responses finish in order.
-    const i = owed[0]?.res === res ? 0 : owed.findIndex((r) => r.res === res);
+    if (owed[0]?.res === res) {
+      owed.shift();
+      return;
+    }
+    const i = owed.findIndex((r) => r.res === res);
     if (i >= 0) owed.splice(i, 1);
   }
 
@@ -92,23 +99,37 @@ const CONNECTION = Symbol('unicorn.connection');
 
 type Tagged = Duplex & { [CONNECTION]?: ClientConnection };
 
+/**
+ * The one 'close' listener of every tracked socket: no closure or `once` wrapper per connection
+ * (with a new connection per request, those were a measurable share of the per-request work).
+ */
+function onTrackedSocketClose(this: Tagged): void {
+  const conn = this[CONNECTION];
+  if (conn !== undefined) conn.table.drop(conn);
+}
+
 /** The worker's connections, found from any request's socket. */
 export class ConnectionTable {
   readonly #open = new Set<ClientConnection>();
+  /** Told each time a tracked connection has closed, once its owed requests are finished. */
+  onClose: (() => void) | null = null;
 
   /** A connection node:http is about to parse requests on. */
   add(socket: Duplex): ClientConnection {
     let conn = (socket as Tagged)[CONNECTION];
     if (conn !== undefined) return conn;
-    conn = new ClientConnection(socket);
+    conn = new ClientConnection(socket, this);
     (socket as Tagged)[CONNECTION] = conn;
     this.#open.add(conn);
-    const opened = conn;
-    socket.once('close', () => {
-      this.#open.delete(opened);
-      opened.closed();
-    });
+    socket.on('close', onTrackedSocketClose);
     return conn;
+  }
+
+  /** The connection's socket closed: whatever is still owed on it is finished. */
+  drop(conn: ClientConnection): void {
+    if (!this.#open.delete(conn)) return;
+    conn.closed();
+    this.onClose?.();
   }
 
   get(socket: Duplex): ClientConnection | undefined {

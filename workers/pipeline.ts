@@ -402,17 +402,7 @@ export class RequestPipeline {
 
   private requestInfo(req: IncomingMessage, abort: LazyAbort): RequestInfo {
     const o = this.#options;
-    const client = o.resolveClient(req);
-    return new WorkerRequestInfo(
-      client.address,
-      req.socket.remotePort ?? 0,
-      client.scheme,
-      o.rootPath,
-      o.worker,
-      abort,
-      req,
-      this.#host.log.plain,
-    );
+    return new WorkerRequestInfo(req, o.resolveClient, o.rootPath, o.worker, abort, this.#host.log.plain);
   }
 
   /** A request refused before the app sees it: a short answer, then the connection closes. */

@@ -16,6 +16,8 @@ import {
   type ProxyRejection,
 } from '../src/http/proxy-protocol.js';
 import type { Log } from '../src/log.js';
+import type { ClientConnection } from './connection.js';
+import { pausableAccept } from './listen.js';
 import type { RequestPipeline } from './pipeline.js';
 
 export interface ServersOptions {
@@ -27,7 +29,21 @@ export interface ServersOptions {
   readonly headerTimeoutMs: number;
   /** --proxy-allow-from when --proxy-protocol is on; null when it is off. */
   readonly proxyAllowed: ((peer: string) => boolean) | null;
+  /**
+   * One request per connection (the sync worker, as Gunicorn's): no keep-alive, and each connection
+   * closes in stages after its response (`linger`).
+   */
+  readonly oneRequestPerConnection: boolean;
+  /** Told of every accepted connection, before node:http sees it (the sync worker's admission). */
+  readonly accepted: ((socket: Socket) => void) | null;
 }
+
+/**
+ * How long a connection stays half-closed after its last response (RFC 9112 section 9.6): what the
+ * client still sends is read and dropped, so that closing does not turn it into a reset that could
+ * destroy the response in the client's buffers.
+ */
+const LINGER_MS = 2000;
 
 export class WorkerServers {
   /** In the order of the master's sockets (a handed-back connection names its server by index). */
@@ -36,8 +52,14 @@ export class WorkerServers {
   readonly #pipeline: RequestPipeline;
   readonly #log: Log;
   readonly #closed: () => void;
-  /** Every accepted socket (TLS ones from before their handshake): a drain ends when none is left. */
-  readonly #sockets = new Set<Socket>();
+  /**
+   * With TLS, every accepted TCP socket, from before its handshake (the pipeline's connection table
+   * holds the TLS sockets over them): a drain ends when none is left. Without TLS the table is the
+   * record of every accepted socket, and this stays empty.
+   */
+  readonly #tlsSockets = new Set<Socket>();
+  /** Pausing accepting on each listening server, once it listens (`pausable`). */
+  readonly #pausers: Array<{ pause(): void; resume(): void }> = [];
 
   /** `closed` runs each time an accepted socket closes. */
   constructor(options: ServersOptions, pipeline: RequestPipeline, log: Log, closed: () => void) {
@@ -45,11 +67,12 @@ export class WorkerServers {
     this.#pipeline = pipeline;
     this.#log = log;
     this.#closed = closed;
+    if (options.tls === null) pipeline.connections.onClose = closed;
   }
 
   /** Accepted connections still open. */
   get open(): number {
-    return this.#sockets.size;
+    return this.#options.tls === null ? this.#pipeline.connections.size : this.#tlsSockets.size;
   }
 
   /** A new server for one of the master's sockets; it is added to `list` by the caller's order. */
@@ -58,7 +81,7 @@ export class WorkerServers {
     const pipeline = this.#pipeline;
     const headerTimeout = o.headerTimeoutMs;
     const options = {
-      keepAliveTimeout: o.keepAliveMs,
+      keepAliveTimeout: o.oneRequestPerConnection ? 0 : o.keepAliveMs,
       requestTimeout: 0,
       // --header-timeout: node:http counts from the connection's start (a client that never sends
       // a byte is covered) and from the first byte of each later request, never while a kept-alive
@@ -90,18 +113,58 @@ export class WorkerServers {
         pipeline.upgrade(req, socket, head),
       );
     }
-    server.on('connection', (socket: Socket) => {
-      this.#sockets.add(socket);
-      socket.once('close', () => {
-        this.#sockets.delete(socket);
-        this.#closed();
+    // One listener per accepted connection, no closure per connection.
+    const accepted = o.accepted;
+    const lingers = o.oneRequestPerConnection;
+    const connections = pipeline.connections;
+    if (o.tls) {
+      server.on('connection', (socket: Socket) => {
+        accepted?.(socket);
+        this.#tlsSockets.add(socket);
+        socket.on('close', () => {
+          this.#tlsSockets.delete(socket);
+          this.#closed();
+        });
       });
-    });
-    // The socket node:http parses on: the TCP socket itself, or the TLS socket over it.
-    if (o.tls) server.on('secureConnection', (socket: Socket) => pipeline.connections.add(socket));
-    else server.on('connection', (socket: Socket) => pipeline.connections.add(socket));
+      server.on('secureConnection', (socket: Socket) => {
+        if (lingers) socket.destroySoon = lingerThis;
+        connections.add(socket);
+      });
+    } else {
+      server.on('connection', (socket: Socket) => {
+        accepted?.(socket);
+        if (lingers) socket.destroySoon = lingerThis;
+        connections.add(socket);
+      });
+    }
     this.list.push(server);
     return server;
+  }
+
+  /**
+   * Makes accepting pausable on every server once it listens (the sync worker). Pausing changes
+   * only what the event loop polls: no socket is closed, no message goes to the master
+   * (`pausableAccept` in src/node-internals.ts says how). A Node that cannot pause fails the boot,
+   * naming the cause.
+   */
+  makePausable(server: http.Server): void {
+    // Ahead of the worker's own 'listening' listener, so the boot fails before it reports ready.
+    server.prependOnceListener('listening', () => {
+      try {
+        this.#pausers.push(pausableAccept(server));
+      } catch (err) {
+        server.emit('error', err);
+      }
+    });
+  }
+
+  /** Stops taking new connections for now: they wait in the kernel's queue for another worker. */
+  pauseAccepting(): void {
+    for (const pauser of this.#pausers) pauser.pause();
+  }
+
+  resumeAccepting(): void {
+    for (const pauser of this.#pausers) pauser.resume();
   }
 
   /** Stops accepting; open connections stay. */
@@ -115,12 +178,14 @@ export class WorkerServers {
    */
   closeUnused(): void {
     for (const server of this.list) server.closeIdleConnections();
-    for (const socket of this.#sockets) {
-      const conn = this.#pipeline.connections.get(socket);
-      if (
-        conn === undefined ? socket.bytesRead === 0 : conn.requests === 0 && !conn.closing && !conn.upgraded
-      )
-        socket.destroy();
+    const connections = this.#pipeline.connections;
+    if (this.#options.tls === null) {
+      for (const conn of connections) if (unused(conn)) conn.socket.destroy();
+      return;
+    }
+    for (const socket of this.#tlsSockets) {
+      const conn = connections.get(socket);
+      if (conn === undefined ? socket.bytesRead === 0 : unused(conn)) socket.destroy();
     }
   }
 
@@ -131,4 +196,43 @@ export class WorkerServers {
     if (reason === 'closed') this.#log.debug('proxy.rejected', msg, fields);
     else this.#log.warn('proxy.rejected', msg, fields);
   }
+}
+
+/** A connection that never started a request and is still plain HTTP. */
+function unused(conn: ClientConnection): boolean {
+  return conn.requests === 0 && !conn.closing && !conn.upgraded;
+}
+
+/**
+ * node:http calls `socket.destroySoon()` once a `Connection: close` response is out; by default it
+ * closes at once. Closing in stages instead (RFC 9112 section 9.6): end the write side, keep
+ * reading and dropping what the client still sends (node:http parses it; the pipeline runs no
+ * request after the first), and close when the client closes its side or LINGER_MS has passed.
+ * Closing at once would answer a client still sending pipelined requests with a reset.
+ */
+function lingerThis(this: Socket): void {
+  if (this.destroyed) return;
+  this.end();
+  // node:http ends the socket again when the client's FIN arrives, and Node builds (and drops) an
+  // "already finished" error each time: a fifth of a sync worker's CPU per request, measured.
+  this.end = endedAlready;
+  (this as Lingering)[LINGER_TIMER] = setTimeout(destroySocket, LINGER_MS, this);
+  this.on('close', clearLinger);
+  // Once both sides have ended the socket closes itself (autoDestroy); the parser reads until then.
+}
+
+const LINGER_TIMER = Symbol('unicorn.lingerTimer');
+
+type Lingering = Socket & { [LINGER_TIMER]?: NodeJS.Timeout };
+
+function endedAlready(this: Socket): Socket {
+  return this;
+}
+
+function destroySocket(socket: Socket): void {
+  socket.destroy();
+}
+
+function clearLinger(this: Lingering): void {
+  clearTimeout(this[LINGER_TIMER]);
 }

@@ -9,7 +9,6 @@
  */
 
 import cluster from 'node:cluster';
-import type http from 'node:http';
 import type { ServerResponse } from 'node:http';
 import type { ServerOptions } from 'node:https';
 import type { Server, Socket } from 'node:net';
@@ -181,21 +180,26 @@ export abstract class Worker {
     );
     const sockets = await this.master.hello(this.#interface);
     try {
-      this.#servers = new WorkerServers(
+      const made = new WorkerServers(
         {
           tls: this.#tls,
           limits: this.#limits,
           keepAliveMs: this.ms.keepAliveMs,
           headerTimeoutMs: this.ms.headerTimeoutMs,
           proxyAllowed: this.#proxyAllowed,
+          oneRequestPerConnection: this.serial,
+          accepted: (socket) => this.admitConnection(socket),
         },
         this.pipeline,
         this.log,
         () => this.maybeFinish(),
       );
+      this.#servers = made;
       const servers = sockets.map(({ handle, message }) => {
-        const server = this.createServer();
-        // --sticky: the master accepts every connection and gives each to its worker (src/master/sticky.ts).
+        const server = made.create();
+        // --sticky: the master accepts every connection and gives each to its worker
+        // (src/master/sticky.ts): there is no accepting to pause.
+        if (this.serial && !this.settings.sticky) made.makePausable(server);
         if (this.settings.sticky) {
           (handle as { close(): void }).close();
           serveWithoutListening(server);
@@ -427,10 +431,22 @@ export abstract class Worker {
 
   // ---- serving ---------------------------------------------------------------------------------
 
-  /** The server for one of the master's sockets; worker classes adjust it. */
-  protected createServer(): http.Server {
-    if (this.#servers === null) throw new Error('servers are created once the pipeline is built');
-    return this.#servers.create();
+  /**
+   * The worker class serves one request at a time, one per connection, each closed in stages after
+   * its response (the sync worker); read once, when the servers are made.
+   */
+  protected readonly serial: boolean = false;
+
+  /** Connection admission: told of each accepted connection (the sync worker stops accepting). */
+  protected admitConnection(_socket: Socket): void {}
+
+  /** Stops taking connections for now (a serial worker's servers only); they wait for another worker. */
+  protected pauseAccepting(): void {
+    this.#servers?.pauseAccepting();
+  }
+
+  protected resumeAccepting(): void {
+    this.#servers?.resumeAccepting();
   }
 
   /** Whether a request may run now; the async worker sheds load, the sync worker queues. */

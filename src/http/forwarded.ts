@@ -25,7 +25,15 @@ export interface Client {
   readonly scheme: 'http' | 'https';
 }
 
-export type ClientResolver = (req: IncomingMessage) => Client;
+/** Who the client is, from the connection and the headers of a trusted proxy. */
+export interface ClientResolver {
+  (req: IncomingMessage): Client;
+  /**
+   * Whether the request carries a forwarding header this resolver reads: without one the client is
+   * the connection's peer and the scheme the connection's, with nothing to resolve.
+   */
+  forwards(req: IncomingMessage): boolean;
+}
 
 /** --forwarder-headers' default: what nginx, HAProxy and cloud load balancers set (and overwrite). */
 export const DEFAULT_FORWARDER_HEADERS = 'X-Forwarded-For,X-Forwarded-Proto';
@@ -63,7 +71,15 @@ export function createClientResolver(
   // Whether a connection's peer is trusted is decided once per connection (keep-alive connections
   // carry many requests), and not at all for a request without forwarding headers.
   const trustedPeer = new WeakMap<object, boolean>();
-  return (req) => {
+  const forwards = (req: IncomingMessage): boolean => {
+    const h = req.headers;
+    return (
+      (useForwarded && h.forwarded !== undefined) ||
+      (useFor && h['x-forwarded-for'] !== undefined) ||
+      (useProto && h['x-forwarded-proto'] !== undefined)
+    );
+  };
+  const resolve = (req: IncomingMessage): Client => {
     const socket = req.socket;
     const peer = socket.remoteAddress ?? '';
     const direct: Client['scheme'] = (socket as { encrypted?: boolean }).encrypted ? 'https' : 'http';
@@ -101,6 +117,7 @@ export function createClientResolver(
     }
     return { address, scheme: lastScheme(forwardedProto) ?? direct };
   };
+  return Object.assign(resolve, { forwards });
 }
 
 /**

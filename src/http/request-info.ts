@@ -1,5 +1,7 @@
+import type { IncomingMessage } from 'node:http';
 import { drainingSignal } from '../draining.js';
 import type { Logger } from '../log.js';
+import type { Client, ClientResolver } from './forwarded.js';
 import type { UpgradeWebSocketOptions, WebSocketUpgrade } from './websocket.js';
 
 /** Where a WorkerRequestInfo keeps the upgrade it can perform; set on the upgrade path only. */
@@ -37,38 +39,58 @@ export interface RequestInfo {
  * The RequestInfo a worker builds for every request. A class rather than an object literal with
  * getters: a literal's getters are fresh closures (and a fresh context) on every request, which
  * under load was the largest allocation of the request pipeline; here they live on the prototype.
+ * Who the client is (the forwarding headers of a trusted proxy) is worked out when first read: a
+ * request that never asks (most, in the node interface) costs no look at those headers.
  */
 export class WorkerRequestInfo implements RequestInfo {
-  readonly remoteAddress: string;
-  readonly remotePort: number;
   readonly rootPath: string;
-  readonly scheme: 'http' | 'https';
   readonly worker: { readonly id: number; readonly pid: number };
   readonly #abort: { readonly signal: AbortSignal };
-  readonly #req: { readonly method?: string | undefined; readonly url?: string | undefined };
+  readonly #req: IncomingMessage;
+  readonly #resolver: ClientResolver;
+  #client: Client | null = null;
   readonly #parentLog: Logger;
   #log: Logger | null = null;
   /** The upgrade path sets it (workers/pipeline.ts); other requests cannot be upgraded. */
   [UPGRADER]: ((options: UpgradeWebSocketOptions) => WebSocketUpgrade) | null = null;
 
   constructor(
-    remoteAddress: string,
-    remotePort: number,
-    scheme: 'http' | 'https',
+    req: IncomingMessage,
+    resolver: ClientResolver,
     rootPath: string,
     worker: { readonly id: number; readonly pid: number },
     abort: { readonly signal: AbortSignal },
-    req: { readonly method?: string | undefined; readonly url?: string | undefined },
     parentLog: Logger,
   ) {
-    this.remoteAddress = remoteAddress;
-    this.remotePort = remotePort;
+    this.#req = req;
+    this.#resolver = resolver;
+    // The peer's address is asked for now, while the connection is open (node:net keeps it for the
+    // socket's life): an app that reads it after its client has gone still gets it.
+    void req.socket.remoteAddress;
     this.rootPath = rootPath;
-    this.scheme = scheme;
     this.worker = worker;
     this.#abort = abort;
-    this.#req = req;
     this.#parentLog = parentLog;
+  }
+
+  get remoteAddress(): string {
+    return this.#resolved().address;
+  }
+
+  get remotePort(): number {
+    return this.#req.socket.remotePort ?? 0;
+  }
+
+  get scheme(): 'http' | 'https' {
+    if (this.#client === null && !this.#resolver.forwards(this.#req)) {
+      return (this.#req.socket as { encrypted?: boolean }).encrypted ? 'https' : 'http';
+    }
+    return this.#resolved().scheme;
+  }
+
+  #resolved(): Client {
+    this.#client ??= this.#resolver(this.#req);
+    return this.#client;
   }
 
   /** Built on first use: most requests never look. */

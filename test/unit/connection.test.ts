@@ -58,7 +58,7 @@ const flushed = (res: ServerResponse) =>
 describe('ClientConnection: the answers a connection is owed, in order', () => {
   test('a new connection owes nothing, has parsed nothing and is not closing', () => {
     const socket = new PassThrough();
-    const conn = new ClientConnection(socket);
+    const conn = new ClientConnection(socket, new ConnectionTable());
     assert.equal(conn.socket, socket);
     assert.deepEqual(conn.owed, []);
     assert.equal(conn.requests, 0);
@@ -66,7 +66,7 @@ describe('ClientConnection: the answers a connection is owed, in order', () => {
   });
 
   test('owe() keeps requests oldest first', () => {
-    const conn = new ClientConnection(new PassThrough());
+    const conn = new ClientConnection(new PassThrough(), new ConnectionTable());
     const finished: string[] = [];
     const a = owedFor(unsentResponse(), finished, 'a');
     const b = owedFor(unsentResponse(), finished, 'b');
@@ -76,7 +76,7 @@ describe('ClientConnection: the answers a connection is owed, in order', () => {
   });
 
   test('settled() removes the first, a later one, or nothing for a response not owed', () => {
-    const conn = new ClientConnection(new PassThrough());
+    const conn = new ClientConnection(new PassThrough(), new ConnectionTable());
     const finished: string[] = [];
     const [a, b, c] = ['a', 'b', 'c'].map((n) => owedFor(unsentResponse(), finished, n)) as [
       OwedRequest,
@@ -100,7 +100,7 @@ describe('ClientConnection: the answers a connection is owed, in order', () => {
   });
 
   test('closed() finishes everything still owed, oldest first, once', () => {
-    const conn = new ClientConnection(new PassThrough());
+    const conn = new ClientConnection(new PassThrough(), new ConnectionTable());
     const finished: string[] = [];
     conn.owe(owedFor(unsentResponse(), finished, 'a'));
     conn.owe(owedFor(unsentResponse(), finished, 'b'));
@@ -114,7 +114,7 @@ describe('ClientConnection: the answers a connection is owed, in order', () => {
   describe('closeAfterOwed(): the owed answers go out, then the connection closes', () => {
     test('nothing owed: the connection ends now', () => {
       const socket = new PassThrough();
-      const conn = new ClientConnection(socket);
+      const conn = new ClientConnection(socket, new ConnectionTable());
       conn.closeAfterOwed();
       assert.equal(conn.closing, true);
       assert.equal(socket.writableEnded, true);
@@ -122,7 +122,7 @@ describe('ClientConnection: the answers a connection is owed, in order', () => {
 
     test('the last response has not sent its head: it will carry Connection: close, and nothing ends now', () => {
       const socket = new PassThrough();
-      const conn = new ClientConnection(socket);
+      const conn = new ClientConnection(socket, new ConnectionTable());
       const finished: string[] = [];
       const first = unsentResponse();
       const last = unsentResponse();
@@ -141,7 +141,7 @@ describe('ClientConnection: the answers a connection is owed, in order', () => {
       res.end('done');
       await flushed(res);
       const socket = new PassThrough();
-      const conn = new ClientConnection(socket);
+      const conn = new ClientConnection(socket, new ConnectionTable());
       conn.owe(owedFor(res, [], 'done'));
       conn.closeAfterOwed();
       assert.equal(conn.closing, true);
@@ -155,7 +155,7 @@ describe('ClientConnection: the answers a connection is owed, in order', () => {
       res.flushHeaders();
       assert.equal(res.headersSent, true);
       const socket = new PassThrough();
-      const conn = new ClientConnection(socket);
+      const conn = new ClientConnection(socket, new ConnectionTable());
       conn.owe(owedFor(first, [], 'first'));
       conn.owe(owedFor(res, [], 'going'));
       conn.closeAfterOwed();
@@ -226,5 +226,19 @@ describe('ConnectionTable: the worker’s connections, found from any socket', (
     assert.deepEqual([...table], [stay]);
     assert.deepEqual(finished, ['a', 'b']);
     assert.deepEqual(conn.owed, []);
+  });
+
+  test('onClose is told once per closed connection, after what it owed is finished', async () => {
+    const table = new ConnectionTable();
+    const socket = new PassThrough();
+    const conn = table.add(socket);
+    const events: string[] = [];
+    conn.owe(owedFor(unsentResponse(), events, 'owed'));
+    table.onClose = () => events.push(`onClose, ${table.size} left`);
+    const closed = new Promise<void>((resolve) => socket.once('close', () => resolve()));
+    socket.destroy();
+    await closed;
+    table.drop(conn);
+    assert.deepEqual(events, ['owed', 'onClose, 0 left']);
   });
 });

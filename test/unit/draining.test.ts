@@ -5,8 +5,10 @@
  */
 
 import assert from 'node:assert/strict';
+import type { IncomingMessage } from 'node:http';
 import { describe, test } from 'node:test';
 import { drainingSignal, startDraining, whenDraining } from '../../src/draining.js';
+import { createClientResolver } from '../../src/http/forwarded.js';
 import { WorkerRequestInfo } from '../../src/http/request-info.js';
 import { draining } from '../../src/index.js';
 import type { Logger } from '../../src/log.js';
@@ -22,13 +24,11 @@ async function anotherCopy(): Promise<DrainingModule> {
 
 function info(): WorkerRequestInfo {
   return new WorkerRequestInfo(
-    '127.0.0.1',
-    1,
-    'http',
+    { method: 'GET', url: '/', socket: {} } as IncomingMessage,
+    createClientResolver('127.0.0.1'),
     '',
     { id: 1, pid: 1 },
     new AbortController(),
-    { method: 'GET', url: '/' },
     {} as Logger,
   );
 }

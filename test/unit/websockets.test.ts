@@ -1,9 +1,10 @@
 import assert from 'node:assert/strict';
-import http from 'node:http';
+import http, { type IncomingMessage } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { after, describe, test } from 'node:test';
 import WebSocket, { WebSocketServer } from 'ws';
+import { createClientResolver } from '../../src/http/forwarded.js';
 import { WorkerRequestInfo } from '../../src/http/request-info.js';
 import { handshakeProblem, ServerWebSocket } from '../../src/http/websocket.js';
 import type { Log } from '../../src/log.js';
@@ -158,13 +159,11 @@ describe('ServerWebSocket: the WHATWG-like socket of info.upgradeWebSocket()', (
 describe('info.upgradeWebSocket() outside the upgrade path', () => {
   test('throws a TypeError naming the reason', () => {
     const info = new WorkerRequestInfo(
-      '127.0.0.1',
-      1,
-      'http',
+      { method: 'GET', url: '/', socket: {} } as IncomingMessage,
+      createClientResolver('127.0.0.1'),
       '',
       { id: 1, pid: 1 },
       new AbortController(),
-      { method: 'GET', url: '/' },
       { child: () => ({}) } as never,
     );
     assert.throws(() => info.upgradeWebSocket(), TypeError);

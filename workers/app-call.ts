@@ -34,16 +34,30 @@ export function fetchAppCall(app: unknown, ctx: AppCallContext): AppCall {
       ctx.failed(req, res, err);
       return;
     }
-    Promise.resolve(result)
-      .then((response) => {
-        if (!(response instanceof Response)) throw new NotAResponseError(response);
-        return writeResponse(res, response);
-      })
-      .catch((err: unknown) => {
-        if (abort.aborted) return; // the client left or the request timed out; nothing to answer
-        ctx.failed(req, res, err);
-      });
+    void respond(result, req, res, abort, ctx);
   };
+}
+
+/**
+ * Waits for the app's Response and writes it. One async function rather than a `then`/`catch`
+ * chain: one promise per request instead of three, and no closures.
+ */
+async function respond(
+  result: Response | Promise<Response>,
+  req: IncomingMessage,
+  res: ServerResponse,
+  abort: LazyAbort,
+  ctx: AppCallContext,
+): Promise<void> {
+  try {
+    const response = await result;
+    if (!(response instanceof Response)) throw new NotAResponseError(response);
+    const writing = writeResponse(res, response);
+    if (writing !== undefined) await writing;
+  } catch (err) {
+    if (abort.aborted) return; // the client left or the request timed out; nothing to answer
+    ctx.failed(req, res, err);
+  }
 }
 
 /** `(req, res)`: the app writes the response itself; `req.unicorn` carries the request info. */

@@ -7,7 +7,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { responseBodySource } from '../node-internals.js';
 import { authorityOf } from './host.js';
 import { type LazyAbort, lazyRequest } from './lazy-request.js';
-import { type LightParts, lightParts } from './light-response.js';
+import { type LightParts, LightResponse } from './light-response.js';
 import type { RequestInfo } from './request-info.js';
 
 export type FetchHandler = (request: Request, info: RequestInfo) => Response | Promise<Response>;
@@ -56,13 +56,20 @@ export function toRequest(req: IncomingMessage, scheme: string, abort: LazyAbort
   return lazyRequest(req, url, abort);
 }
 
-/** Writes a Response to node:http; resolves when the body is out (or the client went away). */
-export async function writeResponse(res: ServerResponse, response: Response): Promise<void> {
-  const light = lightParts(response);
+/**
+ * Writes a Response to node:http. A string or bytes body goes out at once (undefined); otherwise the
+ * promise resolves when the body is out (or the client went away).
+ */
+export function writeResponse(res: ServerResponse, response: Response): Promise<void> | undefined {
+  const light = LightResponse.partsOf(response);
   if (light !== null) {
     writeLight(res, light);
-    return;
+    return undefined;
   }
+  return writeNative(res, response);
+}
+
+async function writeNative(res: ServerResponse, response: Response): Promise<void> {
   res.statusCode = response.status;
   if (response.statusText) res.statusMessage = response.statusText;
   for (const [name, value] of response.headers) {

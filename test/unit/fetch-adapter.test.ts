@@ -76,7 +76,7 @@ function adapterServer(responses: Record<string, () => Response>) {
     const count = () => ({ close: res.listenerCount('close'), drain: res.listenerCount('drain') });
     const write = () => {
       const before = count();
-      writeResponse(res, responses[path]!()).then(
+      Promise.resolve(writeResponse(res, responses[path]!())).then(
         () => {
           leftover[path] = { close: count().close - before.close, drain: count().drain - before.drain };
           written[path] = 'resolved';

@@ -18,7 +18,19 @@
 
 import { validateHeaderName, validateHeaderValue } from 'node:http';
 
-const NativeResponse: typeof Response = globalThis.Response;
+/**
+ * undici's Response, looked up on first need (installLightResponse, or a LightResponse made before
+ * it): reading the global loads undici, about 10 MiB that a worker serving the node interface never
+ * needs.
+ */
+let nativeResponse: typeof Response | undefined;
+function native(): typeof Response {
+  if (nativeResponse === undefined) {
+    nativeResponse = globalThis.Response;
+    Object.setPrototypeOf(LightResponse.prototype, nativeResponse.prototype);
+  }
+  return nativeResponse;
+}
 
 /** Statuses that may not carry a body (the Fetch standard's null body status). */
 const NULL_BODY_STATUS = new Set([101, 103, 204, 205, 304]);
@@ -39,32 +51,33 @@ export class LightResponse {
   #native: Response | null;
 
   constructor(body?: BodyInit | null, init?: ResponseInit) {
+    if (nativeResponse === undefined) native();
     const parts = lightPartsOf(body, init);
     this.#parts = parts;
-    this.#native = parts === null ? new NativeResponse(body, init) : null;
+    this.#native = parts === null ? new (native())(body, init) : null;
   }
 
   static [Symbol.hasInstance](value: unknown): boolean {
-    return value instanceof NativeResponse;
+    return value instanceof native();
   }
 
   static json(data: unknown, init?: ResponseInit): Response {
     const text = JSON.stringify(data);
-    if (text === undefined) return NativeResponse.json(data, init);
+    if (text === undefined) return native().json(data, init);
     const response = new LightResponse(text, init);
     if (response.#parts !== null) {
       response.#parts = { ...response.#parts, impliedType: 'application/json' };
       return response as unknown as Response;
     }
-    return NativeResponse.json(data, init);
+    return native().json(data, init);
   }
 
   static error(): Response {
-    return NativeResponse.error();
+    return native().error();
   }
 
   static redirect(url: string | URL, status?: number): Response {
-    return NativeResponse.redirect(url, status);
+    return native().redirect(url, status);
   }
 
   /** The real Response, made now if it was not yet. */
@@ -74,7 +87,7 @@ export class LightResponse {
       const headers = new Headers(parts.headers ?? undefined);
       if (parts.impliedType !== null && !headers.has('content-type'))
         headers.set('content-type', parts.impliedType);
-      this.#native = new NativeResponse(parts.body as BodyInit | null, {
+      this.#native = new (native())(parts.body as BodyInit | null, {
         status: parts.status,
         statusText: parts.statusText,
         headers,
@@ -141,16 +154,10 @@ export class LightResponse {
   }
 }
 
-Object.setPrototypeOf(LightResponse.prototype, NativeResponse.prototype);
-
-/** What the server can write without a real Response: the parts of a LightResponse still light. */
-export function lightParts(response: Response): LightParts | null {
-  return LightResponse.partsOf(response);
-}
-
 /** Makes `Response` in this process the light one; returns whether it changed anything. */
 export function installLightResponse(): boolean {
   if ((globalThis.Response as unknown) === LightResponse) return false;
+  native();
   (globalThis as { Response: unknown }).Response = LightResponse;
   return true;
 }

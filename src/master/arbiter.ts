@@ -48,7 +48,6 @@ import { ControlServer, type ControlTarget } from './control.js';
 import { RequestDispatcher } from './dispatcher.js';
 import { FIRST_PRIME_FD, needEarlyListen } from './early-listen.js';
 import { Pidfile } from './pidfile.js';
-import { watchForChanges } from './reloader.js';
 import { monotonicUsec, SystemdNotifier } from './sd-notify.js';
 import {
   closeSocket,
@@ -313,7 +312,7 @@ export class Arbiter implements SignalHandlers, ControlTarget {
       cwd: this.#opts.cwd,
       stdio: WORKER_STDIO,
     });
-    if (s.reload) this.startReloader();
+    if (s.reload) await this.startReloader();
     return null;
   }
 
@@ -409,7 +408,9 @@ export class Arbiter implements SignalHandlers, ControlTarget {
   }
 
   /** --reload: a changed file queues a reload, exactly as SIGHUP would. */
-  private startReloader(): void {
+  private async startReloader(): Promise<void> {
+    // Loaded only with --reload: the file watcher is a development tool.
+    const { watchForChanges } = await import('./reloader.js');
     let appDir = this.#opts.cwd;
     try {
       appDir = dirname(resolveAppFile(parseAppSpec(this.#opts.appModule).path, this.#opts.cwd));

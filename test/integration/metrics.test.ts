@@ -363,7 +363,10 @@ describe('/healthz and /readyz', () => {
     const mark = server.logs.length;
     server.signal('SIGTTIN');
     await server.waitForEvent('worker.ready', () => true, { after: mark });
-    assert.equal(await get(`${metrics}/readyz`), 200);
+    // The worker logs worker.ready just before its message reaches the master, which decides /readyz.
+    await waitFor('/readyz to answer 200 once the master hears of the new worker', async () =>
+      (await get(`${metrics}/readyz`)) === 200 ? true : undefined,
+    );
   });
 
   test('from the moment a graceful stop begins /readyz answers 503, until the master exits', async () => {

@@ -3,7 +3,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { describe, test } from 'node:test';
 import { writeResponse } from '../../src/http/fetch-adapter.js';
-import { LightResponse, lightParts } from '../../src/http/light-response.js';
+import { LightResponse } from '../../src/http/light-response.js';
 
 const Native = globalThis.Response;
 const light = (body?: BodyInit | null, init?: ResponseInit) =>
@@ -41,7 +41,9 @@ describe('LightResponse: a Response that is real only when it must be', () => {
   });
 
   test('a string or bytes body with a plain init stays light; the writer gets what the app gave', () => {
-    const parts = lightParts(light('hello', { status: 201, statusText: 'Made', headers: { 'X-A': ' 1 ' } }));
+    const parts = LightResponse.partsOf(
+      light('hello', { status: 201, statusText: 'Made', headers: { 'X-A': ' 1 ' } }),
+    );
     assert.deepEqual(parts, {
       body: 'hello',
       status: 201,
@@ -49,10 +51,10 @@ describe('LightResponse: a Response that is real only when it must be', () => {
       headers: { 'x-a': '1' },
       impliedType: 'text/plain;charset=UTF-8',
     });
-    assert.deepEqual(lightParts(light(new Uint8Array([1, 2])))?.body, new Uint8Array([1, 2]));
-    assert.deepEqual(lightParts(light(new Uint8Array([3]).buffer))?.body, new Uint8Array([3]));
-    assert.equal(lightParts(light())?.body, null);
-    assert.equal(lightParts(new Native('x')), null);
+    assert.deepEqual(LightResponse.partsOf(light(new Uint8Array([1, 2])))?.body, new Uint8Array([1, 2]));
+    assert.deepEqual(LightResponse.partsOf(light(new Uint8Array([3]).buffer))?.body, new Uint8Array([3]));
+    assert.equal(LightResponse.partsOf(light())?.body, null);
+    assert.equal(LightResponse.partsOf(new Native('x')), null);
   });
 
   test('the bytes are copied, as a real Response does: changing the buffer later changes nothing', async () => {
@@ -63,11 +65,11 @@ describe('LightResponse: a Response that is real only when it must be', () => {
   });
 
   test('anything unusual is a real Response at once, with undici errors', () => {
-    assert.equal(lightParts(light(new ReadableStream())), null);
-    assert.equal(lightParts(light('x', { headers: [['a', '1']] })), null);
-    assert.equal(lightParts(light('x', { headers: new Headers({ a: '1' }) })), null);
-    assert.equal(lightParts(light('x', { headers: { 'set-cookie': 'a=1' } })), null);
-    assert.equal(lightParts(light('x', { headers: { a: '1', A: '2' } })), null);
+    assert.equal(LightResponse.partsOf(light(new ReadableStream())), null);
+    assert.equal(LightResponse.partsOf(light('x', { headers: [['a', '1']] })), null);
+    assert.equal(LightResponse.partsOf(light('x', { headers: new Headers({ a: '1' }) })), null);
+    assert.equal(LightResponse.partsOf(light('x', { headers: { 'set-cookie': 'a=1' } })), null);
+    assert.equal(LightResponse.partsOf(light('x', { headers: { a: '1', A: '2' } })), null);
     assert.throws(() => light('x', { status: 99 }), RangeError);
     assert.throws(() => light('x', { status: 204 }), TypeError);
     assert.throws(() => light('x', { headers: { 'bad name': '1' } }), TypeError);
@@ -94,7 +96,7 @@ describe('LightResponse: a Response that is real only when it must be', () => {
 
   test('Response.json stays light with application/json, unless the init names its own type', async () => {
     const r = LightResponse.json({ a: [1] }, { status: 200 });
-    assert.deepEqual(lightParts(r), {
+    assert.deepEqual(LightResponse.partsOf(r), {
       body: '{"a":[1]}',
       status: 200,
       statusText: '',
@@ -127,7 +129,7 @@ describe('LightResponse: a Response that is real only when it must be', () => {
     response.headers.set('x-b', '2');
     response.headers.append('set-cookie', 'a=1');
     response.headers.append('set-cookie', 'b=2');
-    assert.equal(lightParts(response), null, 'asking for the headers made it real');
+    assert.equal(LightResponse.partsOf(response), null, 'asking for the headers made it real');
     const got = await onTheWire(response);
     assert.equal(got.headers['x-a'], '1');
     assert.equal(got.headers['x-b'], '2');

@@ -1,6 +1,6 @@
 /**
- * WebSockets beyond the default worker class on plain TCP (websocket.test.ts): with
- * --dispatch request, and over TLS (wss://). Each mode runs both interfaces, the node one (an
+ * WebSockets beyond the default worker class on plain TCP (websocket.test.ts): on the sync worker,
+ * with --dispatch request, and over TLS (wss://). Each mode runs both interfaces, the node one (an
  * `upgrade` export with ws) and the fetch one (info.upgradeWebSocket()), through the same steps:
  * a WebSocket echoes text and binary, plain HTTP is still answered, and TERM closes the WebSocket
  * with 1001 and stops the server with exit 0, no worker killed.
@@ -13,6 +13,7 @@ import type { Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { request } from '../helpers/http.js';
 import { fixture, type LogLine, type Server, startServer, stopAll } from '../helpers/server.js';
 import { makeCertificates } from '../helpers/tls.js';
 import { isAlive } from '../helpers/wait.js';
@@ -60,6 +61,29 @@ async function assertGracefulStop(server: Server, sockets: TestSocket[]): Promis
   assert.ok(Date.now() - termAt < 20_000, 'the stop takes far less than --graceful-timeout');
   await server.waitForEvent('websocket.going_away');
 }
+
+describe('WebSockets on the sync worker (-k sync)', () => {
+  for (const { app, what } of APPS) {
+    test(`${what}: an open WebSocket holds no request slot: plain requests and a second WebSocket are served beside it`, async () => {
+      const server = await startServer([fixture(app), '-k', 'sync', '-w', '1', '--ws-drain-grace', '0.5']);
+      const pid = String(server.liveWorkerPids()[0]);
+      const first = await openSocket(wsUrl(server.url));
+      await assertEchoes(first);
+      assert.equal(await first.ask('pid'), pid);
+      // One worker, one request at a time: these are answered only if the WebSocket freed the slot.
+      for (let i = 0; i < 3; i++) {
+        const plain = await request(`${server.url}/`, { timeoutMs: 10_000 });
+        assert.equal(plain.status, 200);
+        assert.equal(plain.body, pid);
+      }
+      const second = await openSocket(wsUrl(server.url));
+      assert.equal(await second.ask('pid'), pid);
+      assert.equal(await first.ask('still open'), 'still open');
+      await assertGracefulStop(server, [first, second]);
+      assert.deepEqual(errorLines(server), []);
+    });
+  }
+});
 
 /** A keep-alive agent holding one connection, and that connection once it has been made. */
 class KeepAlive {

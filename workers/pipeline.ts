@@ -104,6 +104,11 @@ export interface PipelineHost {
    * first); `socket` was its connection. The host releases its admission slot here too.
    */
   finished(req: IncomingMessage, res: ServerResponse, socket: Socket): void;
+  /**
+   * A connection left HTTP through an upgrade: it will never carry a request or an admission slot
+   * again, so a worker class that holds one per connection (the sync worker) lets it go here.
+   */
+  upgraded(socket: Duplex): void;
 }
 
 export class RequestPipeline {
@@ -239,6 +244,7 @@ export class RequestPipeline {
     const conn = this.connections.of(socket);
     conn.upgraded = true;
     o.websockets.adopt(socket);
+    this.#host.upgraded(socket);
     socket.on('error', (err: Error & { code?: string }) => {
       log.debug('websocket.protocol', `An upgraded connection failed: ${err.message}`, { reason: err.code });
     });

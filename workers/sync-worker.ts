@@ -9,8 +9,9 @@ import { Worker } from './worker.js';
  * copies of the listening sockets, so the next connection waits in the kernel's queue for whichever
  * worker is free first, instead of queueing behind a busy one; when its response is done it accepts
  * again. As in Gunicorn, connections are not kept alive: one request per connection, each closed
- * in stages after its response (workers/servers.ts). All of it is admission: the servers, the
- * pipeline and the lifecycle are the base worker's.
+ * in stages after its response (workers/servers.ts). A connection upgraded to a WebSocket frees
+ * the worker at the upgrade, as if it had closed: the WebSocket is not a request and holds no slot.
+ * All of it is admission: the servers, the pipeline and the lifecycle are the base worker's.
  */
 export class SyncWorker extends Worker {
   protected override readonly serial = true;
@@ -27,6 +28,16 @@ export class SyncWorker extends Worker {
     if (!this.#accepting) return;
     this.#accepting = false;
     this.pauseAccepting();
+  }
+
+  /**
+   * A connection that left HTTP through an upgrade frees the worker as a closing one does. Its
+   * WebSocket lives on in the event loop, between requests, for as long as the peer keeps it: it
+   * is no request, and it must not keep the worker from accepting for all that time (with one
+   * worker, every later connection would wait in the kernel's queue until the WebSocket closed).
+   */
+  protected override upgraded(): void {
+    this.resumeAcceptingWhenFree();
   }
 
   private resumeAcceptingWhenFree(): void {

@@ -58,6 +58,7 @@ async function serve(
     released: () => events.push('released'),
     started: (req) => events.push(`started ${req.url}`),
     finished: (req) => events.push(`finished ${req.url}`),
+    upgraded: () => events.push('upgraded'),
   };
   pipeline = new RequestPipeline(
     {

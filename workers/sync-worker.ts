@@ -18,16 +18,35 @@ export class SyncWorker extends Worker {
   readonly #waiting: Admissible[] = [];
   #busy = false;
   #accepting = true;
+  /**
+   * The connection the worker took when it stopped accepting, until its request is done or it
+   * closes first: only that one frees the worker. The connection of an earlier response closes a
+   * little later (the lingering close), and its close must not resume accepting while this one has
+   * yet to send its request.
+   */
+  #holder: Socket | null = null;
   /** One listener for every connection's close, not a closure each. */
-  readonly #connectionClosed = () => this.resumeAcceptingWhenFree();
+  readonly #connectionClosed = (() => {
+    const worker = this;
+    return function (this: Socket) {
+      worker.closed(this);
+    };
+  })();
 
   /** A connection was accepted: stop accepting until it is done. */
   protected override admitConnection(socket: Socket): void {
-    // A connection that closes without a request (or after it) frees the worker too.
+    // A connection that closes without a request frees the worker too.
     socket.on('close', this.#connectionClosed);
     if (!this.#accepting) return;
     this.#accepting = false;
+    this.#holder = socket;
     this.pauseAccepting();
+  }
+
+  private closed(socket: Socket): void {
+    if (socket !== this.#holder) return;
+    this.#holder = null;
+    this.resumeAcceptingWhenFree();
   }
 
   /**
@@ -35,14 +54,17 @@ export class SyncWorker extends Worker {
    * WebSocket lives on in the event loop, between requests, for as long as the peer keeps it: it
    * is no request, and it must not keep the worker from accepting for all that time (with one
    * worker, every later connection would wait in the kernel's queue until the WebSocket closed).
+   * Only a connection that sent no request yet can be upgraded while the worker is free, and over
+   * TLS the upgraded socket is not the one accepted: the holder is let go without comparing them.
    */
   protected override upgraded(): void {
+    this.#holder = null;
     this.resumeAcceptingWhenFree();
   }
 
   private resumeAcceptingWhenFree(): void {
-    // Free once no request runs: a connection still closing after its response does not count.
-    if (this.#accepting || this.draining || this.#busy) return;
+    // Free once no request runs and no connection taken is still to send one.
+    if (this.#accepting || this.draining || this.#busy || this.#holder !== null) return;
     this.resumeAccepting();
     this.#accepting = true;
   }
@@ -71,7 +93,9 @@ export class SyncWorker extends Worker {
       return;
     }
     this.#busy = false;
-    // The response is done; its connection closes on its own (no keep-alive). Take the next one now.
+    // The response is done, and with it the connection's part: it closes on its own (no keep-alive).
+    // Take the next one now.
+    this.#holder = null;
     this.resumeAcceptingWhenFree();
   }
 }

@@ -4,6 +4,7 @@ import net from 'node:net';
 import { after, describe, test } from 'node:test';
 import { request, streamDownload, streamUpload } from '../helpers/http.js';
 import { fixture, startServer, stopAll } from '../helpers/server.js';
+import { observeFor } from '../helpers/wait.js';
 
 after(stopAll);
 
@@ -179,6 +180,34 @@ describe('the sync worker does not accept while busy', () => {
     assert.equal((await slow).body, busyPid);
   });
 
+  test('a connection taken after a response holds the worker even when the earlier connection closes late', async () => {
+    // The first connection's close comes after its response (the client is slow to end it, so the
+    // lingering close waits); by then the worker has taken a second connection, which has not yet
+    // sent its request. That late close must not free the worker: a third connection waits in the
+    // kernel's queue until the second has been served.
+    const server = await startServer([fixture('node-pid.mjs'), '-k', 'sync', '-w', '1']);
+    const get = 'GET / HTTP/1.1\r\nhost: 127.0.0.1\r\n\r\n';
+    const first = rawClient(server.port);
+    first.socket.write(get);
+    await first.headersSeen;
+    const second = rawClient(server.port);
+    await second.connected;
+    // The worker takes the second connection as soon as it is free again; give it that moment.
+    await observeFor(300);
+    first.socket.end();
+    await first.closed;
+    await observeFor(300);
+    const third = rawClient(server.port);
+    third.socket.write(get);
+    await observeFor(1000);
+    assert.equal(third.received(), '', 'the third connection was served while the second held the worker');
+    second.socket.write(get);
+    assert.match(await second.answered, /^HTTP\/1\.1 200 /);
+    assert.match(await third.answered, /^HTTP\/1\.1 200 /);
+    second.socket.end();
+    third.socket.end();
+  });
+
   test('a lone sync worker takes request after request (it accepts again after each response)', async () => {
     const server = await startServer([fixture('node-pid.mjs'), '-k', 'sync', '-w', '1']);
     for (let i = 0; i < 50; i++) assert.equal((await request(`${server.url}/`)).status, 200);
@@ -239,4 +268,38 @@ function pipelineThree(port: number): Promise<{ received: string; fin: boolean; 
     });
     socket.write(get);
   });
+}
+
+/** A raw connection: what it received, and promises for its connection, first bytes, full answer and close. */
+function rawClient(port: number) {
+  const socket = net.connect({ port, host: '127.0.0.1', allowHalfOpen: true });
+  let data = '';
+  socket.setEncoding('utf8');
+  socket.on('data', (chunk: string) => {
+    data += chunk;
+  });
+  const connected = new Promise<void>((resolve) => socket.once('connect', () => resolve()));
+  const headersSeen = new Promise<void>((resolve) => {
+    const seen = () => {
+      if (!data.includes('\r\n\r\n')) return;
+      socket.off('data', seen);
+      resolve();
+    };
+    socket.on('data', seen);
+  });
+  const closed = new Promise<void>((resolve) => socket.once('close', () => resolve()));
+  // The server closes after its one response: the answer is whole at its FIN. The client's own end
+  // is left to the caller (a client slow to close is what the test is about).
+  const answered = new Promise<string>((resolve, reject) => {
+    const giveUp = setTimeout(
+      () => reject(new Error(`no answer within 20 s; got ${JSON.stringify(data)}`)),
+      20_000,
+    );
+    socket.once('end', () => {
+      clearTimeout(giveUp);
+      resolve(data);
+    });
+  });
+  socket.on('error', () => {});
+  return { socket, connected, headersSeen, closed, answered, received: () => data };
 }

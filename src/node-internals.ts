@@ -211,7 +211,7 @@ export async function missingInternals(): Promise<string[]> {
   const missing: string[] = [];
   if (typeof (net as unknown as Partial<NetPrivate>)._createServerHandle !== 'function')
     missing.push('net._createServerHandle');
-  const http = await import('node:http');
+  const { default: http } = await import('./node-http.js');
   let serverSocket: net.Socket | null = null;
   let responseSeen = false;
   const server = http.createServer((req, res) => {

@@ -10,7 +10,7 @@
  */
 
 import { randomUUID } from 'node:crypto';
-import { type IncomingMessage, ServerResponse } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { AppInterface } from '../src/app-interface.js';
@@ -41,6 +41,7 @@ import {
   upgradeResponse,
 } from '../src/http/websocket.js';
 import type { AccessLogWriter, Log } from '../src/log.js';
+import http from '../src/node-http.js';
 import { type AppCall, type AppCallContext, fetchAppCall, nodeAppCall } from './app-call.js';
 import { type ClientConnection, ConnectionTable } from './connection.js';
 import type { RequestRecorder } from './metrics.js';
@@ -324,7 +325,7 @@ export class RequestPipeline {
     webSocket: boolean,
   ): void {
     const o = this.#options;
-    const res = new ServerResponse(req);
+    const res = new http.ServerResponse(req);
     res.shouldKeepAlive = false;
     res.assignSocket(socket as Socket);
     res.setHeader('server', SERVER);

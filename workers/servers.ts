@@ -5,7 +5,7 @@
  * accepting at once, then close what is still unused after a grace (`closeUnused`).
  */
 
-import http, { type IncomingMessage } from 'node:http';
+import type { IncomingMessage, Server } from 'node:http';
 import https, { type ServerOptions } from 'node:https';
 import net, { type Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
@@ -16,6 +16,7 @@ import {
   type ProxyRejection,
 } from '../src/http/proxy-protocol.js';
 import type { Log } from '../src/log.js';
+import http from '../src/node-http.js';
 import type { ClientConnection } from './connection.js';
 import { pausableAccept } from './listen.js';
 import type { RequestPipeline } from './pipeline.js';
@@ -47,7 +48,7 @@ const LINGER_MS = 2000;
 
 export class WorkerServers {
   /** In the order of the master's sockets (a handed-back connection names its server by index). */
-  readonly list: http.Server[] = [];
+  readonly list: Server[] = [];
   readonly #options: ServersOptions;
   readonly #pipeline: RequestPipeline;
   readonly #log: Log;
@@ -76,7 +77,7 @@ export class WorkerServers {
   }
 
   /** A new server for one of the master's sockets; it is added to `list` by the caller's order. */
-  create(): http.Server {
+  create(): Server {
     const o = this.#options;
     const pipeline = this.#pipeline;
     const headerTimeout = o.headerTimeoutMs;
@@ -147,7 +148,7 @@ export class WorkerServers {
    * (`pausableAccept` in src/node-internals.ts says how). A Node that cannot pause fails the boot,
    * naming the cause.
    */
-  makePausable(server: http.Server): void {
+  makePausable(server: Server): void {
     // Ahead of the worker's own 'listening' listener, so the boot fails before it reports ready.
     server.prependOnceListener('listening', () => {
       try {

@@ -12,8 +12,9 @@
  */
 
 import type { IncomingMessage } from 'node:http';
+import { createRequire } from 'node:module';
 import type { Duplex } from 'node:stream';
-import { type WebSocket, WebSocketServer } from 'ws';
+import type { WebSocket, WebSocketServer } from 'ws';
 import { rawAnswer } from '../src/http/own-answer.js';
 import type { Log } from '../src/log.js';
 
@@ -167,6 +168,9 @@ export class WebSocketRegistry {
   #wss(): WebSocketServer {
     if (this.#server !== null) return this.#server;
     const o = this.#options;
+    // ws (and the zlib it loads for per-message deflate) is loaded by the first upgrade, not by a
+    // worker that may never see one.
+    const { WebSocketServer } = createRequire(import.meta.url)('ws') as typeof import('ws');
     const server = new WebSocketServer({
       noServer: true,
       clientTracking: false,

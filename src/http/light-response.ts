@@ -16,7 +16,9 @@
  * class (`Symbol.hasInstance`).
  */
 
-import { validateHeaderName, validateHeaderValue } from 'node:http';
+import http from '../node-http.js';
+
+const { validateHeaderName, validateHeaderValue } = http;
 
 /**
  * undici's Response, looked up on first need (installLightResponse, or a LightResponse made before

@@ -10,7 +10,7 @@
  * than in workers/ because the master uses it too, and the master never imports workers/.
  */
 
-import http from 'node:http';
+import http from '../node-http.js';
 
 /** The `Server` header of the own answers (workers/pipeline.ts sets the same one on the app's). */
 export const SERVER = 'unicorn-ts';

@@ -108,7 +108,20 @@ class WsMessageEvent extends Event {
     this.origin = origin;
   }
 }
-Object.setPrototypeOf(WsMessageEvent.prototype, MessageEvent.prototype);
+
+/**
+ * A message event. MessageEvent.prototype is read on the first message, not when this module
+ * loads: on Node 22 and 24 the global MessageEvent comes from undici, loaded on first read, which a
+ * worker without fetch-interface WebSockets never needs.
+ */
+let messageEventLinked = false;
+function messageEvent(data: unknown, origin: string): WsMessageEvent {
+  if (!messageEventLinked) {
+    Object.setPrototypeOf(WsMessageEvent.prototype, MessageEvent.prototype);
+    messageEventLinked = true;
+  }
+  return new WsMessageEvent(data, origin);
+}
 
 type Listener = (event: Event) => void;
 
@@ -260,7 +273,7 @@ export class ServerWebSocket implements UnicornWebSocket {
         const copy = buf.buffer.slice(buf.byteOffset, buf.byteOffset + buf.byteLength) as ArrayBuffer;
         payload = this.binaryType === 'blob' ? new Blob([copy]) : copy;
       }
-      this.#dispatch('message', new WsMessageEvent(payload, this.#origin));
+      this.#dispatch('message', messageEvent(payload, this.#origin));
     });
     raw.on('error', () => this.#dispatch('error', new Event('error')));
     raw.on('close', (code, reason) => {

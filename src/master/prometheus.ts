@@ -4,7 +4,7 @@
  * is set.
  */
 
-import http from 'node:http';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import {
   AggregatorRegistry,
   Counter,
@@ -17,6 +17,7 @@ import { type BindAddress, formatBind } from '../bind.js';
 import { describeError, UnicornError } from '../errors.js';
 import { IPC_NS } from '../ipc.js';
 import type { Log } from '../log.js';
+import http from '../node-http.js';
 import { slotLabels, type WorkerMetricsReport } from '../request-metrics.js';
 import {
   countStates,
@@ -48,7 +49,7 @@ export class PrometheusMetrics {
   #seconds = 0;
   readonly #pulls = new Map<number, PendingPull>();
   #pullId = 0;
-  #server: http.Server | null = null;
+  #server: Server | null = null;
 
   /** `last`: each live worker's last report (the telemetry keeps it), for the connections gauge. */
   constructor(
@@ -222,7 +223,7 @@ export class PrometheusMetrics {
   }
 
   /** The answers of the metrics socket. */
-  private async answer(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+  private async answer(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const path = (req.url ?? '/').split('?')[0];
     if (req.method !== 'GET' && req.method !== 'HEAD')
       return reply(res, 405, 'only GET and HEAD\n', { allow: 'GET, HEAD' });
@@ -284,7 +285,7 @@ export class PrometheusMetrics {
   }
 
   /** Tries again until the address is free, or this master is closing. */
-  private async takeOver(server: http.Server, bind: BindAddress, log: Log): Promise<void> {
+  private async takeOver(server: Server, bind: BindAddress, log: Log): Promise<void> {
     while (this.#server === server) {
       await new Promise((resolve) => setTimeout(resolve, BIND_RETRY_MS).unref());
       if (this.#server !== server) return;
@@ -304,7 +305,7 @@ export class PrometheusMetrics {
     }
   }
 
-  private listening(server: http.Server, bind: BindAddress, log: Log): void {
+  private listening(server: Server, bind: BindAddress, log: Log): void {
     const address = server.address();
     const url =
       typeof address === 'object' && address !== null
@@ -328,7 +329,7 @@ const HISTOGRAM_HELP =
   'Time from the start of a request to the end of its response, in seconds, for the requests that ran (not refused or shed).';
 
 function reply(
-  res: http.ServerResponse,
+  res: ServerResponse,
   status: number,
   body: string,
   headers: Record<string, string> = {},
@@ -341,7 +342,7 @@ function reply(
   res.end(res.req.method === 'HEAD' ? undefined : body);
 }
 
-function listenOnce(server: http.Server, bind: BindAddress): Promise<void> {
+function listenOnce(server: Server, bind: BindAddress): Promise<void> {
   return new Promise((resolve, reject) => {
     const failed = (err: Error) => reject(err);
     server.once('error', failed);

@@ -1,0 +1,50 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, describe, test } from 'node:test';
+import { request } from '../helpers/http.js';
+import { fixture, startServer, stopAll } from '../helpers/server.js';
+import { waitFor } from '../helpers/wait.js';
+
+after(stopAll);
+const dir = mkdtempSync(join(tmpdir(), 'unicorn-modules-'));
+
+/** A config whose whenReady hook logs whether the master has loaded undici. */
+const config = join(dir, 'unicorn.config.mjs');
+writeFileSync(
+  config,
+  `export default {
+  whenReady: (s) =>
+    s.log.info({ undiciInMaster: process.moduleLoadList.some((m) => m.includes('deps/undici')) }, 'modules'),
+};
+`,
+);
+
+// On Node 22 and 24 an ESM import of node:http reads its undici-backed getters and loads undici
+// (about 13 MiB a process); src/node-http.ts loads it through require instead. On Node 20 the
+// import loads nothing more, and these hold either way.
+describe('what a process loads at rest', () => {
+  test('neither the master nor a node-interface worker loads undici or zlib until something asks for them', async () => {
+    const server = await startServer([fixture('modules-loaded.mjs'), '-c', config]);
+    const line = await waitFor('the whenReady hook to log', () =>
+      server.logs.find((l) => typeof l.undiciInMaster === 'boolean'),
+    );
+    assert.equal(line.undiciInMaster, false, 'the master loaded undici');
+    const worker = JSON.parse((await request(`${server.url}/`)).body) as { undici: boolean; zlib: boolean };
+    assert.deepEqual(worker, { undici: false, zlib: false });
+  });
+
+  test('a fetch-interface worker does load undici: the probe can tell', async () => {
+    const app = join(dir, 'fetch-modules.mjs');
+    writeFileSync(
+      app,
+      `export default {
+  fetch: () => Response.json({ undici: process.moduleLoadList.some((m) => m.includes('deps/undici')) }),
+};
+`,
+    );
+    const server = await startServer([app]);
+    assert.deepEqual(JSON.parse((await request(`${server.url}/`)).body), { undici: true });
+  });
+});

@@ -192,8 +192,9 @@ describe('the sync worker does not accept while busy', () => {
     await first.headersSeen;
     const second = rawClient(server.port);
     await second.connected;
-    // The worker takes the second connection as soon as it is free again; give it that moment.
-    await observeFor(300);
+    // The worker takes the second connection as soon as it is free again; give it that moment
+    // (generously: were it still in the kernel's queue with the third, both could come in at once).
+    await observeFor(1000);
     first.socket.end();
     await first.closed;
     await observeFor(300);

@@ -204,10 +204,8 @@ export class RequestPipeline {
       // sent, so it is not run. The connection closes after the answers before it.
       if (conn.closing) return;
       if (access !== null) logAccess(req, res, access);
-      // Sent on every response unless the app sets its own. The fetch adapter puts it in the
-      // headers it writes in one go (src/http/fetch-adapter.ts), and the server's own answers carry
-      // it too (src/http/own-answer.ts).
-      if (!fetchInterface) res.setHeader('server', SERVER);
+      // Sent on every response unless the app sets its own.
+      res.setHeader('server', SERVER);
       // --keep-alive 0 means one request per connection (node:http would read 0 as "no timeout").
       if (host.draining || o.noKeepAlive) res.shouldKeepAlive = false;
       if (o.rootPath !== '') stripRootPath(req, o.rootPath);

@@ -8,7 +8,6 @@ import { responseBodySource } from '../node-internals.js';
 import { authorityOf } from './host.js';
 import { type LazyAbort, lazyRequest } from './lazy-request.js';
 import { type LightParts, LightResponse } from './light-response.js';
-import { SERVER } from './own-answer.js';
 import type { RequestInfo } from './request-info.js';
 
 export type FetchHandler = (request: Request, info: RequestInfo) => Response | Promise<Response>;
@@ -72,8 +71,6 @@ export function writeResponse(res: ServerResponse, response: Response): Promise<
 
 async function writeNative(res: ServerResponse, response: Response): Promise<void> {
   res.statusCode = response.status;
-  // Before the app's headers, so that a Server header of its own replaces it.
-  res.setHeader('server', SERVER);
   if (response.statusText) res.statusMessage = response.statusText;
   for (const [name, value] of response.headers) {
     if (name === 'set-cookie') continue;
@@ -134,22 +131,22 @@ async function writeNative(res: ServerResponse, response: Response): Promise<voi
 
 /** A LightResponse still light: its status, headers and body as the app gave them, in one write. */
 function writeLight(res: ServerResponse, parts: LightParts): void {
-  // One object for writeHead, with no header set on the response before: node:http then writes it
-  // as it is, where each setHeader() would also have kept the header in a map of its own.
-  const headers: Record<string, string | number> = { server: SERVER };
-  const given = parts.headers;
-  if (given !== null) for (const name in given) headers[name] = given[name] as string;
-  if (parts.impliedType !== null && headers['content-type'] === undefined) {
-    headers['content-type'] = parts.impliedType;
+  res.statusCode = parts.status;
+  if (parts.statusText) res.statusMessage = parts.statusText;
+  const headers = parts.headers;
+  if (headers !== null) for (const name in headers) res.setHeader(name, headers[name] as string);
+  if (parts.impliedType !== null && (headers === null || headers['content-type'] === undefined)) {
+    res.setHeader('content-type', parts.impliedType);
   }
   const body = parts.body;
-  if (body !== null && headers['content-length'] === undefined) {
-    headers['content-length'] = typeof body === 'string' ? Buffer.byteLength(body) : body.byteLength;
+  if (body === null) {
+    res.end();
+    return;
   }
-  if (parts.statusText) res.writeHead(parts.status, parts.statusText, headers);
-  else res.writeHead(parts.status, headers);
-  if (body === null) res.end();
-  else res.end(body);
+  if (headers === null || headers['content-length'] === undefined) {
+    res.setHeader('content-length', typeof body === 'string' ? Buffer.byteLength(body) : body.byteLength);
+  }
+  res.end(body);
 }
 
 /**

@@ -17,6 +17,8 @@ export type AppCall = (req: IncomingMessage, res: ServerResponse, abort: LazyAbo
 export interface AppCallContext {
   info(req: IncomingMessage, abort: LazyAbort): RequestInfo;
   failed(req: IncomingMessage, res: ServerResponse, err: unknown): void;
+  /** Responses keep their headers on the ServerResponse (see PipelineOptions.responseHeadersRead). */
+  readonly keepHeaders: boolean;
 }
 
 const RETURNED_RESPONSE =
@@ -52,7 +54,7 @@ async function respond(
   try {
     const response = await result;
     if (!(response instanceof Response)) throw new NotAResponseError(response);
-    const writing = writeResponse(res, response);
+    const writing = writeResponse(res, response, ctx.keepHeaders);
     if (writing !== undefined) await writing;
   } catch (err) {
     if (abort.aborted) return; // the client left or the request timed out; nothing to answer

@@ -76,6 +76,12 @@ export interface PipelineOptions {
   readonly worker: { readonly id: number; readonly pid: number };
   /** --metrics-bind, --statsd-host: told of every response; null when both are off. */
   readonly recorder: RequestRecorder | null;
+  /**
+   * Something reads a response's headers once it is written (a response-header atom of
+   * --access-logformat, a postRequest hook): the fetch interface then sets them on the response one
+   * by one, where it would otherwise hand node:http one object that it writes without keeping.
+   */
+  readonly responseHeadersRead: boolean;
   /** Node interface: the app's `upgrade` export, or null. */
   readonly upgrade: UpgradeHandler | null;
   /** The worker's WebSockets (workers/websockets.ts). */
@@ -190,6 +196,7 @@ export class RequestPipeline {
     const context: AppCallContext = {
       info: (req, abort) => this.requestInfo(req, abort),
       failed: (req, res, err) => this.requestFailed(req, res, err),
+      keepHeaders: o.responseHeadersRead,
     };
     const handle = (o.interface === 'fetch' ? fetchAppCall : nodeAppCall)(o.app, context);
     const access = o.accessLog;
@@ -204,8 +211,9 @@ export class RequestPipeline {
       // sent, so it is not run. The connection closes after the answers before it.
       if (conn.closing) return;
       if (access !== null) logAccess(req, res, access);
-      // Sent on every response unless the app sets its own.
-      res.setHeader('server', SERVER);
+      // Sent on every response unless the app sets its own. A fetch-interface response kept in one
+      // object gets it there (src/http/fetch-adapter.ts); the server's own answers carry it too.
+      if (!fetchInterface || o.responseHeadersRead) res.setHeader('server', SERVER);
       // --keep-alive 0 means one request per connection (node:http would read 0 as "no timeout").
       if (host.draining || o.noKeepAlive) res.shouldKeepAlive = false;
       if (o.rootPath !== '') stripRootPath(req, o.rootPath);

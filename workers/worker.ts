@@ -19,7 +19,7 @@ import { loadConfigFile } from '../src/config-file.js';
 import { startDraining } from '../src/draining.js';
 import { describeError, isUnicornError, UnicornError } from '../src/errors.js';
 import { type ServedApp, serveApp } from '../src/frameworks.js';
-import { type AccessLogEntry, compileAccessLogFormat } from '../src/http/access-log.js';
+import { type AccessLogEntry, compileAccessLogFormat, readsResponseHeaders } from '../src/http/access-log.js';
 import { type ClientResolver, compileTrust, createClientResolver } from '../src/http/forwarded.js';
 import { installLightResponse } from '../src/http/light-response.js';
 import type { RequestLimits } from '../src/http/limits.js';
@@ -174,6 +174,9 @@ export abstract class Worker {
         resolveClient: this.#resolveClient,
         worker: { id: cluster.worker?.id ?? 0, pid: process.pid },
         recorder,
+        responseHeadersRead:
+          (this.#formatAccessLog !== null && readsResponseHeaders(this.settings.accessLogformat)) ||
+          this.#hooks.postRequest !== undefined,
         upgrade: this.#app.upgrade,
         websockets: this.websockets,
       },

@@ -76,6 +76,11 @@ const ATOMS: Record<string, Atom> = {
 };
 
 /** Compiles a format; unknown atoms render as "-", as in Gunicorn. */
+/** True when `format` logs a response header (`%({name}o)s`), which must then be kept on the response. */
+export function readsResponseHeaders(format: string): boolean {
+  return /%\(\{[^}]+\}o\)s/.test(format);
+}
+
 export function compileAccessLogFormat(format: string): (entry: AccessLogEntry) => string {
   const parts: Array<string | Atom> = [];
   const re = /%\(([^)]+)\)s/g;

@@ -8,6 +8,7 @@ import { responseBodySource } from '../node-internals.js';
 import { authorityOf } from './host.js';
 import { type LazyAbort, lazyRequest } from './lazy-request.js';
 import { type LightParts, LightResponse } from './light-response.js';
+import { SERVER } from './own-answer.js';
 import type { RequestInfo } from './request-info.js';
 
 export type FetchHandler = (request: Request, info: RequestInfo) => Response | Promise<Response>;
@@ -58,12 +59,18 @@ export function toRequest(req: IncomingMessage, scheme: string, abort: LazyAbort
 
 /**
  * Writes a Response to node:http. A string or bytes body goes out at once (undefined); otherwise the
- * promise resolves when the body is out (or the client went away).
+ * promise resolves when the body is out (or the client went away). `keepHeaders` false: nothing
+ * reads the response's headers once written, and the `Server` header is not set yet.
  */
-export function writeResponse(res: ServerResponse, response: Response): Promise<void> | undefined {
+export function writeResponse(
+  res: ServerResponse,
+  response: Response,
+  keepHeaders = true,
+): Promise<void> | undefined {
   const light = LightResponse.partsOf(response);
   if (light !== null) {
-    writeLight(res, light);
+    if (keepHeaders) writeLight(res, light);
+    else writeLightAtOnce(res, light);
     return undefined;
   }
   return writeNative(res, response);
@@ -71,6 +78,8 @@ export function writeResponse(res: ServerResponse, response: Response): Promise<
 
 async function writeNative(res: ServerResponse, response: Response): Promise<void> {
   res.statusCode = response.status;
+  // Before the app's headers, so that a Server header of its own replaces it.
+  res.setHeader('server', SERVER);
   if (response.statusText) res.statusMessage = response.statusText;
   for (const [name, value] of response.headers) {
     if (name === 'set-cookie') continue;
@@ -147,6 +156,30 @@ function writeLight(res: ServerResponse, parts: LightParts): void {
     res.setHeader('content-length', typeof body === 'string' ? Buffer.byteLength(body) : body.byteLength);
   }
   res.end(body);
+}
+
+/**
+ * writeLight for a response whose headers nothing reads afterwards: one object for writeHead(),
+ * `Server` included, with no header set on the response before. node:http then writes it as it is,
+ * where each setHeader() validates the header and keeps it in a map of the response's own first
+ * (measured: 27.1 against 29.2 µs of CPU per request, Node 24, keep-alive). Nothing is kept on the
+ * response, so res.getHeader() answers undefined afterwards.
+ */
+function writeLightAtOnce(res: ServerResponse, parts: LightParts): void {
+  const headers: Record<string, string | number> = { server: SERVER };
+  const given = parts.headers;
+  if (given !== null) for (const name in given) headers[name] = given[name] as string;
+  if (parts.impliedType !== null && headers['content-type'] === undefined) {
+    headers['content-type'] = parts.impliedType;
+  }
+  const body = parts.body;
+  if (body !== null && headers['content-length'] === undefined) {
+    headers['content-length'] = typeof body === 'string' ? Buffer.byteLength(body) : body.byteLength;
+  }
+  if (parts.statusText) res.writeHead(parts.status, parts.statusText, headers);
+  else res.writeHead(parts.status, headers);
+  if (body === null) res.end();
+  else res.end(body);
 }
 
 /**

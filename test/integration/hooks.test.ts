@@ -245,4 +245,24 @@ describe('server hooks', () => {
     const line = await server.waitForEvent('hook.error', (l) => l.hook === 'preRequest');
     assert.match(String(line.msg), /hook bug/);
   });
+
+  test("postRequest reads a fetch-interface response's headers, and the client gets them too", async () => {
+    const app = config(
+      'typed-fetch.mjs',
+      "export default { fetch: () => new Response('typed', { headers: { 'content-type': 'text/x-typed' } }) };\n",
+    );
+    const file = config(
+      'post-headers.mjs',
+      "export const postRequest = (w, req, res) => w.log.info({ seenType: res.getHeader('content-type'), seenServer: res.getHeader('server') }, 'post');\n",
+    );
+    const server = await startServer([app, '-c', file]);
+    const reply = await request(`${server.url}/`);
+    assert.equal(reply.headers['content-type'], 'text/x-typed');
+    assert.equal(reply.headers.server, 'unicorn-ts');
+    const line = await waitFor('the postRequest line', () =>
+      server.logs.find((l) => l.seenType !== undefined || l.seenServer !== undefined),
+    );
+    assert.equal(line.seenType, 'text/x-typed');
+    assert.equal(line.seenServer, 'unicorn-ts');
+  });
 });

@@ -1,7 +1,12 @@
 import assert from 'node:assert/strict';
 import type { IncomingHttpHeaders, IncomingMessage, OutgoingHttpHeader, ServerResponse } from 'node:http';
 import { after, before, describe, test } from 'node:test';
-import { type AccessLogEntry, clfDate, compileAccessLogFormat } from '../../src/http/access-log.js';
+import {
+  type AccessLogEntry,
+  clfDate,
+  compileAccessLogFormat,
+  readsResponseHeaders,
+} from '../../src/http/access-log.js';
 import { DEFAULT_ACCESS_LOG_FORMAT } from '../../src/settings.js';
 
 interface FakeRequest {
@@ -303,5 +308,14 @@ describe('clfDate', () => {
 
   test('pads the day, hours, minutes and seconds to two digits', () => {
     assert.equal(clfDate(new Date(Date.UTC(2026, 6, 1, 0, 0, 0))), '[01/Jul/2026:00:00:00 +0000]');
+  });
+});
+
+describe('readsResponseHeaders: whether a format logs a response header', () => {
+  test('a %({name}o)s atom does; request headers, environment and the rest do not', () => {
+    assert.equal(readsResponseHeaders('%(h)s "%({content-type}o)s"'), true);
+    assert.equal(readsResponseHeaders('%({Set-Cookie}o)s'), true);
+    assert.equal(readsResponseHeaders('%(h)s %(l)s %(u)s %(t)s "%(r)s" %(s)s %(b)s "%(f)s" "%(a)s"'), false);
+    assert.equal(readsResponseHeaders('%({user-agent}i)s %({HOME}e)s %(o)s'), false);
   });
 });

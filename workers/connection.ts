@@ -108,6 +108,15 @@ function onTrackedSocketClose(this: Tagged): void {
   if (conn !== undefined) conn.table.drop(conn);
 }
 
+/**
+ * Marks a socket's connection as closing: its answers are out and it is only being drained, so a
+ * request node:http still parses on it is never run (the pipeline returns at its first check).
+ */
+export function markClosing(socket: Duplex): void {
+  const conn = (socket as Tagged)[CONNECTION];
+  if (conn !== undefined) conn.closing = true;
+}
+
 /** The worker's connections, found from any request's socket. */
 export class ConnectionTable {
   readonly #open = new Set<ClientConnection>();

@@ -209,7 +209,11 @@ export class RequestPipeline {
       // The server has already answered on this connection with `Connection: close` (a refusal,
       // a timeout): node:http parsed this pipelined request anyway, but its answer could never be
       // sent, so it is not run. The connection closes after the answers before it.
-      if (conn.closing) return;
+      if (conn.closing) {
+        // Its body is read and dropped, so that the client's FIN behind it is seen.
+        req.resume();
+        return;
+      }
       if (access !== null) logAccess(req, res, access);
       // Sent on every response unless the app sets its own. A fetch-interface response kept in one
       // object gets it there (src/http/fetch-adapter.ts); the server's own answers carry it too.

@@ -7,8 +7,9 @@
  * loads undici into every process that imports it: on Node 24, a process that only loads node:http
  * takes 58 MiB at rest that way, 45 MiB through `require`. The master and a node-interface worker
  * never use undici. Types still come from `import type ... from 'node:http'`, which is erased.
- * test/unit/node-http.test.ts keeps other modules from importing node:http directly and checks
- * that the master's and a node-interface worker's modules leave undici unloaded.
+ * test/unit/node-http.test.ts keeps other modules from importing node:http directly;
+ * test/integration/modules-loaded.test.ts checks that the master and a node-interface worker leave
+ * undici unloaded.
  */
 
 import { createRequire } from 'node:module';

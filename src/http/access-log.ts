@@ -75,12 +75,12 @@ const ATOMS: Record<string, Atom> = {
   p: () => `<${process.pid}>`,
 };
 
-/** Compiles a format; unknown atoms render as "-", as in Gunicorn. */
 /** True when `format` logs a response header (`%({name}o)s`), which must then be kept on the response. */
 export function readsResponseHeaders(format: string): boolean {
   return /%\(\{[^}]+\}o\)s/.test(format);
 }
 
+/** Compiles a format; unknown atoms render as "-", as in Gunicorn. */
 export function compileAccessLogFormat(format: string): (entry: AccessLogEntry) => string {
   const parts: Array<string | Atom> = [];
   const re = /%\(([^)]+)\)s/g;

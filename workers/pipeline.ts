@@ -115,7 +115,7 @@ export interface PipelineHost {
    * A connection left HTTP through an upgrade: it will never carry a request or an admission slot
    * again, so a worker class that holds one per connection (the sync worker) lets it go here.
    */
-  upgraded(socket: Duplex): void;
+  upgraded(): void;
 }
 
 export class RequestPipeline {
@@ -257,7 +257,7 @@ export class RequestPipeline {
     const conn = this.connections.of(socket);
     conn.upgraded = true;
     o.websockets.adopt(socket);
-    this.#host.upgraded(socket);
+    this.#host.upgraded();
     socket.on('error', (err: Error & { code?: string }) => {
       log.debug('websocket.protocol', `An upgraded connection failed: ${err.message}`, { reason: err.code });
     });

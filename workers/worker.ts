@@ -12,7 +12,6 @@ import cluster from 'node:cluster';
 import type { ServerResponse } from 'node:http';
 import type { ServerOptions } from 'node:https';
 import type { Server, Socket } from 'node:net';
-import type { Duplex } from 'node:stream';
 import { type AppInterface, chooseInterface } from '../src/app-interface.js';
 import { handlerApp, type LoadedApp, loadApp } from '../src/app-module.js';
 import { loadConfigFile } from '../src/config-file.js';
@@ -458,7 +457,7 @@ export abstract class Worker {
   /** Called when a request has finished, so the worker class can admit the next. */
   protected released(): void {}
   /** Called when a connection has left HTTP through an upgrade (a WebSocket): it takes no slot from now on. */
-  protected upgraded(_socket: Duplex): void {}
+  protected upgraded(): void {}
 
   /** The pipeline's view of this worker (workers/pipeline.ts). */
   private pipelineHost(): PipelineHost {
@@ -500,7 +499,7 @@ export abstract class Worker {
         this.released();
         this.afterRequest();
       },
-      upgraded: (socket) => this.upgraded(socket),
+      upgraded: () => this.upgraded(),
     };
   }
 

@@ -215,9 +215,9 @@ export class RequestPipeline {
         return;
       }
       if (access !== null) logAccess(req, res, access);
-      // Sent on every response unless the app sets its own. A fetch-interface response kept in one
-      // object gets it there (src/http/fetch-adapter.ts); the server's own answers carry it too.
-      if (!fetchInterface || o.responseHeadersRead) res.setHeader('server', SERVER);
+      // Sent on every response unless the app sets its own. A fetch-interface response gets it where
+      // it is written (src/http/fetch-adapter.ts); the server's own answers carry it too.
+      if (!fetchInterface) res.setHeader('server', SERVER);
       // --keep-alive 0 means one request per connection (node:http would read 0 as "no timeout").
       if (host.draining || o.noKeepAlive) res.shouldKeepAlive = false;
       if (o.rootPath !== '') stripRootPath(req, o.rootPath);

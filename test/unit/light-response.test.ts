@@ -9,11 +9,22 @@ const Native = globalThis.Response;
 const light = (body?: BodyInit | null, init?: ResponseInit) =>
   new LightResponse(body, init) as unknown as Response;
 
+interface Answer {
+  status: number;
+  statusMessage: string;
+  headers: http.IncomingHttpHeaders;
+  body: string;
+  /** The header names the ServerResponse itself still held once written. */
+  kept: string[];
+}
+
 /** Writes `response` through writeResponse on a real server and returns the raw answer. */
-async function onTheWire(
-  response: Response,
-): Promise<{ status: number; headers: http.IncomingHttpHeaders; body: string }> {
-  const server = http.createServer((_req, res) => void writeResponse(res, response));
+async function onTheWire(response: Response, keepHeaders = true): Promise<Answer> {
+  let kept: string[] = [];
+  const server = http.createServer((_req, res) => {
+    void writeResponse(res, response, keepHeaders);
+    kept = res.getHeaderNames().sort();
+  });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   try {
     const { port } = server.address() as AddressInfo;
@@ -21,7 +32,15 @@ async function onTheWire(
       const req = http.get({ port, host: '127.0.0.1', path: '/', agent: false, timeout: 5000 }, (res) => {
         let body = '';
         res.setEncoding('latin1').on('data', (c: string) => (body += c));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body }));
+        res.on('end', () =>
+          resolve({
+            status: res.statusCode ?? 0,
+            statusMessage: res.statusMessage ?? '',
+            headers: res.headers,
+            body,
+            kept,
+          }),
+        );
       });
       req.on('timeout', () => req.destroy(new Error('no answer within 5 s')));
       req.on('error', reject);
@@ -110,19 +129,34 @@ describe('LightResponse: a Response that is real only when it must be', () => {
     assert.equal(LightResponse.redirect('http://a/', 302).headers.get('location'), 'http://a/');
   });
 
-  test('written light: status, reason, headers, implied type and exact length, in one answer', async () => {
-    const got = await onTheWire(light('héllo', { status: 201, statusText: 'Made', headers: { 'x-a': '1' } }));
-    assert.equal(got.status, 201);
-    assert.equal(got.headers['x-a'], '1');
-    assert.equal(got.headers['content-type'], 'text/plain;charset=UTF-8');
-    assert.equal(got.headers['content-length'], '6');
-    assert.equal(Buffer.from(got.body, 'latin1').toString('utf8'), 'héllo');
-    const typed = await onTheWire(light('x', { headers: { 'content-type': 'text/html' } }));
-    assert.equal(typed.headers['content-type'], 'text/html');
-    const empty = await onTheWire(light(null, { status: 404 }));
-    assert.equal(empty.status, 404);
-    assert.equal(empty.headers['content-type'], undefined);
-  });
+  for (const keepHeaders of [true, false]) {
+    test(`written light: status, reason, Server, headers, implied type and exact length (keepHeaders ${keepHeaders})`, async () => {
+      const got = await onTheWire(
+        light('héllo', { status: 201, statusText: 'Made', headers: { 'x-a': '1' } }),
+        keepHeaders,
+      );
+      assert.equal(got.status, 201);
+      assert.equal(got.statusMessage, 'Made');
+      assert.equal(got.headers.server, 'unicorn-ts');
+      assert.equal(got.headers['x-a'], '1');
+      assert.equal(got.headers['content-type'], 'text/plain;charset=UTF-8');
+      assert.equal(got.headers['content-length'], '6');
+      assert.equal(Buffer.from(got.body, 'latin1').toString('utf8'), 'héllo');
+      // Kept on the response only when something reads them afterwards (an access log, a hook).
+      assert.deepEqual(got.kept, keepHeaders ? ['content-length', 'content-type', 'server', 'x-a'] : []);
+      const typed = await onTheWire(
+        light('x', { headers: { 'content-type': 'text/html', server: 'app/1' } }),
+        keepHeaders,
+      );
+      assert.equal(typed.headers['content-type'], 'text/html');
+      assert.equal(typed.headers.server, 'app/1', "the app's own Server header replaces ours");
+      assert.equal(typed.statusMessage, 'OK');
+      const empty = await onTheWire(light(null, { status: 404 }), keepHeaders);
+      assert.equal(empty.status, 404);
+      assert.equal(empty.headers['content-type'], undefined);
+      assert.equal(empty.body, '');
+    });
+  }
 
   test('headers the app changes after making it are the ones written', async () => {
     const response = light('body', { headers: { 'x-a': '1' } });

@@ -1,10 +1,11 @@
 import assert from 'node:assert/strict';
+import { readdirSync, readlinkSync } from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
 import { after, describe, test } from 'node:test';
 import { request, streamDownload, streamUpload } from '../helpers/http.js';
 import { fixture, startServer, stopAll } from '../helpers/server.js';
-import { observeFor } from '../helpers/wait.js';
+import { observeFor, waitFor } from '../helpers/wait.js';
 
 after(stopAll);
 
@@ -230,7 +231,44 @@ describe('the sync worker closes a connection in stages (RFC 9112 section 9.6)',
     // The worker accepts the next connection.
     assert.equal((await request(`${server.url}/`)).body, pid);
   });
+
+  test('a request sent after the answer is read and dropped: the connection closes at the client’s FIN, not after the linger time', async () => {
+    const server = await startServer([fixture('node-pid.mjs'), '-k', 'sync', '-w', '1']);
+    const pid = server.liveWorkerPids()[0]!;
+    const idle = socketsOf(pid);
+    const client = rawClient(server.port);
+    await client.connected;
+    client.socket.write('GET / HTTP/1.1\r\nhost: 127.0.0.1\r\n\r\n');
+    const answer = await client.answered;
+    assert.equal(answer.split('HTTP/1.1 ').length, 2, `one response: ${answer}`);
+    assert.equal(socketsOf(pid), idle + 1, 'the connection lingers, read side open');
+    // A keep-alive client that has not yet read the FIN sends its next request, with a body larger
+    // than the request's buffer: unread, it would stop the socket from reading, and the client's FIN
+    // would be seen only when the linger time (2 s) ran out.
+    const body = 'x'.repeat(256 * 1024);
+    client.socket.write(`POST / HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-length: ${body.length}\r\n\r\n`);
+    client.socket.end(body);
+    const sent = Date.now();
+    await waitFor('the worker to close the connection', () => socketsOf(pid) === idle, { timeoutMs: 10_000 });
+    const closedAfterMs = Date.now() - sent;
+    assert.ok(closedAfterMs < 1_500, `closed ${closedAfterMs} ms after the client's FIN`);
+    assert.equal(client.received(), answer, 'nothing was answered to the dropped request');
+    assert.equal((await request(`${server.url}/`)).body, String(pid));
+  });
 });
+
+/** How many sockets process `pid` has open (its listening sockets and IPC channel included). */
+function socketsOf(pid: number): number {
+  let n = 0;
+  for (const fd of readdirSync(`/proc/${pid}/fd`)) {
+    try {
+      if (readlinkSync(`/proc/${pid}/fd/${fd}`).startsWith('socket:')) n++;
+    } catch {
+      // Closed meanwhile.
+    }
+  }
+  return n;
+}
 
 /**
  * Pipelines three requests the way a slow client can: the first at once, the other two 100 ms apart

@@ -403,7 +403,7 @@ export const LIMITS = [
     text:
       'Per request the sync worker spends about the CPU Gunicorn\u2019s does (see the CPU column of the ' +
       'tables), and in pinned A/B rounds of the two alone it served 1.20\u00d7 Gunicorn\u2019s requests ' +
-      'with keep-alive clients and 1.11\u00d7 with a connection per request (docs/design.md, Performance ' +
+      'with keep-alive clients and 1.15\u00d7 with a connection per request (docs/design.md, Performance ' +
       'notes). Its throughput swings more from one round to the next: its p99 latency is 2-3\u00d7 ' +
       'Gunicorn\u2019s, which a bare node:http server closing every connection shows too, so the medians ' +
       'of three rounds on a loaded machine can land on either side.',

@@ -328,6 +328,45 @@ export const GOALS = [
  */
 export const LIMITS = [
   {
+    prefixes: ['keep-alive: sync worker', 'connection per request: sync worker'],
+    title: 'Sync worker against Gunicorn',
+    text:
+      'Per request the sync worker spends about the CPU Gunicorn\u2019s does (see the CPU column of the ' +
+      'tables), and in pinned A/B rounds of the two alone it served 1.20\u00d7 Gunicorn\u2019s requests ' +
+      'with keep-alive clients and 1.15\u00d7 with a connection per request (docs/design.md, Performance ' +
+      'notes). Its throughput swings more from one round to the next: its p99 latency is 2-3\u00d7 ' +
+      'Gunicorn\u2019s, which a bare node:http server closing every connection shows too, so the medians ' +
+      'of three rounds on a loaded machine can land on either side.',
+  },
+  {
+    prefixes: ['keep-alive, fetch', 'keep-alive: fetch', 'connection per request: fetch'],
+    title: 'Fetch interface',
+    text:
+      'A fetch-interface request costs a Web Request, built only when the app reads more than its ' +
+      'method, URL and headers, and the app\u2019s Response: a string or bytes body with a plain init ' +
+      'stays a light object, written in one writeHead() without a body stream ' +
+      '(src/http/light-response.ts); anything else becomes undici\u2019s Response and is streamed. ' +
+      'In pinned rounds on Node 24 with keep-alive a request cost 27.1 \u00b5s of CPU against 26.1 for ' +
+      '@hono/node-server (docs/design.md, Performance notes).',
+  },
+  {
+    prefixes: ['WebSocket echo'],
+    title: 'WebSocket echo',
+    text:
+      'Per message a worker runs the same ws receiver and sender as the hand-written servers and the ' +
+      'app\u2019s handler; the fetch interface adds a message event and the text decode the WHATWG API ' +
+      'requires, about 2 \u00b5s a message in a profile. Within one run on this machine the same target ' +
+      'has ranged from 27k to 45k messages/s, wider than the margin the target leaves.',
+  },
+  {
+    prefixes: ['streamed 1 GiB upload'],
+    title: 'Streamed upload',
+    text:
+      'The app reads and discards the body in every Node target, and every Node server in the run ' +
+      '(the bare node:http server and the hand-written cluster servers too: see the table) grows by ' +
+      'about as much as unicorn-ts; the Python servers do not.',
+  },
+  {
     prefixes: ['keep-alive: metrics cost', 'connection per request: metrics cost'],
     title: 'Metrics cost',
     text:
@@ -338,7 +377,7 @@ export const LIMITS = [
       'single runs on this machine: compare the spreads of the two rows (docs/design.md, Metrics).',
   },
   {
-    prefixes: ['keep-alive, node', 'connection per request', 'behind nginx'],
+    prefixes: ['keep-alive, node', 'keep-alive: node', 'connection per request', 'behind nginx'],
     title: 'Throughput (keep-alive, connection per request, behind nginx)',
     text:
       'Per request, a unicorn-ts worker does more than a bare node:http handler: the pipeline that ' +
@@ -349,15 +388,6 @@ export const LIMITS = [
       'On 2 cores with wrk pinned to one, single runs are also bimodal (the same server measured 22k or ' +
       '43k req/s depending on whether the scheduler put it on the load generator\u2019s core), which ' +
       'is why runs are interleaved and repeated.',
-  },
-  {
-    prefixes: ['keep-alive, fetch'],
-    title: 'Fetch interface',
-    text:
-      'Every Response the app makes wraps its body in a ReadableStream, and on Node 20 each stream is ' +
-      'tied to a native object (makeTransferable), so each one survives into the old generation: under ' +
-      'load it is the largest source of promoted garbage. unicorn-ts writes string and byte bodies ' +
-      'without reading the stream; it cannot stop the app from creating it (docs/design.md).',
   },
   {
     prefixes: ['mixed workload'],
@@ -396,17 +426,6 @@ export const LIMITS = [
       'on 2 cores the first answer comes sooner that way). Runs at commit 55f6c60 also paid 30-50 ms ' +
       'for a helper process that switched the sockets to listening early; the first worker has done ' +
       'that itself since, at no measurable cost.',
-  },
-  {
-    prefixes: ['keep-alive: sync worker', 'connection per request: sync worker'],
-    title: 'Sync worker against Gunicorn',
-    text:
-      'Per request the sync worker spends about the CPU Gunicorn\u2019s does (see the CPU column of the ' +
-      'tables), and in pinned A/B rounds of the two alone it served 1.20\u00d7 Gunicorn\u2019s requests ' +
-      'with keep-alive clients and 1.15\u00d7 with a connection per request (docs/design.md, Performance ' +
-      'notes). Its throughput swings more from one round to the next: its p99 latency is 2-3\u00d7 ' +
-      'Gunicorn\u2019s, which a bare node:http server closing every connection shows too, so the medians ' +
-      'of three rounds on a loaded machine can land on either side.',
   },
   {
     prefixes: ['master idle RSS'],

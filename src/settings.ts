@@ -510,7 +510,7 @@ const BASE_SETTINGS = [
     flags: ['--timeout-stack'],
     default: true,
     parse: parseBool,
-    doc: 'Before killing a worker for --timeout, pause it and log where its JavaScript was stuck (function, file and line, through source maps for TypeScript). Each worker runs a small probe thread for this (about 8 MiB of memory on Node 20, 14 MiB on Node 24; nothing per request), which also reads which request the worker was handling from shared memory. --no-timeout-stack turns it off; the request named is then the oldest the last heartbeat reported, which can be the one before.',
+    doc: 'Before killing a worker for --timeout, pause it and log where its JavaScript was stuck (function, file and line, through source maps for TypeScript). Each worker runs a small probe thread for this (5-8 MiB of memory on Node 20, about 14 MiB on Node 24; nothing per request), which also reads which request the worker was handling from shared memory. --no-timeout-stack turns it off; the request named is then the oldest the last heartbeat reported, which can be the one before.',
   }),
   setting({
     name: 'bootTimeout',

@@ -18,7 +18,7 @@ import { loadConfigFile } from '../src/config-file.js';
 import { startDraining } from '../src/draining.js';
 import { describeError, isUnicornError, UnicornError } from '../src/errors.js';
 import { type ServedApp, serveApp } from '../src/frameworks.js';
-import { type AccessLogEntry, compileAccessLogFormat, readsResponseHeaders } from '../src/http/access-log.js';
+import { type AccessLogFormatter, compileAccessLogFormat } from '../src/http/access-log.js';
 import { type ClientResolver, compileTrust, createClientResolver } from '../src/http/forwarded.js';
 import { installLightResponse } from '../src/http/light-response.js';
 import type { RequestLimits } from '../src/http/limits.js';
@@ -76,7 +76,7 @@ export abstract class Worker {
   #maxRequests = 0;
   #retireRequested = false;
   #accessLog: AccessLogWriter | null = null;
-  #formatAccessLog: ((e: AccessLogEntry) => string) | null = null;
+  #formatAccessLog: AccessLogFormatter | null = null;
   /** The worker's end of the IPC channel. */
   protected readonly master = new MasterLink(() => this.log);
 
@@ -174,8 +174,7 @@ export abstract class Worker {
         worker: { id: cluster.worker?.id ?? 0, pid: process.pid },
         recorder,
         responseHeadersRead:
-          (this.#formatAccessLog !== null && readsResponseHeaders(this.settings.accessLogformat)) ||
-          this.#hooks.postRequest !== undefined,
+          this.#formatAccessLog?.readsResponseHeaders === true || this.#hooks.postRequest !== undefined,
         upgrade: this.#app.upgrade,
         websockets: this.websockets,
       },

@@ -75,31 +75,41 @@ const ATOMS: Record<string, Atom> = {
   p: () => `<${process.pid}>`,
 };
 
-/** True when `format` logs a response header (`%({name}o)s`), which must then be kept on the response. */
-export function readsResponseHeaders(format: string): boolean {
-  return /%\(\{[^}]+\}o\)s/.test(format);
-}
+/**
+ * A compiled format. `readsResponseHeaders`: it logs a response header (`%({name}o)s`), so the
+ * response's headers must be kept on it once written (see PipelineOptions.responseHeadersRead).
+ */
+export type AccessLogFormatter = ((entry: AccessLogEntry) => string) & {
+  readonly readsResponseHeaders: boolean;
+};
+
+/** `%({name}i)s`, `%({name}o)s`, `%({name}e)s`: a request header, a response header, a variable. */
+const BRACED_ATOM = /^\{([^}]+)\}([ioe])$/;
 
 /** Compiles a format; unknown atoms render as "-", as in Gunicorn. */
-export function compileAccessLogFormat(format: string): (entry: AccessLogEntry) => string {
+export function compileAccessLogFormat(format: string): AccessLogFormatter {
   const parts: Array<string | Atom> = [];
   const re = /%\(([^)]+)\)s/g;
   let last = 0;
+  let readsResponseHeaders = false;
   for (let m = re.exec(format); m !== null; m = re.exec(format)) {
     if (m.index > last) parts.push(format.slice(last, m.index));
-    parts.push(atomFor(m[1]!));
+    const name = m[1]!;
+    if (BRACED_ATOM.exec(name)?.[2] === 'o') readsResponseHeaders = true;
+    parts.push(atomFor(name));
     last = m.index + m[0].length;
   }
   if (last < format.length) parts.push(format.slice(last));
-  return (entry) => {
+  const formatLine = (entry: AccessLogEntry) => {
     let line = '';
     for (const part of parts) line += typeof part === 'string' ? part : part(entry);
     return line;
   };
+  return Object.assign(formatLine, { readsResponseHeaders });
 }
 
 function atomFor(name: string): Atom {
-  const braced = /^\{([^}]+)\}([ioe])$/.exec(name);
+  const braced = BRACED_ATOM.exec(name);
   if (braced) {
     const key = braced[1]!.toLowerCase();
     if (braced[2] === 'i') return (e) => header(e.req.headers[key]);

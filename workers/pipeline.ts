@@ -744,13 +744,16 @@ function logAccess(
   access: NonNullable<PipelineOptions['accessLog']>,
 ): void {
   const startedAt = process.hrtime.bigint();
+  // Read now, while the client is connected: by the time a cut-off response closes, the socket
+  // no longer knows its peer.
+  const remoteAddress = req.socket.remoteAddress ?? '-';
   let bodyBytes = countBody(res, (n) => (bodyBytes += n));
   res.once('close', () => {
     access.writer.write(
       access.format({
         req,
         res,
-        remoteAddress: req.socket.remoteAddress ?? '-',
+        remoteAddress,
         startedAt,
         finishedAt: process.hrtime.bigint(),
         bodyBytes,

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
@@ -273,6 +274,27 @@ describe('the access log', () => {
       line,
       /^127\.0\.0\.1 - - \[\d{2}\/\w{3}\/\d{4}:\d{2}:\d{2}:\d{2} [+-]\d{4}\] "GET \/path\?x=1 HTTP\/1\.1" 200 \d+ "http:\/\/ref\/" "test-agent\/1\.0"$/,
     );
+  });
+
+  test('names the client of a request it left before its response: the address is read while it is connected', async () => {
+    const logFile = join(dir, 'access-left.log');
+    const server = await startServer([fixture('abortable.mjs'), '-w', '1', '--access-logfile', logFile]);
+    const socket = net.connect(server.port, '127.0.0.1');
+    socket.on('error', () => {});
+    socket.write('GET /slow?ms=20000 HTTP/1.1\r\nHost: a\r\n\r\n');
+    await waitFor('the app to start the request', () =>
+      server.logs.find((l) => l.msg === 'slow request started'),
+    );
+    socket.resetAndDestroy();
+    await waitFor('the app to see its client go', () =>
+      server.logs.find((l) => l.msg === 'slow request aborted'),
+    );
+    const line = await waitFor(
+      'the access log line',
+      () => readFileSync(logFile, 'utf8').trim() || undefined,
+    );
+    assert.match(line, /^127\.0\.0\.1 - - \[.*\] "GET \/slow\?ms=20000 HTTP\/1\.1" /);
+    await server.stop();
   });
 
   test('--access-logformat takes atoms: timing, headers in and out', async () => {

@@ -18,6 +18,7 @@ import {
 import type { Log } from '../src/log.js';
 import http from '../src/node-http.js';
 import { type ClientConnection, markClosing } from './connection.js';
+import { LinkedSet } from './linked-set.js';
 import { pausableAccept } from './listen.js';
 import type { RequestPipeline } from './pipeline.js';
 
@@ -56,9 +57,9 @@ export class WorkerServers {
   /**
    * With TLS, every accepted TCP socket, from before its handshake (the pipeline's connection table
    * holds the TLS sockets over them): a drain ends when none is left. Without TLS the table is the
-   * record of every accepted socket, and this stays empty.
+   * record of every accepted socket, and this stays empty. Not a Set (workers/linked-set.ts).
    */
-  readonly #tlsSockets = new Set<Socket>();
+  readonly #tlsSockets = new LinkedSet<Socket>();
   /** Pausing accepting on each listening server, once it listens (`pausable`). */
   readonly #pausers: Array<{ pause(): void; resume(): void }> = [];
 

@@ -17,6 +17,7 @@ import type { Duplex } from 'node:stream';
 import type { WebSocket, WebSocketServer } from 'ws';
 import { rawAnswer } from '../src/http/own-answer.js';
 import type { Log } from '../src/log.js';
+import { LinkedSet } from './linked-set.js';
 
 /** How long a peer has to answer our 1001 before its connection is destroyed. */
 const CLOSE_ANSWER_MS = 2000;
@@ -38,6 +39,11 @@ interface Tracked {
   ws: WebSocket | null;
 }
 
+/** Where an adopted socket keeps its record. */
+const TRACKED = Symbol('unicorn.upgradedSocket');
+
+type TaggedSocket = Duplex & { [TRACKED]?: Tracked };
+
 /** The `ws` WebSocket a socket carries, if `ws` completed a handshake on it. */
 export function wsOfSocket(socket: Duplex): WebSocket | null {
   for (const symbol of Object.getOwnPropertySymbols(socket)) {
@@ -51,7 +57,8 @@ export function wsOfSocket(socket: Duplex): WebSocket | null {
 }
 
 export class WebSocketRegistry {
-  readonly #tracked = new Map<Duplex, Tracked>();
+  /** Not a Map: clients that reconnect often make these come and go fast (workers/linked-set.ts). */
+  readonly #tracked = new LinkedSet<Tracked>();
   readonly #options: WebSocketOptions;
   readonly #log: () => Log;
   #server: WebSocketServer | null = null;
@@ -77,9 +84,12 @@ export class WebSocketRegistry {
 
   /** A connection that left HTTP through an upgrade: counted until it closes. */
   adopt(socket: Duplex): void {
-    if (this.#tracked.has(socket)) return;
-    this.#tracked.set(socket, { socket, alive: true, ws: null });
-    socket.once('close', () => this.#tracked.delete(socket));
+    const tagged = socket as TaggedSocket;
+    if (tagged[TRACKED] !== undefined) return;
+    const tracked: Tracked = { socket, alive: true, ws: null };
+    tagged[TRACKED] = tracked;
+    this.#tracked.add(tracked);
+    socket.once('close', () => this.#tracked.delete(tracked));
     if (this.#pinger === null && this.#options.pingIntervalMs > 0) {
       this.#pinger = setInterval(() => this.ping(), this.#options.pingIntervalMs);
       this.#pinger.unref();
@@ -97,7 +107,7 @@ export class WebSocketRegistry {
     const server = this.#wss();
     if (protocol !== undefined) this.#protocols.set(req, protocol);
     server.handleUpgrade(req, socket, head, (ws) => {
-      const tracked = this.#tracked.get(socket);
+      const tracked = (socket as TaggedSocket)[TRACKED];
       if (tracked !== undefined) this.#watch(tracked, ws);
       done(ws);
     });
@@ -117,7 +127,7 @@ export class WebSocketRegistry {
       this.#log().info('websocket.going_away', `Closing ${count} WebSocket(s) with 1001 (going away)`, {
         count,
       });
-      for (const tracked of this.#tracked.values()) {
+      for (const tracked of this.#tracked) {
         const ws = tracked.ws ?? wsOfSocket(tracked.socket);
         if (ws !== null && ws.readyState === 1) ws.close(1001, 'server going away');
         // Not a WebSocket `ws` knows (another library or protocol): a clean TCP close.
@@ -137,7 +147,7 @@ export class WebSocketRegistry {
       this.#pinger = null;
       return;
     }
-    for (const tracked of this.#tracked.values()) {
+    for (const tracked of this.#tracked) {
       if (tracked.ws === null) {
         const ws = wsOfSocket(tracked.socket);
         if (ws === null) continue;

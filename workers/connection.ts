@@ -14,7 +14,7 @@
 import type { ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { LazyAbort } from '../src/http/lazy-request.js';
-import { LinkedSet } from './linked-set.js';
+import { LinkedSet } from '../src/linked-set.js';
 
 /** A request admitted on a connection; `finish` releases it once, whichever way it ends. */
 export interface OwedRequest {
@@ -120,7 +120,7 @@ export function markClosing(socket: Duplex): void {
 
 /** The worker's connections, found from any request's socket. */
 export class ConnectionTable {
-  /** Not a Set: a Set of short-lived objects costs the garbage collector dearly (workers/linked-set.ts). */
+  /** Not a Set: a Set of short-lived objects costs the garbage collector dearly (src/linked-set.ts). */
   readonly #open = new LinkedSet<ClientConnection>();
   /** Told each time a tracked connection has closed, once its owed requests are finished. */
   onClose: (() => void) | null = null;

@@ -15,10 +15,10 @@ import {
   PROXY_HEADER_TIMEOUT_MS,
   type ProxyRejection,
 } from '../src/http/proxy-protocol.js';
+import { LinkedSet } from '../src/linked-set.js';
 import type { Log } from '../src/log.js';
 import http from '../src/node-http.js';
 import { type ClientConnection, markClosing } from './connection.js';
-import { LinkedSet } from './linked-set.js';
 import { pausableAccept } from './listen.js';
 import type { RequestPipeline } from './pipeline.js';
 
@@ -57,7 +57,7 @@ export class WorkerServers {
   /**
    * With TLS, every accepted TCP socket, from before its handshake (the pipeline's connection table
    * holds the TLS sockets over them): a drain ends when none is left. Without TLS the table is the
-   * record of every accepted socket, and this stays empty. Not a Set (workers/linked-set.ts).
+   * record of every accepted socket, and this stays empty. Not a Set (src/linked-set.ts).
    */
   readonly #tlsSockets = new LinkedSet<Socket>();
   /** Pausing accepting on each listening server, once it listens (`pausable`). */

@@ -16,8 +16,8 @@ import { createRequire } from 'node:module';
 import type { Duplex } from 'node:stream';
 import type { WebSocket, WebSocketServer } from 'ws';
 import { rawAnswer } from '../src/http/own-answer.js';
+import { LinkedSet } from '../src/linked-set.js';
 import type { Log } from '../src/log.js';
-import { LinkedSet } from './linked-set.js';
 
 /** How long a peer has to answer our 1001 before its connection is destroyed. */
 const CLOSE_ANSWER_MS = 2000;
@@ -57,7 +57,7 @@ export function wsOfSocket(socket: Duplex): WebSocket | null {
 }
 
 export class WebSocketRegistry {
-  /** Not a Map: clients that reconnect often make these come and go fast (workers/linked-set.ts). */
+  /** Not a Map: clients that reconnect often make these come and go fast (src/linked-set.ts). */
   readonly #tracked = new LinkedSet<Tracked>();
   readonly #options: WebSocketOptions;
   readonly #log: () => Log;

@@ -18,6 +18,7 @@
 import net, { type Socket } from 'node:net';
 import { rawAnswer } from '../http/own-answer.js';
 import { IPC_NS } from '../ipc.js';
+import { LinkedSet } from '../linked-set.js';
 import { detachHandle, type NativeHandle, socketHandle } from '../node-internals.js';
 import type { WorkerHandle } from './worker-handle.js';
 
@@ -30,7 +31,8 @@ interface Waiting {
 
 export class RequestDispatcher {
   readonly #queue: Waiting[] = [];
-  readonly #parked = new Set<Socket>();
+  /** Not a Set: connections come and go too fast for one (src/linked-set.ts). */
+  readonly #parked = new LinkedSet<Socket>();
   #next = 0;
   #stopped = false;
 

@@ -29,6 +29,7 @@ import net, { type Socket } from 'node:net';
 import { type Client, compileTrust, createClientResolver } from '../http/forwarded.js';
 import { rawAnswer } from '../http/own-answer.js';
 import { parseProxyHeader, proxiedClient, V1_MAX_LENGTH, V2_MAX_LENGTH } from '../http/proxy-protocol.js';
+import { LinkedSet } from '../linked-set.js';
 import { detachHandle, listenOnHandle, type NativeHandle } from '../node-internals.js';
 import { giveConnection, mayStartRequest } from './dispatcher.js';
 import type { WorkerHandle } from './worker-handle.js';
@@ -63,7 +64,8 @@ export class StickyRouter {
   readonly #resolve: (peer: string, headers: Record<string, string>) => Client;
   readonly #trustsHeadersFrom: (peer: string) => boolean;
   readonly #servers: net.Server[] = [];
-  readonly #reading = new Set<Socket>();
+  /** Not a Set: connections come and go too fast for one (src/linked-set.ts). */
+  readonly #reading = new LinkedSet<Socket>();
   readonly #waiting: Waiting[] = [];
   /** Each worker's slot, by pid, from the moment it is first seen ready. */
   readonly #slots = new Map<number, number>();

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { LinkedSet } from '../../workers/linked-set.js';
+import { LinkedSet } from '../../src/linked-set.js';
 
 const items = (n: number) => Array.from({ length: n }, (_, i) => ({ i }));
 const ids = (set: LinkedSet<{ i: number }>) => [...set].map((x) => x.i);

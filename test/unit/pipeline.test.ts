@@ -207,8 +207,10 @@ const hello = (_req: IncomingMessage, res: ServerResponse) => {
 describe('RequestPipeline on a plain node:http server', () => {
   test('runs the app with the Server header and req.unicorn, and tells the host it started and finished', async () => {
     let info: RequestInfo | undefined;
+    let address: string | undefined;
     const h = await serve((req, res) => {
       info = req.unicorn;
+      address = req.unicorn.remoteAddress;
       hello(req, res);
     });
     try {
@@ -216,11 +218,29 @@ describe('RequestPipeline on a plain node:http server', () => {
       assert.match(answer, /^HTTP\/1\.1 200 OK\r\n/);
       assert.match(answer, /\r\nserver: unicorn-ts\r\n/i);
       assert.ok(answer.endsWith('\r\n\r\nhello'));
-      assert.equal(info?.remoteAddress, '127.0.0.1');
+      assert.equal(address, '127.0.0.1', 'read while the client is connected');
+      assert.equal(info?.remoteAddress, '127.0.0.1', 'and kept once read');
       assert.equal(info?.scheme, 'http');
       assert.deepEqual(info?.worker, { id: 7, pid: 4242 });
       assert.deepEqual(h.events, ['started /a', 'finished /a']);
       assert.equal(h.pipeline.inflight, 0);
+    } finally {
+      await h.close();
+    }
+  });
+
+  test("the client's address is read when first asked: after the client has gone, a first read gives ''", async () => {
+    let info: RequestInfo | undefined;
+    const h = await serve((req, res) => {
+      info = req.unicorn;
+      hello(req, res);
+    });
+    try {
+      await exchange(h.port, 'GET /a HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
+      await until(() => h.pipeline.connections.size === 0, 'the connection to close');
+      assert.equal(info?.remoteAddress, '');
+      assert.equal(info?.remotePort, 0);
+      assert.equal(info?.scheme, 'http', 'the scheme is the connection kind, known without a peer');
     } finally {
       await h.close();
     }

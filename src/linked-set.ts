@@ -1,6 +1,7 @@
 /**
- * A set for objects that come and go by the thousand a second (connections): a doubly linked list
- * through small nodes, each found from its object by a symbol property.
+ * A set for objects that come and go by the thousand a second (connections, in a worker and in a
+ * master that reads request heads): a doubly linked list through small nodes, each found from its
+ * object by a symbol property.
  *
  * Not a `Set`, for the garbage collector's sake. V8 keeps a Set's entries in a hash table in the
  * old generation; as entries are added and deleted the table is rebuilt, and the old table keeps a
@@ -63,6 +64,11 @@ export class LinkedSet<T extends object> implements Iterable<T> {
     (item as Record<symbol, Node<T> | undefined>)[this.#key] = undefined;
     this.#size--;
     return true;
+  }
+
+  /** Removes every item. */
+  clear(): void {
+    for (const item of this) this.delete(item);
   }
 
   /**

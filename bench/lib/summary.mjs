@@ -336,7 +336,9 @@ export const LIMITS = [
       'with keep-alive clients and 1.15\u00d7 with a connection per request (docs/design.md, Performance ' +
       'notes). Its throughput swings more from one round to the next: its p99 latency is 2-3\u00d7 ' +
       'Gunicorn\u2019s, which a bare node:http server closing every connection shows too, so the medians ' +
-      'of three rounds on a loaded machine can land on either side.',
+      'of three rounds on a loaded machine can land on either side. The tail is not garbage collection: ' +
+      'it stayed after the fix of the connection table removed the 30 ms scavenges, and the worker never ' +
+      'accepts a second connection while it serves one (counted).',
   },
   {
     prefixes: ['keep-alive, fetch', 'keep-alive: fetch', 'connection per request: fetch'],
@@ -384,7 +386,10 @@ export const LIMITS = [
       'makes it supervisable (in-flight tracking for drains and timeouts, limits, the request info, ' +
       'a close listener per response), roughly 7-15 µs of CPU a request on this machine, spread over many ' +
       'small steps (no unicorn-ts function above 3% of a CPU profile; docs/design.md, Performance ' +
-      'notes, has the measurements, including a garbage-collection problem found and fixed on the way). ' +
+      'notes, has the measurements, including two garbage-collection problems found and fixed: a ' +
+      'per-request object with getters, and a Set of the open connections that made every scavenge ' +
+      'promote the connections it had listed). With a connection per request what remains is that ' +
+      'bookkeeping per connection (the connection table, a close listener) and per request. ' +
       'On 2 cores with wrk pinned to one, single runs are also bimodal (the same server measured 22k or ' +
       '43k req/s depending on whether the scheduler put it on the load generator\u2019s core), which ' +
       'is why runs are interleaved and repeated.',

@@ -140,8 +140,18 @@ describe('log files', () => {
     await waitFor('logs.reopened in the new error log', () =>
       logLines(errorLog).find((l) => l.event === 'logs.reopened' && l.role === 'master'),
     );
+    const stopping = Date.now();
     server.signal('SIGTERM');
-    assert.equal((await server.waitForExit()).code, 0);
+    // Longer than the default --graceful-timeout (30 s): a stop that hangs ends with the master's
+    // kill line naming what the worker still held, and the failure shows the log's last lines.
+    const tail = () =>
+      JSON.stringify(logLines(errorLog).slice(-15).map((l) => [l.role, l.pid, l.event, l.msg]), null, 1);
+    const exit = await server.waitForExit(45_000).catch((err: Error) => {
+      throw new Error(`${err.message}; the error log ends with: ${tail()}`);
+    });
+    assert.equal(exit.code, 0, `the error log ends with: ${tail()}`);
+    const took = Date.now() - stopping;
+    assert.ok(took < 20_000, `the stop took ${took} ms; the error log ends with: ${tail()}`);
   });
 
   for (const [flag, what] of [

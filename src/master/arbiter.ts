@@ -574,7 +574,7 @@ export class Arbiter implements SignalHandlers, ControlTarget {
   handleUsr1(): void {
     // A file that cannot be reopened is logged (logs.failed) and the old one kept.
     const reopened = this.#log.reopen();
-    for (const worker of this.#workers.values()) worker.signal('SIGUSR1');
+    for (const worker of this.#workers.values()) worker.reopenLogs();
     if (reopened) this.#log.info('logs.reopened', 'Reopened log files', {});
   }
 
@@ -1032,6 +1032,7 @@ export class Arbiter implements SignalHandlers, ControlTarget {
     worker.lastHeartbeat = Date.now();
     switch (message.act) {
       case 'hello':
+        worker.listening();
         // The worker has loaded the app. A spare waits without sockets until it is promoted.
         if (worker.markStandby()) {
           this.#log.info('worker.standby', `Worker (pid: ${worker.pid}) is booted and waits as a standby`, {

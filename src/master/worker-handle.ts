@@ -301,6 +301,28 @@ export class WorkerHandle {
     };
   }
 
+  /**
+   * USR1 (reopen the log files), passed on now if the worker can take it, or once it can. Until a
+   * worker has said hello its own listeners may not be installed yet, and Node's default for USR1
+   * is no use: a worker measured on Node 24 died of it, and a plain Node process starts its debugger
+   * on 127.0.0.1:9229, open to every local user.
+   */
+  reopenLogs(): void {
+    if (this.#listening) this.signal('SIGUSR1');
+    else this.#reopenOwed = true;
+  }
+
+  /** The worker said hello: its signal listeners are installed (workers/process.ts runs first). */
+  listening(): void {
+    this.#listening = true;
+    if (!this.#reopenOwed) return;
+    this.#reopenOwed = false;
+    this.signal('SIGUSR1');
+  }
+
+  #listening = false;
+  #reopenOwed = false;
+
   signal(signal: NodeJS.Signals): void {
     // No pid (the fork failed): kill(0, …) would signal the master's whole process group.
     if (this.pid <= 0) return;

@@ -13,8 +13,9 @@ import {
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
+import { pathToFileURL } from 'node:url';
 import { request, unixGet } from '../helpers/http.js';
-import { fixture, type LogLine, runCli, startServer, stopAll } from '../helpers/server.js';
+import { fixture, type LogLine, ROOT, runCli, startServer, stopAll } from '../helpers/server.js';
 import { isAlive, waitFor } from '../helpers/wait.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'unicorn-hardening-'));
@@ -79,6 +80,30 @@ function logLines(path: string): LogLine[] {
     .filter((line) => line.startsWith('{'))
     .map((line) => JSON.parse(line) as LogLine);
 }
+
+describe('USR1 while a worker boots', () => {
+  test("reaches the worker once it has said hello, so it cannot open Node's debugger", async () => {
+    // The worker spends its first 3 s in this preload, with no listener for USR1 of its own yet.
+    const preload = pathToFileURL(join(ROOT, 'test/fixtures/slow-worker-start.mjs')).href;
+    const server = await startServer([fixture('inspector-url.mjs'), '-w', '1'], {
+      waitFor: null,
+      env: { NODE_OPTIONS: `--import ${preload}` },
+    });
+    const booting = await waitFor('worker.booting', () =>
+      server.logs.find((l) => l.event === 'worker.booting'),
+    );
+    server.signal('SIGUSR1');
+    const ready = await waitFor('master.ready', () => server.logs.find((l) => l.event === 'master.ready'), {
+      timeoutMs: 20_000,
+    });
+    assert.deepEqual(ready.workerPids, [booting.workerPid], 'the first worker is the one serving');
+    assert.deepEqual(server.events('worker.exited'), []);
+    // Node's own USR1 handling, before the worker's listener, starts a debugger on 127.0.0.1:9229.
+    const seen = JSON.parse((await request(`${server.url}/`)).body) as { pid: number; url: string | null };
+    assert.deepEqual(seen, { pid: booting.workerPid, url: null });
+    await server.stop();
+  });
+});
 
 describe('log files', () => {
   test('USR1 when the log directory was removed: master and workers keep the files open before, log why, and serve on', async () => {
@@ -145,7 +170,13 @@ describe('log files', () => {
     // Longer than the default --graceful-timeout (30 s): a stop that hangs ends with the master's
     // kill line naming what the worker still held, and the failure shows the log's last lines.
     const tail = () =>
-      JSON.stringify(logLines(errorLog).slice(-15).map((l) => [l.role, l.pid, l.event, l.msg]), null, 1);
+      JSON.stringify(
+        logLines(errorLog)
+          .slice(-15)
+          .map((l) => [l.role, l.pid, l.event, l.msg]),
+        null,
+        1,
+      );
     const exit = await server.waitForExit(45_000).catch((err: Error) => {
       throw new Error(`${err.message}; the error log ends with: ${tail()}`);
     });

@@ -144,6 +144,25 @@ describe('WorkerHandle transitions', () => {
   });
 });
 
+describe('USR1 (reopen the logs) and a worker that has not said hello', () => {
+  test('is held until the worker says hello, then sent once; afterwards it goes at once', () => {
+    const { w, sent } = handle();
+    w.reopenLogs();
+    w.reopenLogs();
+    assert.deepEqual(sent, [], 'its listeners may not be installed yet');
+    w.listening();
+    assert.deepEqual(sent, ['SIGUSR1'], 'owed, and sent once however many came');
+    w.reopenLogs();
+    assert.deepEqual(sent, ['SIGUSR1', 'SIGUSR1']);
+  });
+
+  test('a worker that says hello with nothing owed gets nothing', () => {
+    const { w, sent } = handle();
+    w.listening();
+    assert.deepEqual(sent, []);
+  });
+});
+
 describe('WorkerHandle stop-then-kill escalation, with an injected clock', () => {
   test('graceful stop: TERM, then KILL once the grace has run out, and only once', () => {
     const { w, sent } = handle();

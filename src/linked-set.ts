@@ -13,6 +13,10 @@
  * 0.3, and the old generation filled until a mark-compact (measured on Node 24: a bare node:http
  * server served 25% fewer requests with such a Set than without). A list node that leaves is
  * unlinked and its pointers cleared, so a dead node holds nothing.
+ *
+ * The requests in flight are a list of the same kind but run through the requests themselves
+ * (workers/pipeline.ts): that one is on every request's path, where a node per entry would be one
+ * more allocation, and it needs its oldest entry.
  */
 
 interface Node<T> {

@@ -338,7 +338,7 @@ export const LIMITS = [
       'Gunicorn\u2019s, which a bare node:http server closing every connection shows too, so the medians ' +
       'of three rounds on a loaded machine can land on either side. The tail is not garbage collection: ' +
       'it stayed after the fix of the connection table removed the 30 ms scavenges, and the worker never ' +
-      'accepts a second connection while it serves one (counted).',
+      'accepted a second connection while it served one (counted in one run).',
   },
   {
     prefixes: ['keep-alive, fetch', 'keep-alive: fetch', 'connection per request: fetch'],

@@ -62,6 +62,10 @@ export class WorkerHandle {
   #killedWhile: string | null = null;
   /** When a stopping worker is killed if it has not exited. */
   #killAt: number | null = null;
+  /** It said hello: its signal listeners are installed. */
+  #listening = false;
+  /** A USR1 came before it said hello, and is still to be sent. */
+  #reopenOwed = false;
   readonly #kill: KillFn;
   lastHeartbeat: number;
   requests = 0;
@@ -319,9 +323,6 @@ export class WorkerHandle {
     this.#reopenOwed = false;
     this.signal('SIGUSR1');
   }
-
-  #listening = false;
-  #reopenOwed = false;
 
   signal(signal: NodeJS.Signals): void {
     // No pid (the fork failed): kill(0, …) would signal the master's whole process group.

@@ -89,13 +89,9 @@ describe('USR1 while a worker boots', () => {
       waitFor: null,
       env: { NODE_OPTIONS: `--import ${preload}` },
     });
-    const booting = await waitFor('worker.booting', () =>
-      server.logs.find((l) => l.event === 'worker.booting'),
-    );
+    const booting = await server.waitForEvent('worker.booting');
     server.signal('SIGUSR1');
-    const ready = await waitFor('master.ready', () => server.logs.find((l) => l.event === 'master.ready'), {
-      timeoutMs: 20_000,
-    });
+    const ready = await server.waitForEvent('master.ready', undefined, { timeoutMs: 20_000 });
     assert.deepEqual(ready.workerPids, [booting.workerPid], 'the first worker is the one serving');
     assert.deepEqual(server.events('worker.exited'), []);
     // Node's own USR1 handling, before the worker's listener, starts a debugger on 127.0.0.1:9229.

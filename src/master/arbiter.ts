@@ -28,6 +28,7 @@ import {
   type ReloadResult,
   type StatusResult,
 } from '../control-protocol.js';
+import { releaseUsr1 } from '../early-usr1.js';
 import { describeError, UnicornError } from '../errors.js';
 import { maxHeaderSize } from '../http/limits.js';
 import {
@@ -274,6 +275,8 @@ export class Arbiter implements SignalHandlers, ControlTarget {
       this.#signalListeners.push([spec.signal, listener]);
       process.on(spec.signal, listener);
     }
+    // The executable held USR1 until now; one that came while it loaded is handled as sent now.
+    if (releaseUsr1()) this.enqueue('SIGUSR1');
     this.warnAboutSupervisor(currentProcessView());
     try {
       if (s.pidfile !== null) {

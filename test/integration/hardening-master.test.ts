@@ -101,6 +101,34 @@ describe('USR1 while a worker boots', () => {
   });
 });
 
+describe('USR1 while the master starts', () => {
+  test("is held until the master's listener, not left to Node's debugger, and then reopens the logs", async () => {
+    // The config file keeps the master in its loading, before its own signal listeners, until `go`.
+    const hold = join(dir, 'master-start');
+    mkdirSync(hold);
+    const server = await startServer(
+      [fixture('pid.mjs'), '-w', '1', '-c', join(ROOT, 'test/fixtures/config-held.mjs')],
+      {
+        waitFor: null,
+        env: { HOLD_DIR: hold },
+      },
+    );
+    await waitFor('the master loading its config file', () => existsSync(join(hold, 'loading')));
+    server.signal('SIGUSR1');
+    writeFileSync(join(hold, 'go'), '');
+    await server.waitForEvent('master.ready', undefined, { timeoutMs: 20_000 });
+    // The held signal is handled as a USR1 sent now would be: once, by the master's loop.
+    const reopened = await server.waitForEvent('logs.reopened');
+    assert.equal(reopened.role, 'master');
+    // Without the hold, Node prints "Debugger listening on ws://127.0.0.1:9229/..." (or that it
+    // could not start the inspector) and the master has a debugger open.
+    assert.doesNotMatch(server.stderrText, /debugger|inspector/i);
+    assert.equal((await request(`${server.url}/`)).status, 200);
+    await server.stop();
+    assert.equal(server.events('logs.reopened').length, 1);
+  });
+});
+
 describe('log files', () => {
   test('USR1 when the log directory was removed: master and workers keep the files open before, log why, and serve on', async () => {
     const logs = join(dir, 'logs');

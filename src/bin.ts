@@ -1,9 +1,10 @@
 #!/usr/bin/env node
 /** The `unicorn-ts` executable: the command line is src/cli.ts. */
-import { holdUsr1 } from './early-usr1.js';
+import { holdSignals } from './early-signals.js';
 
-// Before anything else loads: a USR1 now would otherwise open Node's debugger (src/early-usr1.ts).
-holdUsr1();
+// Before anything else loads: until the master's own listeners, Node's defaults would open a
+// debugger on USR1 and suspend the process on TTIN (src/early-signals.ts).
+holdSignals();
 const { main } = await import('./cli.js');
 process.exitCode = await main(process.argv);
 // The master's own handles (signal listeners, cluster) would keep it alive: it is done.

@@ -76,7 +76,7 @@ export const MASTER_SIGNALS = [
   {
     signal: 'SIGUSR1',
     master:
-      'Reopen the log files (after logrotate moved them) and pass the signal to every worker; a worker still booting gets it once it has said hello, since before its own listener is installed Node would open its debugger on 127.0.0.1:9229. The executable holds the signal from its first statement, so one that comes while the master is still loading reopens the logs once it runs. A file that cannot be reopened (its directory is gone) is logged (`logs.failed`) and the file open before is kept.',
+      'Reopen the log files (after logrotate moved them) and pass the signal to every worker; a worker still booting gets it once it has said hello, since before its own listener is installed Node would open its debugger on 127.0.0.1:9229. One that comes while the master is still starting reopens the logs once it runs. A file that cannot be reopened (its directory is gone) is logged (`logs.failed`) and the file open before is kept.',
     worker:
       'Reopen the error and access log files, keeping the old one when a file cannot be reopened (`logs.failed`). Node would start its debugger on SIGUSR1; unicorn-ts takes the signal over.',
     workerAction: 'reopen-logs',

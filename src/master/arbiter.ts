@@ -28,7 +28,7 @@ import {
   type ReloadResult,
   type StatusResult,
 } from '../control-protocol.js';
-import { releaseUsr1 } from '../early-usr1.js';
+import { releaseSignals } from '../early-signals.js';
 import { describeError, UnicornError } from '../errors.js';
 import { maxHeaderSize } from '../http/limits.js';
 import {
@@ -275,8 +275,8 @@ export class Arbiter implements SignalHandlers, ControlTarget {
       this.#signalListeners.push([spec.signal, listener]);
       process.on(spec.signal, listener);
     }
-    // The executable held USR1 until now; one that came while it loaded is handled as sent now.
-    if (releaseUsr1()) this.enqueue('SIGUSR1');
+    // The executable held these until now; what came while it loaded is handled as if sent now.
+    for (const signal of releaseSignals()) this.enqueue(signal);
     this.warnAboutSupervisor(currentProcessView());
     try {
       if (s.pidfile !== null) {

@@ -51,7 +51,11 @@ export function signalsPage(): string {
   out +=
     'Send signals to the master (its pid is in the `--pid` file and in the `master.starting` log line). ' +
     'Workers handle the signals in the last column when they get them directly, which is also how the ' +
-    'master drives them.\n\n';
+    'master drives them. A `HUP`, `USR1`, `USR2`, `TTIN` or `TTOU` that comes while the master is still ' +
+    'starting (loading its config file and logs) is held, not left to Node, and handled once the master ' +
+    'runs, in the order it came. Left to Node, `TTIN` and `TTOU` would suspend a master started as a ' +
+    'job of a shell (and be dropped under a supervisor), `USR1` would open its debugger, and `HUP` and ' +
+    '`USR2` would terminate it (src/early-signals.ts).\n\n';
   out += '| signal | master | worker |\n|---|---|---|\n';
   for (const s of MASTER_SIGNALS) out += `| \`${s.signal}\` | ${s.master} | ${s.worker} |\n`;
   return out;

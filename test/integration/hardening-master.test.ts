@@ -101,30 +101,33 @@ describe('USR1 while a worker boots', () => {
   });
 });
 
-describe('USR1 while the master starts', () => {
-  test("is held until the master's listener, not left to Node's debugger, and then reopens the logs", async () => {
+describe('signals while the master starts', () => {
+  test("are held until the master's listeners, not left to Node's defaults, and then handled: USR1 and TTIN", async () => {
     // The config file keeps the master in its loading, before its own signal listeners, until `go`.
     const hold = join(dir, 'master-start');
     mkdirSync(hold);
     const server = await startServer(
       [fixture('pid.mjs'), '-w', '1', '-c', join(ROOT, 'test/fixtures/config-held.mjs')],
-      {
-        waitFor: null,
-        env: { HOLD_DIR: hold },
-      },
+      { waitFor: null, env: { HOLD_DIR: hold } },
     );
     await waitFor('the master loading its config file', () => existsSync(join(hold, 'loading')));
+    // Left to Node: USR1 starts its debugger on 127.0.0.1:9229; TTIN suspends a master started from a
+    // shell, and is dropped here (the test's server leads its own session, an orphaned group).
     server.signal('SIGUSR1');
+    server.signal('SIGTTIN');
     writeFileSync(join(hold, 'go'), '');
-    await server.waitForEvent('master.ready', undefined, { timeoutMs: 20_000 });
-    // The held signal is handled as a USR1 sent now would be: once, by the master's loop.
+    const ready = await server.waitForEvent('master.ready', undefined, { timeoutMs: 20_000 });
+    // Each is handled once the master runs, as if sent then: the logs reopened, one more worker.
     const reopened = await server.waitForEvent('logs.reopened');
     assert.equal(reopened.role, 'master');
-    // Without the hold, Node prints "Debugger listening on ws://127.0.0.1:9229/..." (or that it
-    // could not start the inspector) and the master has a debugger open.
+    const first = (ready.workerPids as number[])[0];
+    const second = await server.waitForEvent('worker.ready', (l) => l.pid !== first, { timeoutMs: 20_000 });
+    assert.notEqual(second.pid, first);
     assert.doesNotMatch(server.stderrText, /debugger|inspector/i);
     assert.equal((await request(`${server.url}/`)).status, 200);
     await server.stop();
+    const handled = server.events('signal.received').map((l) => l.signal);
+    assert.deepEqual(handled.filter((s) => s !== 'term').sort(), ['ttin', 'usr1']);
     assert.equal(server.events('logs.reopened').length, 1);
   });
 });

@@ -66,3 +66,39 @@ describe('master signal dispatch', () => {
     assert.match(some![0]!, new RegExp(`Property '${missing}' is missing`));
   });
 });
+
+describe('the signals held while the master starts (src/early-signals.ts)', () => {
+  test('are taken over in the order they came, and the hold leaves no listener behind', async () => {
+    const { holdSignals, releaseSignals } = await import('../../src/early-signals.js');
+    const held = ['SIGHUP', 'SIGUSR1', 'SIGUSR2', 'SIGTTIN', 'SIGTTOU'] as const;
+    const before = held.map((s) => process.listenerCount(s));
+    holdSignals();
+    assert.deepEqual(
+      held.map((s) => process.listenerCount(s)),
+      before.map((n) => n + 1),
+      'one listener for each held signal',
+    );
+    // process.emit runs the listeners as a delivered signal would, without sending one.
+    process.emit('SIGTTIN', 'SIGTTIN');
+    process.emit('SIGUSR1', 'SIGUSR1');
+    process.emit('SIGTTIN', 'SIGTTIN');
+    assert.deepEqual(releaseSignals(), ['SIGTTIN', 'SIGUSR1', 'SIGTTIN']);
+    assert.deepEqual(
+      held.map((s) => process.listenerCount(s)),
+      before,
+    );
+    assert.deepEqual(releaseSignals(), [], 'what was taken over is not handed over twice');
+  });
+
+  test('leave TERM, INT and QUIT to Node (terminate) and WINCH to its default (ignore)', async () => {
+    const { holdSignals, releaseSignals } = await import('../../src/early-signals.js');
+    const free = ['SIGTERM', 'SIGINT', 'SIGQUIT', 'SIGWINCH'] as const;
+    const before = free.map((s) => process.listenerCount(s));
+    holdSignals();
+    assert.deepEqual(
+      free.map((s) => process.listenerCount(s)),
+      before,
+    );
+    releaseSignals();
+  });
+});

@@ -16,7 +16,13 @@ writeFileSync(
   config,
   `export default {
   whenReady: (s) =>
-    s.log.info({ undiciInMaster: process.moduleLoadList.some((m) => m.includes('deps/undici')) }, 'modules'),
+    s.log.info(
+      {
+        undiciInMaster: process.moduleLoadList.some((m) => m.includes('deps/undici')),
+        tlsInMaster: process.moduleLoadList.includes('NativeModule tls'),
+      },
+      'modules',
+    ),
 };
 `,
 );
@@ -31,8 +37,15 @@ describe('what a process loads at rest', () => {
       server.logs.find((l) => typeof l.undiciInMaster === 'boolean'),
     );
     assert.equal(line.undiciInMaster, false, 'the master loaded undici');
+    // node:tls (about 2.7 MiB on Node 24) is for the workers' https servers; the master serves none.
+    assert.equal(line.tlsInMaster, false, 'the master loaded node:tls');
     const worker = JSON.parse((await request(`${server.url}/`)).body) as { undici: boolean; zlib: boolean };
     assert.deepEqual(worker, { undici: false, zlib: false });
+  });
+
+  test('the probes name what a process loads', async () => {
+    await import('node:tls');
+    assert.ok(process.moduleLoadList.includes('NativeModule tls'));
   });
 
   test('a fetch-interface worker does load undici: the probe can tell', async () => {

@@ -9,7 +9,6 @@
  * unit tests (test/unit/pipeline.test.ts) as well as in a worker.
  */
 
-import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
@@ -346,7 +345,8 @@ export class RequestPipeline {
     if (o.accessLog !== null) logAccess(req, res, o.accessLog);
     const request = toRequest(req, info.scheme, abort);
     let pending: PendingUpgrade | null = null;
-    const token = webSocket ? randomUUID() : '';
+    // The global Web Crypto: node:crypto loads on the first WebSocket, not in every worker.
+    const token = webSocket ? crypto.randomUUID() : '';
     if (webSocket) {
       const url = request.url.replace(/^http/, 'ws');
       info[UPGRADER] = (options) => {

@@ -31,7 +31,7 @@ writeFileSync(
 // (about 13 MiB a process); src/node-http.ts loads it through require instead. On Node 20 the
 // import loads nothing more, and these hold either way.
 describe('what a process loads at rest', () => {
-  test('neither the master nor a node-interface worker loads undici or zlib until something asks for them', async () => {
+  test('neither the master nor a node-interface worker loads undici, zlib, node:tls or node:crypto until something asks for them', async () => {
     const server = await startServer([fixture('modules-loaded.mjs'), '-c', config]);
     const line = await waitFor('the whenReady hook to log', () =>
       server.logs.find((l) => typeof l.undiciInMaster === 'boolean'),
@@ -39,13 +39,14 @@ describe('what a process loads at rest', () => {
     assert.equal(line.undiciInMaster, false, 'the master loaded undici');
     // node:tls (about 2.7 MiB on Node 24) is for the workers' https servers; the master serves none.
     assert.equal(line.tlsInMaster, false, 'the master loaded node:tls');
-    const worker = JSON.parse((await request(`${server.url}/`)).body) as { undici: boolean; zlib: boolean };
-    assert.deepEqual(worker, { undici: false, zlib: false });
+    const worker = JSON.parse((await request(`${server.url}/`)).body) as Record<string, boolean>;
+    assert.deepEqual(worker, { undici: false, zlib: false, tls: false, crypto: false });
   });
 
   test('the probes name what a process loads', async () => {
     await import('node:tls');
     assert.ok(process.moduleLoadList.includes('NativeModule tls'));
+    assert.ok(process.moduleLoadList.includes('NativeModule crypto'), 'node:tls loads node:crypto');
   });
 
   test('a fetch-interface worker does load undici: the probe can tell', async () => {

@@ -49,8 +49,8 @@ export interface ServersOptions {
 const LINGER_MS = 2000;
 
 /**
- * node:https, loaded only by a worker that serves TLS: with it comes node:tls, about 2.7 MiB of
- * resident memory on Node 24 in a process that never needs it.
+ * node:https, loaded only by a worker that serves TLS: it brings node:tls and node:crypto along,
+ * which a worker without TLS never needs (test/integration/modules-loaded.test.ts).
  */
 function loadHttps(): typeof import('node:https') {
   return createRequire(import.meta.url)('node:https') as typeof import('node:https');

@@ -358,7 +358,10 @@ export const LIMITS = [
       'Per message a worker runs the same ws receiver and sender as the hand-written servers and the ' +
       'app\u2019s handler; the fetch interface adds a message event and the text decode the WHATWG API ' +
       'requires, about 2 \u00b5s a message in a profile. Within one run on this machine the same target ' +
-      'has ranged from 27k to 45k messages/s, wider than the margin the target leaves.',
+      'has ranged from 27k to 45k messages/s, wider than the margin the target leaves. Run alone on a ' +
+      'quiet machine (`--workload ws-echo`, twice on 2026-12-07) both met: node interface 1.01\u00d7 and ' +
+      '0.98\u00d7, fetch interface 0.92\u00d7 both times; the fetch interface, at about 10% more CPU per ' +
+      'message, loses more when the machine is loaded.',
   },
   {
     prefixes: ['streamed 1 GiB upload'],

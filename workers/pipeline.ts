@@ -43,7 +43,7 @@ import {
 import type { AccessLogWriter, Log } from '../src/log.js';
 import http from '../src/node-http.js';
 import { type AppCall, type AppCallContext, fetchAppCall, nodeAppCall } from './app-call.js';
-import { type ClientConnection, ConnectionTable } from './connection.js';
+import { type ClientConnection, ConnectionTable, closeInStages } from './connection.js';
 import type { RequestRecorder } from './metrics.js';
 import { RequestBoard } from './request-board.js';
 import { answerAndClose, answerSocketAndClose, failResponse } from './responses.js';
@@ -586,16 +586,22 @@ export class RequestPipeline {
     const conn = this.connections.of(socket);
     if (err.code === 'HPE_CLOSED_CONNECTION') {
       // Bytes after a request that closes the connection (HTTP/1.0, Connection: close) are ignored;
-      // the response under way must not be cut.
-      if (conn.owed.length === 0 && !conn.closing) socket.destroy();
+      // the response under way must not be cut, nor reset by a close while the client still sends.
+      if (conn.owed.length > 0) closeInStages(socket);
+      else if (!conn.closing) socket.destroy();
       return;
     }
-    if (err.code === 'ECONNRESET' || !socket.writable) {
+    if (err.code === 'ECONNRESET') {
       socket.destroy();
       return;
     }
-    // An answer with `Connection: close` is already on its way: it is the last word.
+    // An answer with `Connection: close` is already on its way (it is the last word), or the
+    // connection is closing in stages: what the client still sends is read and dropped.
     if (conn.closing) return;
+    if (!socket.writable) {
+      socket.destroy();
+      return;
+    }
     // The bad bytes are part of the body of the request being read (a malformed chunk, or the
     // connection ended mid-body): that request fails like a body that stopped arriving.
     const reading = conn.owed[conn.owed.length - 1];

@@ -19,7 +19,7 @@ import {
 import { LinkedSet } from '../src/linked-set.js';
 import type { Log } from '../src/log.js';
 import http from '../src/node-http.js';
-import { type ClientConnection, markClosing } from './connection.js';
+import { type ClientConnection, closeInStages } from './connection.js';
 import { pausableAccept } from './listen.js';
 import type { RequestPipeline } from './pipeline.js';
 
@@ -40,13 +40,6 @@ export interface ServersOptions {
   /** Told of every accepted connection, before node:http sees it (the sync worker's admission). */
   readonly accepted: ((socket: Socket) => void) | null;
 }
-
-/**
- * How long a connection stays half-closed after its last response (RFC 9112 section 9.6): what the
- * client still sends is read and dropped, so that closing does not turn it into a reset that could
- * destroy the response in the client's buffers.
- */
-const LINGER_MS = 2000;
 
 /**
  * node:https, loaded only by a worker that serves TLS: it brings node:tls and node:crypto along,
@@ -141,13 +134,13 @@ export class WorkerServers {
         });
       });
       server.on('secureConnection', (socket: Socket) => {
-        if (lingers) socket.destroySoon = lingerThis;
+        if (lingers) closeInStages(socket);
         connections.add(socket);
       });
     } else {
       server.on('connection', (socket: Socket) => {
         accepted?.(socket);
-        if (lingers) socket.destroySoon = lingerThis;
+        if (lingers) closeInStages(socket);
         connections.add(socket);
       });
     }
@@ -215,39 +208,4 @@ export class WorkerServers {
 /** A connection that never started a request and is still plain HTTP. */
 function unused(conn: ClientConnection): boolean {
   return conn.requests === 0 && !conn.closing && !conn.upgraded;
-}
-
-/**
- * node:http calls `socket.destroySoon()` once a `Connection: close` response is out; by default it
- * closes at once. Closing in stages instead (RFC 9112 section 9.6): end the write side, keep
- * reading and dropping what the client still sends (node:http parses it; the pipeline runs no
- * request after the first), and close when the client closes its side or LINGER_MS has passed.
- * Closing at once would answer a client still sending pipelined requests with a reset.
- */
-function lingerThis(this: Socket): void {
-  if (this.destroyed) return;
-  markClosing(this);
-  this.end();
-  // node:http ends the socket again when the client's FIN arrives, and Node builds (and drops) an
-  // "already finished" error each time: a fifth of a sync worker's CPU per request, measured.
-  this.end = endedAlready;
-  (this as Lingering)[LINGER_TIMER] = setTimeout(destroySocket, LINGER_MS, this);
-  this.on('close', clearLinger);
-  // Once both sides have ended the socket closes itself (autoDestroy); the parser reads until then.
-}
-
-const LINGER_TIMER = Symbol('unicorn.lingerTimer');
-
-type Lingering = Socket & { [LINGER_TIMER]?: NodeJS.Timeout };
-
-function endedAlready(this: Socket): Socket {
-  return this;
-}
-
-function destroySocket(socket: Socket): void {
-  socket.destroy();
-}
-
-function clearLinger(this: Lingering): void {
-  clearTimeout(this[LINGER_TIMER]);
 }

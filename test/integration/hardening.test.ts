@@ -81,6 +81,38 @@ describe('bytes pipelined after a valid request', () => {
     });
   }
 
+  for (const [name, head] of [
+    ['HTTP/1.0', 'GET / HTTP/1.0\r\nHost: a\r\n\r\n'],
+    ['Connection: close', 'GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n'],
+    ['bad bytes after a kept-alive request', 'GET / HTTP/1.1\r\nHost: a\r\n\r\n'],
+  ] as const) {
+    test(`the close after its answer does not reset a client still sending (${name})`, async () => {
+      // Closing at once while the client sends resets the connection, and a client whose next write
+      // then fails (EPIPE) loses the answer it has not read yet. The server ends its side and reads
+      // on (RFC 9112 section 9.6) until the client closes.
+      const server = await startServer([fixture('pid.mjs'), '-w', '1']);
+      const socket = net.connect({ port: server.port, host: '127.0.0.1', allowHalfOpen: true });
+      const errors: string[] = [];
+      socket.on('error', (err: NodeJS.ErrnoException) => errors.push(err.code ?? err.message));
+      const chunks: Buffer[] = [];
+      socket.on('data', (chunk: Buffer) => chunks.push(chunk));
+      const ended = new Promise<void>((resolve) => socket.once('end', resolve));
+      const closed = new Promise<void>((resolve) => socket.once('close', resolve));
+      socket.write(`${head}XYZ\r\n`);
+      await ended;
+      assert.deepEqual(statuses(Buffer.concat(chunks)), [200]);
+      // The server has sent its answer and ended its side; the client goes on sending for 1 s.
+      for (let i = 0; i < 50 && errors.length === 0 && !socket.destroyed; i++) {
+        await new Promise<void>((resolve) => socket.write('more\r\n', () => resolve()));
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+      socket.end();
+      await closed;
+      assert.deepEqual(errors, [], 'the client saw the connection reset');
+      assert.deepEqual(errorLines(server), []);
+    });
+  }
+
   test('requests pipelined before the bad bytes are all answered, in order', async () => {
     const server = await startServer([fixture('abortable.mjs'), '-w', '1']);
     const { data } = await rawExchange(

@@ -72,11 +72,12 @@ export class ClientConnection {
   /**
    * Let the answers already owed go out, then close: the last owed response carries
    * `Connection: close`, or, when its head has already gone out, the connection ends after it.
-   * With nothing owed, the connection ends now.
+   * With nothing owed, the connection ends now. Either way it closes in stages.
    */
   closeAfterOwed(): void {
     this.closing = true;
-    // The client has sent bytes past its requests, and may be sending more.
+    // The client may still be sending: bad bytes behind its requests (the pipeline's clientError),
+    // or more pipelined requests when a draining worker closes its connections.
     closeInStages(this.socket);
     const last = this.owed[this.owed.length - 1]?.res;
     if (last === undefined) {

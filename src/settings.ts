@@ -843,7 +843,7 @@ const BASE_SETTINGS = [
     meta: 'FORMAT',
     default: DEFAULT_ACCESS_LOG_FORMAT,
     parse: parseString,
-    doc: 'The access log line, in Gunicorn\'s atoms: h remote address, l "-", u user, t time, r request line, m method, U path, q query, H protocol, s status, B body bytes, b body bytes or "-", f referer, a user agent, T seconds, M milliseconds, D microseconds, L decimal seconds, p pid, {name}i request header, {name}o response header, {name}e environment variable.',
+    doc: 'The access log line, in Gunicorn\'s atoms: h remote address, l "-", u user, t time, r request line, m method, U path, q query, H protocol, s status (for a response never sent, the codes nginx logs: 499 when the client closed its connection first, 444 when the server or the app closed it without an answer), B body bytes, b body bytes or "-", f referer, a user agent, T seconds, M milliseconds, D microseconds, L decimal seconds, p pid, {name}i request header, {name}o response header, {name}e environment variable.',
   }),
   // -- WebSockets
   setting({

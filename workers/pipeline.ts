@@ -16,7 +16,7 @@ import type { Duplex } from 'node:stream';
 import type { AppInterface } from '../src/app-interface.js';
 import type { UpgradeHandler } from '../src/app-module.js';
 import { describeError, UnicornError } from '../src/errors.js';
-import type { AccessLogEntry } from '../src/http/access-log.js';
+import { type AccessLogEntry, loggedStatus } from '../src/http/access-log.js';
 import { interfaceHint } from '../src/http/errors.js';
 import { fetchHandlerOf, NotAResponseError, toRequest, writeResponse } from '../src/http/fetch-adapter.js';
 import type { ClientResolver } from '../src/http/forwarded.js';
@@ -760,6 +760,7 @@ function logAccess(
       access.format({
         req,
         res,
+        status: loggedStatus(res),
         remoteAddress,
         startedAt,
         finishedAt: process.hrtime.bigint(),

@@ -8,6 +8,8 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 export interface AccessLogEntry {
   readonly req: IncomingMessage;
   readonly res: ServerResponse;
+  /** What `%(s)s` logs: `loggedStatus(res)` when the response closed. */
+  readonly status: number;
   readonly remoteAddress: string;
   readonly startedAt: bigint;
   readonly finishedAt: bigint;
@@ -26,6 +28,23 @@ export function clfDate(d: Date): string {
   const sign = offset >= 0 ? '+' : '-';
   const abs = Math.abs(offset);
   return `[${pad(d.getDate())}/${MONTHS[d.getMonth()]}/${d.getFullYear()}:${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())} ${sign}${pad(Math.floor(abs / 60))}${pad(abs % 60)}]`;
+}
+
+/** nginx's code for a request whose client closed the connection before any answer was sent. */
+export const CLIENT_CLOSED_REQUEST = 499;
+/** nginx's code for a connection closed by the server without an answer. */
+export const CLOSED_WITHOUT_ANSWER = 444;
+
+/**
+ * The status an access log line gives a response that has closed: the one sent; for one never sent
+ * (a 200 in `statusCode` would be a lie), the codes nginx logs, which log tools already know: 499
+ * when the client closed its connection first (it ended or reset it), 444 when the server or the
+ * app closed it without an answer. A WebSocket's 101 is written by ws, not through the response.
+ */
+export function loggedStatus(res: ServerResponse): number {
+  if (res.headersSent || res.statusCode === 101) return res.statusCode;
+  const socket = res.req.socket;
+  return socket.readableEnded || socket.errored !== null ? CLIENT_CLOSED_REQUEST : CLOSED_WITHOUT_ANSWER;
 }
 
 const dash = (v: string | undefined | null) => (v === undefined || v === null || v === '' ? '-' : v);
@@ -63,7 +82,7 @@ const ATOMS: Record<string, Atom> = {
     return q === -1 ? '' : url.slice(q + 1);
   },
   H: (e) => `HTTP/${e.req.httpVersion}`,
-  s: (e) => String(e.res.statusCode),
+  s: (e) => String(e.status),
   B: (e) => String(e.bodyBytes),
   b: (e) => (e.bodyBytes === 0 ? '-' : String(e.bodyBytes)),
   f: (e) => header(e.req.headers.referer),

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -276,24 +276,33 @@ describe('the access log', () => {
     );
   });
 
-  test('names the client of a request it left before its response: the address is read while it is connected', async () => {
+  test('logs a request its client left before any answer as 499 (nginx: client closed request), with its client named', async () => {
     const logFile = join(dir, 'access-left.log');
     const server = await startServer([fixture('abortable.mjs'), '-w', '1', '--access-logfile', logFile]);
-    const socket = net.connect(server.port, '127.0.0.1');
-    socket.on('error', () => {});
-    socket.write('GET /slow?ms=20000 HTTP/1.1\r\nHost: a\r\n\r\n');
-    await waitFor('the app to start the request', () =>
-      server.logs.find((l) => l.msg === 'slow request started'),
-    );
-    socket.resetAndDestroy();
-    await waitFor('the app to see its client go', () =>
-      server.logs.find((l) => l.msg === 'slow request aborted'),
-    );
-    const line = await waitFor(
-      'the access log line',
-      () => readFileSync(logFile, 'utf8').trim() || undefined,
-    );
-    assert.match(line, /^127\.0\.0\.1 - - \[.*\] "GET \/slow\?ms=20000 HTTP\/1\.1" /);
+    const lines = () => readFileSync(logFile, 'utf8').trim().split('\n').filter(Boolean);
+    // One client resets its connection, the next one ends it (a FIN): either way it is gone.
+    for (const [i, leave] of [
+      [1, (s: net.Socket) => s.resetAndDestroy()],
+      [2, (s: net.Socket) => s.end()],
+    ] as const) {
+      const socket = net.connect(server.port, '127.0.0.1');
+      socket.on('error', () => {});
+      socket.write(`GET /slow?ms=20000&n=${i} HTTP/1.1\r\nHost: a\r\n\r\n`);
+      await waitFor('the app to start the request', () =>
+        server.logs.filter((l) => l.msg === 'slow request started').length === i ? true : undefined,
+      );
+      leave(socket);
+      await waitFor('the app to see its client go', () =>
+        server.logs.filter((l) => l.msg === 'slow request aborted').length === i ? true : undefined,
+      );
+      // The access log is written at least once a second.
+      await waitFor('the access log line', () =>
+        existsSync(logFile) && lines().length === i ? true : undefined,
+      );
+    }
+    const [reset, ended] = lines();
+    assert.match(reset!, /^127\.0\.0\.1 - - \[.*\] "GET \/slow\?ms=20000&n=1 HTTP\/1\.1" 499 - "-" "-"$/);
+    assert.match(ended!, /^127\.0\.0\.1 - - \[.*\] "GET \/slow\?ms=20000&n=2 HTTP\/1\.1" 499 - "-" "-"$/);
     await server.stop();
   });
 

@@ -1,7 +1,14 @@
 import assert from 'node:assert/strict';
 import type { IncomingHttpHeaders, IncomingMessage, OutgoingHttpHeader, ServerResponse } from 'node:http';
 import { after, before, describe, test } from 'node:test';
-import { type AccessLogEntry, clfDate, compileAccessLogFormat } from '../../src/http/access-log.js';
+import {
+  type AccessLogEntry,
+  CLIENT_CLOSED_REQUEST,
+  CLOSED_WITHOUT_ANSWER,
+  clfDate,
+  compileAccessLogFormat,
+  loggedStatus,
+} from '../../src/http/access-log.js';
 import { DEFAULT_ACCESS_LOG_FORMAT } from '../../src/settings.js';
 
 interface FakeRequest {
@@ -33,6 +40,7 @@ function entry(over: FakeEntry = {}): AccessLogEntry {
   return {
     req: req as unknown as IncomingMessage,
     res: res as unknown as ServerResponse,
+    status: res.statusCode,
     remoteAddress: over.remoteAddress ?? '10.0.0.7',
     startedAt,
     finishedAt: startedAt + (over.elapsed ?? 1_234_567_890n),
@@ -255,6 +263,35 @@ describe('compileAccessLogFormat', () => {
     const format = compileAccessLogFormat('%(m)s %(s)s');
     assert.equal(format(entry({ req: { method: 'GET' }, status: 200 })), 'GET 200');
     assert.equal(format(entry({ req: { method: 'PUT' }, status: 500 })), 'PUT 500');
+  });
+});
+
+describe('loggedStatus: the status of a response that has closed', () => {
+  const res = (
+    headersSent: boolean,
+    statusCode: number,
+    socket: { readableEnded: boolean; errored: Error | null },
+  ) => ({ headersSent, statusCode, req: { socket } }) as unknown as ServerResponse;
+  const open = { readableEnded: false, errored: null };
+
+  test('a response whose head went out logs the status it sent', () => {
+    assert.equal(loggedStatus(res(true, 404, open)), 404);
+    assert.equal(loggedStatus(res(true, 200, { readableEnded: true, errored: null })), 200);
+  });
+
+  test("a WebSocket's 101 is logged although ws, not the response, wrote the handshake", () => {
+    assert.equal(loggedStatus(res(false, 101, open)), 101);
+  });
+
+  test('never sent: 499 when the client ended or reset its connection, 444 otherwise (nginx codes)', () => {
+    assert.equal(CLIENT_CLOSED_REQUEST, 499);
+    assert.equal(CLOSED_WITHOUT_ANSWER, 444);
+    assert.equal(loggedStatus(res(false, 200, { readableEnded: true, errored: null })), 499);
+    assert.equal(
+      loggedStatus(res(false, 200, { readableEnded: false, errored: new Error('read ECONNRESET') })),
+      499,
+    );
+    assert.equal(loggedStatus(res(false, 200, open)), 444);
   });
 });
 

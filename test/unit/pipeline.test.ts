@@ -10,6 +10,7 @@ import net, { type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
+import { compileAccessLogFormat } from '../../src/http/access-log.js';
 import { createClientResolver } from '../../src/http/forwarded.js';
 import type { RequestInfo } from '../../src/http/request-info.js';
 import { Log } from '../../src/log.js';
@@ -426,6 +427,80 @@ describe('RequestPipeline on a plain node:http server', () => {
       await exchange(h.port, 'GET /ok HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
       await exchange(h.port, 'GET /bad HTTP/1.1\r\nHost: a/b\r\n\r\n');
       assert.deepEqual(lines, ['GET /ok 200 5', 'GET /bad 400 12']);
+    } finally {
+      await h.close();
+    }
+  });
+});
+
+describe('RequestPipeline: the status an access log line gives a response never sent', () => {
+  /** An access log that records `METHOD URL STATUS` through the default atoms' `%(s)s`. */
+  function recorded() {
+    const lines: string[] = [];
+    const format = compileAccessLogFormat('%(m)s %(U)s %(s)s');
+    const accessLog: PipelineOptions['accessLog'] = {
+      writer: { write: (line) => lines.push(line), reopen: () => {}, flush: () => {} },
+      format,
+    };
+    return { lines, accessLog };
+  }
+
+  test('499 when the client closes its connection first (an end or a reset), as nginx logs it', async () => {
+    const { lines, accessLog } = recorded();
+    let arrived = 0;
+    // Never answers: the client gives up first.
+    const h = await serve(() => void arrived++, { accessLog });
+    try {
+      const ended = net.connect(h.port, '127.0.0.1');
+      ended.on('error', () => {});
+      ended.write('GET /ended HTTP/1.1\r\nHost: x\r\n\r\n');
+      await until(() => arrived === 1, 'the first request to reach the app');
+      ended.end();
+      await until(() => lines.length === 1, 'the line of the request whose client ended');
+      const reset = net.connect(h.port, '127.0.0.1');
+      reset.on('error', () => {});
+      reset.write('GET /reset HTTP/1.1\r\nHost: x\r\n\r\n');
+      await until(() => arrived === 2, 'the second request to reach the app');
+      reset.resetAndDestroy();
+      await until(() => lines.length === 2, 'the line of the request whose client reset');
+      assert.deepEqual(lines, ['GET /ended 499', 'GET /reset 499']);
+    } finally {
+      await h.close();
+    }
+  });
+
+  test('444 when the app closes the connection without an answer; a status set but never sent is not logged', async () => {
+    const { lines, accessLog } = recorded();
+    const h = await serve(
+      (_req, res) => {
+        res.statusCode = 201;
+        res.destroy();
+      },
+      { accessLog },
+    );
+    try {
+      assert.equal(await exchange(h.port, 'GET /cut HTTP/1.1\r\nHost: x\r\n\r\n'), '');
+      await until(() => lines.length === 1, 'the access log line');
+      assert.deepEqual(lines, ['GET /cut 444']);
+    } finally {
+      await h.close();
+    }
+  });
+
+  test('a response sent in part keeps the status it sent, whoever closes', async () => {
+    const { lines, accessLog } = recorded();
+    const h = await serve(
+      (_req, res) => {
+        res.writeHead(206, { 'content-length': '10' });
+        res.write('part');
+        setImmediate(() => res.destroy());
+      },
+      { accessLog },
+    );
+    try {
+      assert.match(await exchange(h.port, 'GET /part HTTP/1.1\r\nHost: x\r\n\r\n'), /^HTTP\/1\.1 206 /);
+      await until(() => lines.length === 1, 'the access log line');
+      assert.deepEqual(lines, ['GET /part 206']);
     } finally {
       await h.close();
     }

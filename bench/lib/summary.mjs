@@ -357,11 +357,13 @@ export const LIMITS = [
     text:
       'Per message a worker runs the same ws receiver and sender as the hand-written servers and the ' +
       'app\u2019s handler; the fetch interface adds a message event and the text decode the WHATWG API ' +
-      'requires, about 2 \u00b5s a message in a profile. Within one run on this machine the same target ' +
-      'has ranged from 27k to 45k messages/s, wider than the margin the target leaves. Run alone on a ' +
-      'quiet machine (`--workload ws-echo`, twice on 2026-12-07) both met: node interface 1.01\u00d7 and ' +
-      '0.98\u00d7, fetch interface 0.92\u00d7 both times; the fetch interface, at about 10% more CPU per ' +
-      'message, loses more when the machine is loaded.',
+      'requires, and the encode of the string the app sends back (the node app echoes the Buffer it ' +
+      'got). On the slower machine of 2026-12-07 that was about 10% more CPU a message, and run alone ' +
+      'there (`--workload ws-echo`, twice) both interfaces met: node 1.01\u00d7 and 0.98\u00d7, fetch ' +
+      '0.92\u00d7 both times. In the 2026-12-08 run, on a faster machine, the fetch interface used ' +
+      '13.6-15.7 against 11.1-12.2 \u00b5s of CPU a message, about 20% more, and missed; why the gap ' +
+      'is wider there is not established. ' +
+      'Within one run the same target has ranged from 27k to 45k messages/s on the slower machine.',
   },
   {
     prefixes: ['streamed 1 GiB upload'],

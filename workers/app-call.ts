@@ -6,7 +6,13 @@
  */
 
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { fetchHandlerOf, NotAResponseError, toRequest, writeResponse } from '../src/http/fetch-adapter.js';
+import {
+  discardResponse,
+  fetchHandlerOf,
+  NotAResponseError,
+  toRequest,
+  writeResponse,
+} from '../src/http/fetch-adapter.js';
 import type { LazyAbort } from '../src/http/lazy-request.js';
 import type { RequestInfo } from '../src/http/request-info.js';
 
@@ -54,6 +60,14 @@ async function respond(
   try {
     const response = await result;
     if (!(response instanceof Response)) throw new NotAResponseError(response);
+    // The server answered this request itself while the app ran (its body failed: a malformed
+    // chunk, a body past --limit-request-body), and the request's signal aborts only once that answer
+    // is out, which a pipelined response before it can delay past this point: the app's Response has
+    // nowhere to go, and is not the app's error.
+    if (res.headersSent) {
+      discardResponse(response);
+      return;
+    }
     const writing = writeResponse(res, response, ctx.keepHeaders);
     if (writing !== undefined) await writing;
   } catch (err) {

@@ -75,6 +75,15 @@ export function writeResponse(
   return writeNative(res, response);
 }
 
+/**
+ * A Response that will not be sent: a stream body is cancelled, so that its source stops producing;
+ * a light one (a string or bytes) holds nothing to release.
+ */
+export function discardResponse(response: Response): void {
+  if (LightResponse.partsOf(response) !== null || response.bodyUsed) return;
+  response.body?.cancel().catch(() => {});
+}
+
 async function writeNative(res: ServerResponse, response: Response): Promise<void> {
   res.statusCode = response.status;
   // Before the app's headers, so that a Server header of its own replaces it.

@@ -129,6 +129,35 @@ describe('bytes pipelined after a valid request', () => {
   });
 });
 
+describe('a body that fails behind a pipelined request (fetch interface)', () => {
+  // The second request's chunk size line ends in a bare LF, and the client half-closes. The server
+  // answers that request itself (400), queued behind the first one's answer, while the app is still
+  // reading its body; the app's own Response for it came after and was written over the server's
+  // answer: ERR_HTTP_HEADERS_SENT, logged as the app's error. Found by the fuzzer (seed 11).
+  test("the app's late Response is dropped, not logged as its error; the first request is answered", async () => {
+    const server = await startServer([`${fixture('fuzz.mjs')}:fetchApp`, '-w', '1']);
+    const bytes =
+      'GET /first HTTP/1.1\r\nHost: a\r\n\r\n' +
+      'GET /second HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n5\nhello\r\n0\r\n\r\n';
+    for (let i = 0; i < 3; i++) {
+      const data = await new Promise<string>((resolve) => {
+        const socket = net.connect(server.port, '127.0.0.1');
+        let got = '';
+        socket.on('data', (chunk: Buffer) => (got += chunk.toString('latin1')));
+        socket.on('error', () => {});
+        socket.on('close', () => resolve(got));
+        socket.end(Buffer.from(bytes, 'latin1'));
+      });
+      assert.match(data, /^HTTP\/1\.1 200 OK\r\n/, data);
+      assert.match(data, /\r\nx-path: \/first\r\n/, data);
+    }
+    // The fixture logs fuzz.marker through the worker's logger: every line logged before it is in.
+    assert.equal((await request(`${server.url}/__fuzz_marker/1`)).status, 200);
+    await server.waitForEvent('fuzz.marker', (l) => l.marker === 1);
+    assert.deepEqual(errorLines(server), []);
+  });
+});
+
 describe('--limit-request-body on a chunked body', () => {
   for (const iface of ['fetch', 'node']) {
     test(`fails the app's body stream (UNICORN_BODY_TOO_LARGE) instead of ending it (${iface})`, async () => {

@@ -11,6 +11,7 @@ import { Readable } from 'node:stream';
 import { after, before, describe, test } from 'node:test';
 import {
   completeBody,
+  discardResponse,
   fetchHandlerOf,
   NotAResponseError,
   toRequest,
@@ -398,6 +399,28 @@ describe('writeResponse: a Response written to node:http', () => {
     });
     await within(firstChunk, 'the first chunk');
     await within(cancelledOnClose, 'the body to be cancelled');
+  });
+});
+
+describe('discardResponse: a Response that will not be sent', () => {
+  test('cancels a stream body, so that its source stops', async () => {
+    let cancelled: unknown = 'not cancelled';
+    const body = new ReadableStream({
+      pull: () => {},
+      cancel: (reason) => {
+        cancelled = reason;
+      },
+    });
+    discardResponse(new Response(body));
+    await waitFor('the cancel', () => cancelled !== 'not cancelled');
+    assert.equal(cancelled, undefined);
+  });
+
+  test('leaves a body already read, and one without a body, alone', async () => {
+    const read = new Response('text');
+    assert.equal(await read.text(), 'text');
+    discardResponse(read);
+    discardResponse(new Response(null, { status: 204 }));
   });
 });
 

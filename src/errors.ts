@@ -124,11 +124,11 @@ export const ERRORS = {
     hint: 'The client or the network stalled mid-upload. Raise --body-timeout for clients on slow links, or set it to 0 to wait forever.',
   },
   UNICORN_BAD_BODY: {
-    when: "A request body could not be parsed (a malformed chunk, or the connection ended before the body did); the app's request body stream fails with this error, and the client got 400 if the response had not started.",
+    when: "A request body could not be parsed (a malformed chunk, or the connection ended before the body did); the app's request body stream fails with this error, and the client got 400 if the response had not started (a fetch app's Response for that request is then not sent).",
     hint: 'The client sent a broken body, or went away mid-upload; nothing to change on the server.',
   },
   UNICORN_BODY_TOO_LARGE: {
-    when: "A request body without a Content-Length (chunked) grew past --limit-request-body; the app's request body stream fails with this error instead of ending, and the client got 413.",
+    when: "A request body without a Content-Length (chunked) grew past --limit-request-body; the app's request body stream fails with this error instead of ending, and the client got 413 (a fetch app's Response for that request is then not sent).",
     hint: 'Raise --limit-request-body if such bodies are legitimate, or set it to 0 for no limit.',
   },
   UNICORN_RUN_USAGE: {

@@ -49,6 +49,13 @@ export class PrometheusMetrics {
   #seconds = 0;
   readonly #pulls = new Map<number, PendingPull>();
   #pullId = 0;
+  /**
+   * The scrape being collected. A /metrics request that comes meanwhile gets the same answer rather
+   * than a pull of its own: every pull costs each worker's event loop the collection of its process
+   * metrics, so without this a client sending many scrapes at once (a load balancer misconfigured
+   * to check /metrics, a flood on the metrics port) would stall every worker as many times.
+   */
+  #scraping: Promise<string> | null = null;
   #server: Server | null = null;
 
   /** `last`: each live worker's last report (the telemetry keeps it), for the connections gauge. */
@@ -217,7 +224,17 @@ export class PrometheusMetrics {
     });
   }
 
-  async scrape(): Promise<string> {
+  /** The text of /metrics: the master's registry and every worker's process metrics, merged. */
+  scrape(): Promise<string> {
+    if (this.#scraping === null) {
+      this.#scraping = this.collect().finally(() => {
+        this.#scraping = null;
+      });
+    }
+    return this.#scraping;
+  }
+
+  private async collect(): Promise<string> {
     const [own, workers] = await Promise.all([this.#registry.getMetricsAsJSON(), this.pullWorkers()]);
     return AggregatorRegistry.aggregate([own, ...(workers as (typeof own)[])]).metrics();
   }

@@ -4,7 +4,7 @@
  * The access log is plain text in Gunicorn's format, written through pino's fast file stream.
  */
 
-import { closeSync, openSync } from 'node:fs';
+import { closeSync, fstatSync, openSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import pino, { type DestinationStream, type Logger as PinoLogger } from 'pino';
 import { describeError, UnicornError } from './errors.js';
@@ -103,6 +103,11 @@ export class Log {
   reopen(): boolean {
     if (this.#file === '-' || this.#dest.reopen === undefined) return true;
     try {
+      // The file is opened here first, and the destination asked to reopen only when that works:
+      // sonic-boom's reopen() keeps a listener behind when its open fails, and that listener closes
+      // the old descriptor a second time on the next reopen that succeeds, when its number may
+      // already be another file's or socket's (test/unit/log-files.test.ts).
+      closeSync(openSync(this.#file, 'a'));
       // Synchronous destination: a failed open throws here and leaves the old descriptor in place.
       this.#dest.reopen();
       return true;
@@ -188,31 +193,38 @@ const ACCESS_LOG_FLUSH_MS = 1000;
 const ACCESS_LOG_ERROR_EVERY_MS = 10_000;
 
 /**
- * `log` hears of failures: the stream opens and reopens asynchronously, and a failure surfaces as an
+ * `log` hears of failures: the stream opens and writes asynchronously, and a failure surfaces as an
  * 'error' event, which without a listener would kill the worker (USR1 after the log directory was
- * removed, a full disk). The old descriptor is kept on a failed reopen.
+ * removed, a full disk). A write failure is reported at most every ACCESS_LOG_ERROR_EVERY_MS.
+ *
+ * Reopening opens the file here and puts a new stream on it; the old stream ends (its buffered lines
+ * go to the old file, then its descriptor closes). A file that cannot be opened leaves the old stream
+ * in place. sonic-boom's own `reopen()` is not used: when its open fails it keeps a listener that
+ * closes the old descriptor, and the next reopen that succeeds closes that descriptor twice, the
+ * second time when its number may already belong to another file or socket of the worker.
  */
 export function openAccessLog(file: string, log: Log): AccessLogWriter {
-  const stream = pino.destination({
-    dest: file === '-' ? 1 : file,
-    sync: false,
-    append: true,
-    // Batch small lines into larger writes; flushed at exit and when the worker goes idle.
-    minLength: file === '-' ? 0 : 4096,
-  });
-  let reopening = false;
   let reportedAt = 0;
-  stream.on('ready', () => {
-    reopening = false;
-  });
-  stream.on('error', (err: unknown) => {
-    const during = reopening ? 'reopen' : 'write';
-    reopening = false;
+  const failed = (err: unknown) => {
     const now = Date.now();
-    if (during === 'write' && now - reportedAt < ACCESS_LOG_ERROR_EVERY_MS) return;
+    if (now - reportedAt < ACCESS_LOG_ERROR_EVERY_MS) return;
     reportedAt = now;
-    log.logFileFailed('access log', file, during, err);
-  });
+    log.logFileFailed('access log', file, 'write', err);
+  };
+  const open = (dest: string | number) => {
+    const opened = pino.destination({
+      dest,
+      sync: false,
+      append: true,
+      // Batch small lines into larger writes; flushed at exit and when the worker goes idle.
+      minLength: file === '-' ? 0 : 4096,
+    });
+    opened.on('error', failed);
+    return opened;
+  };
+  let stream = open(file === '-' ? 1 : file);
+  /** Streams replaced by a reopen, until their buffered lines are out and their descriptor closed. */
+  const ending = new Set<typeof stream>();
   // Lines are batched for throughput, but never held longer than this: at low traffic a line
   // still reaches the file promptly.
   let flushPending = false;
@@ -231,17 +243,39 @@ export function openAccessLog(file: string, log: Log): AccessLogWriter {
     // Standard output cannot be reopened, and need not be.
     reopen: () => {
       if (file === '-') return;
-      reopening = true;
-      stream.reopen();
+      let fd: number;
+      try {
+        fd = openSync(file, 'a');
+      } catch (err) {
+        log.logFileFailed('access log', file, 'reopen', err);
+        return;
+      }
+      const old = stream;
+      stream = open(fd);
+      ending.add(old);
+      old.once('close', () => ending.delete(old));
+      old.end();
     },
     flush: () => {
-      try {
-        stream.flushSync();
-      } catch {
-        // Not yet open or nothing buffered.
-      }
+      for (const s of ending) flushAtExit(s);
+      flushAtExit(stream);
     },
   };
+}
+
+/**
+ * Writes what a stream still holds, at exit. sonic-boom's flushSync() retries a failed write until
+ * it succeeds, so on a descriptor that is no longer open it would never return and the process would
+ * never exit: such a stream is left as it is.
+ */
+function flushAtExit(stream: { flushSync(): void }): void {
+  try {
+    // sonic-boom's descriptor (a public field of the class, missing from its type declarations).
+    fstatSync((stream as unknown as { fd: number }).fd);
+    stream.flushSync();
+  } catch {
+    // Not yet open, already closed, or nothing buffered.
+  }
 }
 
 /**

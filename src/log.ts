@@ -1,12 +1,13 @@
 /**
  * Logging. The only module that imports pino. The error log is one JSON object a line (or lines for
  * people on a terminal), and every line unicorn-ts writes itself names an event from log-events.ts.
- * The access log is plain text in Gunicorn's format, written through pino's fast file stream.
+ * The access log is plain text in Gunicorn's format, written through sonic-boom (pino's file stream).
  */
 
 import { closeSync, fstatSync, openSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import pino, { type DestinationStream, type Logger as PinoLogger } from 'pino';
+import type { SonicBoom } from 'sonic-boom';
 import { describeError, UnicornError } from './errors.js';
 import type { LogEvent } from './log-events.js';
 
@@ -204,6 +205,10 @@ const ACCESS_LOG_ERROR_EVERY_MS = 10_000;
  * second time when its number may already belong to another file or socket of the worker.
  */
 export function openAccessLog(file: string, log: Log): AccessLogWriter {
+  // sonic-boom 5, a dependency of its own (pino brings version 4 for the error log), loaded only by
+  // a worker with an access log, and through require: its ESM face has only a default export, which
+  // its TypeScript declarations do not describe.
+  const { SonicBoom: SonicBoomStream } = requireFromHere('sonic-boom') as typeof import('sonic-boom');
   let reportedAt = 0;
   const failed = (err: unknown) => {
     const now = Date.now();
@@ -212,7 +217,7 @@ export function openAccessLog(file: string, log: Log): AccessLogWriter {
     log.logFileFailed('access log', file, 'write', err);
   };
   const open = (dest: string | number) => {
-    const opened = pino.destination({
+    const opened = new SonicBoomStream({
       dest,
       sync: false,
       append: true,
@@ -264,17 +269,18 @@ export function openAccessLog(file: string, log: Log): AccessLogWriter {
 }
 
 /**
- * Writes what a stream still holds, at exit. sonic-boom's flushSync() retries a failed write until
- * it succeeds, so on a descriptor that is no longer open it would never return and the process would
- * never exit: such a stream is left as it is.
+ * Writes what a stream still holds, at exit. A write that fails (the disk is full, the descriptor was
+ * closed under the stream) throws, and the lines are lost: sonic-boom 4 (pino's own) retried such a
+ * write forever there, and the process never exited; version 5, used here, gives up on any error
+ * but EAGAIN and EBUSY. A descriptor no longer open is not written at all.
  */
-function flushAtExit(stream: { flushSync(): void }): void {
+function flushAtExit(stream: SonicBoom): void {
   try {
     // sonic-boom's descriptor (a public field of the class, missing from its type declarations).
     fstatSync((stream as unknown as { fd: number }).fd);
     stream.flushSync();
   } catch {
-    // Not yet open, already closed, or nothing buffered.
+    // Not yet open, already closed, nothing buffered, or the write failed.
   }
 }
 

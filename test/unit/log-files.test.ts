@@ -119,6 +119,34 @@ describe('openAccessLog: reopening the file', () => {
   });
 });
 
+describe('openAccessLog: the flush at exit', () => {
+  // /dev/full fails every write with ENOSPC, as a full disk does. Run in a child process: a flush
+  // that never returns would hang this one.
+  test('returns when the disk is full, losing the lines it holds, instead of retrying forever', async () => {
+    const script = `
+      import { openAccessLog } from ${JSON.stringify(new URL('../../src/log.ts', import.meta.url).href)};
+      const reports = [];
+      const writer = openAccessLog('/dev/full', { logFileFailed: (_w, _f, during, err) => reports.push(during + ' ' + err.code) });
+      writer.write('a line the disk has no room for');
+      const deadline = Date.now() + 10_000;
+      while (reports.length === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+      writer.write('another, still buffered');
+      writer.flush();
+      console.log(JSON.stringify({ flushed: true, reports }));
+    `;
+    const { execFile } = await import('node:child_process');
+    const out = await new Promise<string>((resolve, reject) => {
+      execFile(
+        process.execPath,
+        ['--import', 'tsx', '--input-type=module', '-e', script],
+        { timeout: 20_000, killSignal: 'SIGKILL' },
+        (err, stdout) => (err ? reject(new Error(`${err.message} (stdout: ${stdout})`)) : resolve(stdout)),
+      );
+    });
+    assert.deepEqual(JSON.parse(out.trim()), { flushed: true, reports: ['write ENOSPC'] });
+  });
+});
+
 describe('Log: reopening the error log file', () => {
   test('a reopen whose directory is gone reports it in the old file; the next one moves on, closing the old descriptor once', async () => {
     const root = join(dir, 'error');

@@ -43,11 +43,14 @@ export function request(
   });
 }
 
-/** Sends raw bytes and collects everything the server writes until it closes or goes quiet. */
+/**
+ * Sends raw bytes and collects everything the server writes until it closes or goes quiet.
+ * `halfClose`: the bytes go with a FIN (`socket.end(bytes)`), as a client that has nothing more to send.
+ */
 export function rawExchange(
   port: number,
   bytes: Buffer,
-  { host = '127.0.0.1', idleMs = 1500, timeoutMs = 10_000 } = {},
+  { host = '127.0.0.1', idleMs = 1500, timeoutMs = 10_000, halfClose = false } = {},
 ): Promise<{ data: Buffer; closed: boolean }> {
   return new Promise((resolve, reject) => {
     const socket = net.connect(port, host);
@@ -65,7 +68,8 @@ export function rawExchange(
       idle = setTimeout(() => finish(false), idleMs);
     };
     socket.on('connect', () => {
-      socket.write(bytes);
+      if (halfClose) socket.end(bytes);
+      else socket.write(bytes);
       armIdle();
     });
     socket.on('data', (c: Buffer) => {

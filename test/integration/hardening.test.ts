@@ -140,14 +140,9 @@ describe('a body that fails behind a pipelined request (fetch interface)', () =>
       'GET /first HTTP/1.1\r\nHost: a\r\n\r\n' +
       'GET /second HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n5\nhello\r\n0\r\n\r\n';
     for (let i = 0; i < 3; i++) {
-      const data = await new Promise<string>((resolve) => {
-        const socket = net.connect(server.port, '127.0.0.1');
-        let got = '';
-        socket.on('data', (chunk: Buffer) => (got += chunk.toString('latin1')));
-        socket.on('error', () => {});
-        socket.on('close', () => resolve(got));
-        socket.end(Buffer.from(bytes, 'latin1'));
-      });
+      const data = (
+        await rawExchange(server.port, Buffer.from(bytes, 'latin1'), { halfClose: true, idleMs: 5000 })
+      ).data.toString('latin1');
       assert.match(data, /^HTTP\/1\.1 200 OK\r\n/, data);
       assert.match(data, /\r\nx-path: \/first\r\n/, data);
     }

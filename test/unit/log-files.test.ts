@@ -9,6 +9,7 @@
  */
 
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
 import fs, {
   existsSync,
   mkdirSync,
@@ -54,13 +55,23 @@ function openFilesUnder(prefix: string): Map<number, string> {
   return files;
 }
 
-/** Runs `body` while counting the fs.close() calls made, by descriptor number. */
-async function countingCloses(body: (closes: number[]) => Promise<void>): Promise<void> {
-  const closes: number[] = [];
+/** The fs.close() calls made, by descriptor number, and how many have not called back yet. */
+interface Closes {
+  readonly fds: number[];
+  pending: number;
+}
+
+/** Runs `body` while counting the fs.close() calls made. */
+async function countingCloses(body: (closes: Closes) => Promise<void>): Promise<void> {
+  const closes: Closes = { fds: [], pending: 0 };
   const close = fs.close;
-  fs.close = ((fd: number, ...rest: unknown[]) => {
-    closes.push(fd);
-    return (close as (...a: unknown[]) => void)(fd, ...rest);
+  fs.close = ((fd: number, callback?: (err: NodeJS.ErrnoException | null) => void) => {
+    closes.fds.push(fd);
+    closes.pending++;
+    close(fd, (err) => {
+      closes.pending--;
+      callback?.(err);
+    });
   }) as typeof fs.close;
   try {
     await body(closes);
@@ -69,13 +80,27 @@ async function countingCloses(body: (closes: number[]) => Promise<void>): Promis
   }
 }
 
+/**
+ * Once the old file is no longer open and every close under way has called back (a second close of
+ * the same descriptor is issued together with the first), it was closed exactly once.
+ */
+async function assertClosedOnce(root: string, oldFd: number | undefined, closes: Closes): Promise<void> {
+  await waitFor('the old file closed', () => openFilesUnder(root).size === 1);
+  await waitFor('every close under way finished', () => closes.pending === 0);
+  assert.equal(closes.fds.filter((fd) => fd === oldFd).length, 1, `fs.close calls: ${closes.fds.join(', ')}`);
+}
+
+/** A log directory under `name`, the place it is moved to, and the log file in it. */
+function rotation(name: string, fileName: string) {
+  const root = join(dir, name);
+  const logs = join(root, 'logs');
+  mkdirSync(logs, { recursive: true });
+  return { root, logs, moved: join(root, 'logs.moved'), file: join(logs, fileName) };
+}
+
 describe('openAccessLog: reopening the file', () => {
   test('a reopen whose directory is gone keeps the old file, the next one moves on, and the old descriptor is closed once', async () => {
-    const root = join(dir, 'access');
-    const logs = join(root, 'logs');
-    const moved = join(root, 'logs.moved');
-    mkdirSync(logs, { recursive: true });
-    const file = join(logs, 'access.log');
+    const { root, logs, moved, file } = rotation('access', 'access.log');
     const { log, reports } = reportingLog();
     await countingCloses(async (closes) => {
       const writer = openAccessLog(file, log);
@@ -96,11 +121,8 @@ describe('openAccessLog: reopening the file', () => {
       await waitFor('each line in the file open when it was written', () => {
         return read(join(moved, 'access.log')) === 'one\ntwo\n' && read(file) === 'three\n';
       });
-      await waitFor('the old file closed', () => openFilesUnder(root).size === 1);
+      await assertClosedOnce(root, oldFd, closes);
       assert.deepEqual([...openFilesUnder(root).values()], [file]);
-      // Leave time for a second close, had one been scheduled.
-      await new Promise((resolve) => setTimeout(resolve, 200));
-      assert.equal(closes.filter((fd) => fd === oldFd).length, 1, `fs.close calls: ${closes.join(', ')}`);
       assert.deepEqual(reports, [['reopen', 'ENOENT']]);
     });
   });
@@ -134,7 +156,6 @@ describe('openAccessLog: the flush at exit', () => {
       writer.flush();
       console.log(JSON.stringify({ flushed: true, reports }));
     `;
-    const { execFile } = await import('node:child_process');
     const out = await new Promise<string>((resolve, reject) => {
       execFile(
         process.execPath,
@@ -149,11 +170,7 @@ describe('openAccessLog: the flush at exit', () => {
 
 describe('Log: reopening the error log file', () => {
   test('a reopen whose directory is gone reports it in the old file; the next one moves on, closing the old descriptor once', async () => {
-    const root = join(dir, 'error');
-    const logs = join(root, 'logs');
-    const moved = join(root, 'logs.moved');
-    mkdirSync(logs, { recursive: true });
-    const file = join(logs, 'error.log');
+    const { root, logs, moved, file } = rotation('error', 'error.log');
     await countingCloses(async (closes) => {
       const log = Log.create({ level: 'info', format: 'json', file, base: {} });
       log.info('worker.ready', 'first');
@@ -169,9 +186,7 @@ describe('Log: reopening the error log file', () => {
       assert.match(movedLines, /"msg":"first"/);
       assert.match(movedLines, /"event":"logs.failed".*"during":"reopen"/);
       assert.match(read(file), /"msg":"second"/);
-      await waitFor('the old file closed', () => openFilesUnder(root).size === 1);
-      await new Promise((resolve) => setTimeout(resolve, 200));
-      assert.equal(closes.filter((fd) => fd === oldFd).length, 1, `fs.close calls: ${closes.join(', ')}`);
+      await assertClosedOnce(root, oldFd, closes);
     });
   });
 });

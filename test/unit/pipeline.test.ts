@@ -445,6 +445,19 @@ describe('RequestPipeline: the status an access log line gives a response never 
     return { lines, accessLog };
   }
 
+  /** One request to `app`: what the client got until the server closed, and the access log's lines. */
+  async function answerAndLines(app: NodeApp, target: string): Promise<{ answer: string; lines: string[] }> {
+    const { lines, accessLog } = recorded();
+    const h = await serve(app, { accessLog });
+    try {
+      const answer = await exchange(h.port, `GET ${target} HTTP/1.1\r\nHost: x\r\n\r\n`);
+      await until(() => lines.length === 1, 'the access log line');
+      return { answer, lines };
+    } finally {
+      await h.close();
+    }
+  }
+
   test('499 when the client closes its connection first (an end or a reset), as nginx logs it', async () => {
     const { lines, accessLog } = recorded();
     let arrived = 0;
@@ -470,40 +483,22 @@ describe('RequestPipeline: the status an access log line gives a response never 
   });
 
   test('444 when the app closes the connection without an answer; a status set but never sent is not logged', async () => {
-    const { lines, accessLog } = recorded();
-    const h = await serve(
-      (_req, res) => {
-        res.statusCode = 201;
-        res.destroy();
-      },
-      { accessLog },
-    );
-    try {
-      assert.equal(await exchange(h.port, 'GET /cut HTTP/1.1\r\nHost: x\r\n\r\n'), '');
-      await until(() => lines.length === 1, 'the access log line');
-      assert.deepEqual(lines, ['GET /cut 444']);
-    } finally {
-      await h.close();
-    }
+    const { answer, lines } = await answerAndLines((_req, res) => {
+      res.statusCode = 201;
+      res.destroy();
+    }, '/cut');
+    assert.equal(answer, '');
+    assert.deepEqual(lines, ['GET /cut 444']);
   });
 
   test('a response sent in part keeps the status it sent, whoever closes', async () => {
-    const { lines, accessLog } = recorded();
-    const h = await serve(
-      (_req, res) => {
-        res.writeHead(206, { 'content-length': '10' });
-        res.write('part');
-        setImmediate(() => res.destroy());
-      },
-      { accessLog },
-    );
-    try {
-      assert.match(await exchange(h.port, 'GET /part HTTP/1.1\r\nHost: x\r\n\r\n'), /^HTTP\/1\.1 206 /);
-      await until(() => lines.length === 1, 'the access log line');
-      assert.deepEqual(lines, ['GET /part 206']);
-    } finally {
-      await h.close();
-    }
+    const { answer, lines } = await answerAndLines((_req, res) => {
+      res.writeHead(206, { 'content-length': '10' });
+      res.write('part');
+      setImmediate(() => res.destroy());
+    }, '/part');
+    assert.match(answer, /^HTTP\/1\.1 206 /);
+    assert.deepEqual(lines, ['GET /part 206']);
   });
 });
 

@@ -55,6 +55,8 @@ export const LOG_EVENTS = {
   'worker.heartbeat_failed':
     "A worker could not measure its memory or send its heartbeat (EMFILE when the app holds every file descriptor): the worker's own trouble, not an app error; carries what and errorCode (at most one line in 10 s).",
   'worker.backoff': 'Workers keep dying soon after boot; the next spawn waits this long.',
+  'worker.spawn_failed':
+    'The system refused to fork a worker (EMFILE, ENFILE: out of file descriptors; EAGAIN: out of processes; ENOMEM); the master serves on with the workers it has and tries again after delayMs (100 ms, doubling up to 30 s). Carries errorCode, failures, delayMs.',
   'worker.uncaught':
     'An error escaped the app (uncaught exception or unhandled rejection); the worker retires.',
   'worker.listen_refused':
@@ -83,6 +85,8 @@ export const LOG_EVENTS = {
     'A reload could not be applied (bad config, or new workers failed to boot); the old workers serve on. With --reload, also (at warn level) when watching files failed, so changes may be missed.',
   'metrics.listening':
     'The master serves /metrics, /healthz and /readyz at `url` (--metrics-bind); at warn level after a USR2 upgrade, while the old master still holds the address (`waiting`, `url` null; it is taken over once free), and at error level if taking it over failed.',
+  'metrics.connections_full':
+    '--metrics-bind holds as many connections as it takes (carries limit: 64); newer ones are closed at once until some end. At most one line a minute.',
   'worker.output':
     'With --capture-output, one line the app wrote to standard output (info) or standard error (warn) in a worker; `stream` says which.',
   'logs.reopened': 'Log files were reopened (USR1).',

@@ -914,7 +914,7 @@ const OPERATIONS_SETTINGS = [
     meta: 'ADDRESS',
     default: null,
     parse: parseMetricsBind,
-    doc: "Serve Prometheus metrics (`GET /metrics`) and health checks (`GET /healthz`: the master is alive and its loop turns; `GET /readyz`: at least one worker serves and the master is not stopping) at this address: HOST:PORT, [IPV6]:PORT or unix:PATH. Off by default. The master answers them itself, on its own socket, never on an app's: an address equal to a --bind is refused. The metric names and labels are listed in docs/deploy.md. When off, workers count nothing.",
+    doc: "Serve Prometheus metrics (`GET /metrics`) and health checks (`GET /healthz`: the master is alive and its loop turns; `GET /readyz`: at least one worker serves and the master is not stopping) at this address: HOST:PORT, [IPV6]:PORT or unix:PATH. Off by default. The master answers them itself, on its own socket, never on an app's: an address equal to a --bind is refused. The metric names and labels are listed in docs/deploy.md. It holds at most 64 connections, each given 10 seconds to send its request: what clients hold there the master holds, and it needs descriptors to fork workers. When off, workers count nothing.",
   }),
   setting({
     name: 'metricsBuckets',

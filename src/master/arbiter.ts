@@ -48,6 +48,7 @@ import { MASTER_SIGNALS, type MasterSignal, type SignalHandlers, signalHandlerNa
 import { ControlServer, type ControlTarget } from './control.js';
 import { RequestDispatcher } from './dispatcher.js';
 import { FIRST_PRIME_FD, needEarlyListen } from './early-listen.js';
+import { forkWorker } from './fork.js';
 import { Pidfile } from './pidfile.js';
 import { monotonicUsec, SystemdNotifier } from './sd-notify.js';
 import {
@@ -952,10 +953,10 @@ export class Arbiter implements SignalHandlers, ControlTarget {
     for (const worker of plan.reduce) worker.stop('worker count reduced', Date.now(), graceMs);
     for (const spare of plan.promote) this.promote(spare);
     for (const spare of plan.dropSpares) spare.stop('standby no longer needed', Date.now(), graceMs);
-    // A crash loop's backoff paces spawning, spares included.
+    // A crash loop's backoff paces spawning, spares included; so does a fork the system refused.
     if (Date.now() < this.#nextSpawnAt) return;
-    for (let n = 0; n < plan.spawn; n++) await this.spawnWorker(false);
-    for (let n = 0; n < plan.spawnSpares; n++) await this.spawnWorker(true);
+    for (let n = 0; n < plan.spawn; n++) if (!(await this.spawnWorker(false))) return;
+    for (let n = 0; n < plan.spawnSpares; n++) if (!(await this.spawnWorker(true))) return;
   }
 
   /** A standby takes the place of a worker that left: it gets the sockets and reports ready. */
@@ -986,7 +987,8 @@ export class Arbiter implements SignalHandlers, ControlTarget {
     });
   }
 
-  private async spawnWorker(spare: boolean): Promise<void> {
+  /** Forks one worker; false when the system refused the fork (the next try is backed off). */
+  private async spawnWorker(spare: boolean): Promise<boolean> {
     const age = ++this.#age;
     await this.runHook('preFork', this.api, { age });
     const boot: WorkerBoot = {
@@ -1004,11 +1006,15 @@ export class Arbiter implements SignalHandlers, ControlTarget {
     cluster.setupPrimary({ stdio: [...WORKER_STDIO, probe, ...this.#unprimed.map(socketFd)] });
     // Only the master speaks to systemd: an app that saw NOTIFY_SOCKET could send READY=1 early, and
     // NotifyAccess=all would let it.
-    const clusterWorker = cluster.fork({
+    const clusterWorker = await forkWorker({
       ...this.#opts.workerEnv,
       [WORKER_BOOT_ENV]: JSON.stringify(boot),
       NOTIFY_SOCKET: undefined,
     });
+    if (clusterWorker instanceof Error) {
+      this.forkFailed(clusterWorker);
+      return false;
+    }
     const worker = new WorkerHandle(clusterWorker, age, Date.now(), spare);
     worker.startReason = spare ? 'standby' : this.nextStartReason();
     const probePipe = clusterWorker.process.stdio[STACK_PROBE_FD];
@@ -1021,14 +1027,34 @@ export class Arbiter implements SignalHandlers, ControlTarget {
       this.#exits.push({ worker, code, signal });
       this.wakeUp();
     });
-    // An IPC error (the worker died mid-send) surfaces as an exit; nothing to do here.
-    clusterWorker.on('error', () => {});
+    // An IPC error (the worker died mid-send) surfaces as an exit: forkWorker() listens for it.
     this.#log.info('worker.booting', `Booting ${spare ? 'standby ' : ''}worker with pid: ${worker.pid}`, {
       workerPid: worker.pid,
       age,
       standby: spare,
     });
     await this.runHook('postFork', this.api, workerInfo(worker));
+    return true;
+  }
+
+  /**
+   * The system refused a fork: out of descriptors (EMFILE, ENFILE), processes (EAGAIN) or memory.
+   * The master stays up, serving with the workers it has, and tries again on the crash loop's
+   * backoff (100 ms, 200 ms, ... up to 30 s), since an immediate retry would fail the same way.
+   */
+  private forkFailed(err: Error): void {
+    this.#failures++;
+    const delay = Math.min(BACKOFF_MAX_MS, BACKOFF_FIRST_MS * 2 ** (this.#failures - 1));
+    this.#nextSpawnAt = Date.now() + delay;
+    this.#log.error(
+      'worker.spawn_failed',
+      `Cannot start a worker: ${describeSpawnError(err)}; next try in ${delay} ms`,
+      {
+        ...spawnFields(err),
+        failures: this.#failures,
+        delayMs: delay,
+      },
+    );
   }
 
   private onWorkerMessage(worker: WorkerHandle, message: WorkerMessage, handle?: unknown): void {
@@ -1383,7 +1409,7 @@ function workerInfo(worker: WorkerHandle): { pid: number; age: number; state: st
   return { pid: worker.pid, age: worker.age, state: worker.state };
 }
 
-/** Why a new master could not be started, with what to do when the reason is a known one. */
+/** Why a new master or a worker could not be started, with what to do when the reason is a known one. */
 function describeSpawnError(err: unknown): string {
   const code = (err as NodeJS.ErrnoException).code;
   const hint =

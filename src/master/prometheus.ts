@@ -32,6 +32,16 @@ import type { WorkerHandle } from './worker-handle.js';
 const PULL_TIMEOUT_MS = 1_000;
 /** While a USR2 predecessor still holds --metrics-bind, how often this master tries again. */
 const BIND_RETRY_MS = 500;
+/**
+ * The metrics socket is the master's, so what clients hold there the master holds: connections past
+ * this many are closed at once, and one that has not sent a whole request in METRICS_REQUEST_MS gets
+ * 408. Scrapers and health checkers use a few connections at a time; without a bound, a client
+ * opening connections until the master ran out of descriptors left it unable to fork a worker.
+ */
+export const METRICS_MAX_CONNECTIONS = 64;
+const METRICS_REQUEST_MS = 10_000;
+/** At most one `metrics.connections_full` line in this long. */
+const FULL_LOG_INTERVAL_MS = 60_000;
 
 type PendingPull = { waiting: Set<WorkerHandle>; results: unknown[][]; done: () => void };
 
@@ -277,8 +287,28 @@ export class PrometheusMetrics {
    * background, once it is free (the old master's /readyz answers until then).
    */
   async listen(bind: BindAddress, log: Log, upgraded: boolean): Promise<void> {
-    const server = http.createServer((req, res) => void this.answer(req, res));
+    const server = http.createServer(
+      {
+        headersTimeout: METRICS_REQUEST_MS,
+        requestTimeout: METRICS_REQUEST_MS,
+        // Node checks those timeouts this often (30 s by default).
+        connectionsCheckingInterval: 1_000,
+      },
+      (req, res) => void this.answer(req, res),
+    );
     server.keepAliveTimeout = 5_000;
+    server.maxConnections = METRICS_MAX_CONNECTIONS;
+    let fullLoggedAt = -Infinity;
+    server.on('drop', () => {
+      const now = Date.now();
+      if (now - fullLoggedAt < FULL_LOG_INTERVAL_MS) return;
+      fullLoggedAt = now;
+      log.warn(
+        'metrics.connections_full',
+        `--metrics-bind has ${METRICS_MAX_CONNECTIONS} connections open, its limit: closing new ones until some end`,
+        { limit: METRICS_MAX_CONNECTIONS },
+      );
+    });
     this.#server = server;
     try {
       await listenOnce(server, bind);

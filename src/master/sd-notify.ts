@@ -14,6 +14,7 @@
  */
 
 import { spawn } from 'node:child_process';
+import { describeError } from '../errors.js';
 
 export type NotifyFields = Readonly<Record<string, string | number | bigint>>;
 
@@ -62,10 +63,18 @@ export class SystemdNotifier {
 
   #run(assignments: string[]): Promise<void> {
     return new Promise((resolve) => {
-      const child = spawn(this.#command, assignments, {
-        stdio: ['ignore', 'ignore', 'pipe'],
-        env: { ...process.env, NOTIFY_SOCKET: this.socket },
-      });
+      let child: ReturnType<typeof spawn>;
+      try {
+        child = spawn(this.#command, assignments, {
+          stdio: ['ignore', 'ignore', 'pipe'],
+          env: { ...process.env, NOTIFY_SOCKET: this.socket },
+        });
+      } catch (err) {
+        // Most spawn failures come as an 'error' event; a few (ENOMEM) are thrown.
+        this.#failed(assignments, describeError(err), (err as NodeJS.ErrnoException).code ?? null);
+        resolve();
+        return;
+      }
       let stderr = '';
       child.stderr?.setEncoding('utf8').on('data', (chunk: string) => {
         stderr += chunk;

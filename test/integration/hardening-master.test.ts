@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import {
   existsSync,
   mkdirSync,
@@ -331,5 +332,68 @@ describe('a worker out of file descriptors', () => {
     for (const event of ['worker.uncaught', 'request.error', 'worker.exited', 'worker.exiting']) {
       assert.deepEqual(server.events(event), [], `no ${event}`);
     }
+  });
+});
+
+/** Sets the soft and hard RLIMIT_NOFILE of a running process (util-linux prlimit). */
+function setNofile(pid: number, soft: number | string, hard: number | string): void {
+  execFileSync('prlimit', [`--pid=${pid}`, `--nofile=${soft}:${hard}`], {
+    stdio: ['ignore', 'ignore', 'inherit'],
+  });
+}
+
+/** The soft and hard RLIMIT_NOFILE of a running process, as /proc shows them. */
+function nofile(pid: number): [string, string] {
+  const line = readFileSync(`/proc/${pid}/limits`, 'utf8')
+    .split('\n')
+    .find((l) => l.startsWith('Max open files'));
+  const [, soft, hard] = /^Max open files\s+(\S+)\s+(\S+)/.exec(line ?? '') ?? [];
+  assert.ok(soft && hard, `no open-files limit for ${pid}`);
+  return [soft, hard];
+}
+
+describe('a master that cannot fork', () => {
+  test('out of file descriptors: logs worker.spawn_failed with EMFILE, serves on, backs off, and replaces the worker once it can', async () => {
+    const server = await startServer([fixture('pid.mjs'), '-w', '2']);
+    const [first, second] = server.liveWorkerPids();
+    const [soft, hard] = nofile(server.pid);
+    // No new descriptor for the master: the next fork cannot make its IPC channel or pipes.
+    setNofile(server.pid, 3, hard);
+    try {
+      process.kill(first!, 'SIGKILL');
+      const failed = await server.waitForEvent('worker.spawn_failed', () => true, { level: 'error' });
+      assert.equal(failed.level, 'error');
+      assert.equal(failed.errorCode, 'EMFILE');
+      assert.match(
+        String(failed.msg),
+        new RegExp(
+          `^Cannot start a worker: .*EMFILE: out of processes or file descriptors .*; next try in ${failed.delayMs} ms$`,
+        ),
+      );
+      // It tries again, later each time (the worker killed just after boot counts as a crash in a
+      // row too), and the worker it still has serves meanwhile.
+      const failures = failed.failures as number;
+      const again = await server.waitForEvent('worker.spawn_failed', (l) => l.failures === failures + 1, {
+        level: 'error',
+      });
+      assert.equal(again.delayMs, 2 * (failed.delayMs as number));
+      assert.equal((await request(`${server.url}/`)).body, String(second));
+      assert.ok(isAlive(server.pid), 'the master is up');
+    } finally {
+      // (A master that crashed has no limit to restore: the failure above says why it is gone.)
+      if (isAlive(server.pid)) setNofile(server.pid, soft, hard);
+    }
+    const booted = await server.waitForEvent('worker.ready', (l) => l.pid !== first && l.pid !== second);
+    const pids = await waitFor('two workers serving', () => {
+      const live = server.liveWorkerPids();
+      return live.length === 2 ? live : null;
+    });
+    assert.ok(pids.includes(second!) && pids.includes(booted.pid as number), pids.join(' '));
+    assert.deepEqual(
+      server.events('worker.booting').filter((l) => l.workerPid === undefined),
+      [],
+    );
+    server.signal('SIGTERM');
+    assert.equal((await server.waitForExit()).code, 0);
   });
 });

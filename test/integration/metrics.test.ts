@@ -6,9 +6,9 @@
  */
 import assert from 'node:assert/strict';
 import { createSocket } from 'node:dgram';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
-import { createServer } from 'node:net';
+import { connect, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
@@ -343,6 +343,48 @@ describe('Prometheus metrics on --metrics-bind', () => {
       assert.equal(result.code, 1, result.stderr);
       assert.match(result.stderr, /--metrics-bind .* is the app's --bind/);
     }
+  });
+});
+
+describe('the metrics socket under a connection flood', () => {
+  test('holds at most 64 connections (the rest closed at once, one warn line), gives each 10 s for its request, and answers after', async () => {
+    const server = await startWithMetrics(['-w', '1']);
+    const { hostname, port } = new URL(metricsUrl(server));
+    const fdsBefore = readdirSync(`/proc/${server.pid}/fd`).length;
+    const sockets = Array.from({ length: 100 }, () => {
+      const socket = connect(Number(port), hostname);
+      const seen = { data: '', closedAt: 0 };
+      socket.setEncoding('utf8').on('data', (chunk: string) => (seen.data += chunk));
+      socket.on('error', () => {});
+      socket.on('close', () => (seen.closedAt = Date.now()));
+      return seen;
+    });
+    const openedAt = Date.now();
+    // Past the 64th, each is closed without a byte; the master holds the others, and no more.
+    const dropped = await waitFor('the connections past the limit closed', () => {
+      const closed = sockets.filter((s) => s.closedAt > 0);
+      return closed.length >= 36 ? closed : null;
+    });
+    assert.equal(dropped.length, 36);
+    assert.ok(dropped.every((s) => s.data === ''));
+    const fdsHeld = readdirSync(`/proc/${server.pid}/fd`).length;
+    assert.ok(fdsHeld - fdsBefore <= 64 + 2, `the master holds ${fdsHeld - fdsBefore} descriptors more`);
+    const full = await server.waitForEvent('metrics.connections_full', () => true, { level: 'warning' });
+    assert.equal(full.level, 'warn');
+    assert.equal(full.limit, 64);
+    // Those that never sent a request get 408 and are closed, 10 s after they connected.
+    const held = sockets.filter((s) => s.closedAt === 0 || s.data !== '');
+    assert.equal(held.length, 64);
+    await waitFor('the idle connections timed out', () => held.every((s) => s.closedAt > 0), {
+      timeoutMs: 30_000,
+    });
+    for (const s of held) {
+      assert.match(s.data, /^HTTP\/1\.1 408 /);
+      assert.ok(s.closedAt - openedAt >= 9_000, `closed ${s.closedAt - openedAt} ms after connecting`);
+    }
+    assert.equal((await request(`${metricsUrl(server)}/healthz`)).status, 200);
+    assert.equal(server.events('metrics.connections_full').length, 1, 'one line, not one per connection');
+    await server.stop();
   });
 });
 

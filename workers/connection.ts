@@ -11,7 +11,7 @@
  * finished here, its slot released, its app signal aborted.
  */
 
-import type { ServerResponse } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { LazyAbort } from '../src/http/lazy-request.js';
@@ -33,6 +33,8 @@ export class ClientConnection {
   readonly owed: OwedRequest[] = [];
   /** Requests parsed on this connection so far. */
   requests = 0;
+  /** The last of them: node:http reads its body after it is answered, if the app did not. */
+  last: IncomingMessage | null = null;
   /**
    * The server has answered with `Connection: close` (a refusal, a timeout, a parse error): a
    * request parsed after that is never run, since its answer could never be sent.

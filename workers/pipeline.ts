@@ -206,6 +206,7 @@ export class RequestPipeline {
     return (req, res) => {
       const conn = conns.of(req.socket);
       conn.requests++;
+      conn.last = req;
       // The server has already answered on this connection with `Connection: close` (a refusal,
       // a timeout): node:http parsed this pipelined request anyway, but its answer could never be
       // sent, so it is not run. The connection closes after the answers before it.
@@ -617,6 +618,15 @@ export class RequestPipeline {
       );
       const bad = new UnicornError('UNICORN_BAD_BODY', `malformed request body: ${err.message}`);
       this.failBody(conn, res.req, res, abort, 400, bad);
+      return;
+    }
+    // The bad bytes are the rest of the body of a request already answered (the app answered
+    // without reading it all, and node:http reads and drops it): that request has its answer, and a
+    // second one would be read as the answer to the client's next request. The connection ends.
+    if (conn.owed.length === 0 && conn.last !== null && !conn.last.complete) {
+      log.debug('request.bad', `Bad body after its request was answered: ${err.message}`, { code: err.code });
+      closeInStages(socket);
+      (socket as Socket).destroySoon();
       return;
     }
     // Requests parsed before the bad bytes are owed their answers, in order; then the connection

@@ -415,3 +415,44 @@ describe('methods a fetch Request cannot carry', () => {
     assert.equal(reply.status, 200);
   });
 });
+
+describe('a request answered before its body arrived', () => {
+  // The app answers without reading the body; node:http then reads and drops the rest of it. If that
+  // rest is bad (the client ends mid-body, or sends a malformed chunk), the request already has its
+  // answer: a 400 now would be a second answer to the one request, read by the client as the answer
+  // to whatever it sends next.
+  const cases = [
+    ['ends mid-body', 'Content-Length: 10', 'abc', null],
+    ['sends a malformed chunk', 'Transfer-Encoding: chunked', '3\r\nabc\r\n', 'ZZ\r\n'],
+  ] as const;
+  for (const [app, kind] of [
+    ['node-pid.mjs', 'async'],
+    ['pid.mjs', 'async'],
+    ['node-pid.mjs', 'sync'],
+  ] as const) {
+    for (const [name, framing, first, bad] of cases) {
+      test(`the client ${name}: one answer, then the connection closes (${app}, ${kind})`, async () => {
+        const server = await startServer([fixture(app), '-k', kind, '-w', '1']);
+        const socket = net.connect({ port: server.port, host: '127.0.0.1', allowHalfOpen: true });
+        let data = '';
+        socket.setEncoding('latin1').on('data', (chunk: string) => (data += chunk));
+        socket.on('error', () => {});
+        let ended = false;
+        socket.once('end', () => (ended = true));
+        socket.once('close', () => (ended = true));
+        try {
+          socket.write(`POST / HTTP/1.1\r\nHost: a\r\n${framing}\r\n\r\n${first}`);
+          await waitFor('the answer', () => /\r\n\r\n\d+$/.test(data));
+          if (bad === null) socket.end();
+          else socket.write(bad);
+          await waitFor('the server to end the connection', () => ended);
+        } finally {
+          socket.destroy();
+        }
+        assert.deepEqual(statuses(Buffer.from(data, 'latin1')), [200], data);
+        assert.equal((await request(`${server.url}/`)).status, 200, 'the worker serves on');
+        assert.deepEqual(errorLines(server), []);
+      });
+    }
+  }
+});

@@ -8,6 +8,7 @@
 import { lstatSync, readdirSync, readFileSync } from 'node:fs';
 import net from 'node:net';
 import { join } from 'node:path';
+import { monotonicNow } from './clock.js';
 import {
   CONTROL_PROTOCOL,
   type ControlCommand,
@@ -191,13 +192,13 @@ export async function runControl(run: ControlRun, stdout: Output, stderr: Output
   } catch (err) {
     return failed(stderr, err);
   }
-  const deadline = Date.now() + run.timeoutMs;
+  const deadline = monotonicNow() + run.timeoutMs;
   const timer = setTimeout(() => client.close(), run.timeoutMs);
   try {
     const done = await act(client, run, stdout, deadline);
     return done;
   } catch (err) {
-    if (Date.now() >= deadline) {
+    if (monotonicNow() >= deadline) {
       const what = {
         status: 'the status',
         reload: 'the reload to finish',
@@ -273,7 +274,7 @@ async function waitForCount(client: ControlClient, count: number, deadline: numb
   for (;;) {
     const serving = status.workers.filter((w) => !w.spare);
     if (serving.length === count && serving.every((w) => w.state === 'ready')) return status;
-    if (Date.now() >= deadline) throw new Error(`${count} worker(s) not ready in time`);
+    if (monotonicNow() >= deadline) throw new Error(`${count} worker(s) not ready in time`);
     await new Promise((resolve) => setTimeout(resolve, 100));
     status = await client.request<StatusResult>({ cmd: 'status' });
   }
@@ -281,7 +282,7 @@ async function waitForCount(client: ControlClient, count: number, deadline: numb
 
 async function waitUntil(done: () => boolean, deadline: number, what: string): Promise<void> {
   while (!done()) {
-    if (Date.now() >= deadline) throw new Error(`timed out waiting for ${what}`);
+    if (monotonicNow() >= deadline) throw new Error(`timed out waiting for ${what}`);
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
 }

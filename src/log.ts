@@ -8,6 +8,7 @@ import { closeSync, fstatSync, openSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import pino, { type DestinationStream, type Logger as PinoLogger } from 'pino';
 import type { SonicBoom } from 'sonic-boom';
+import { monotonicNow } from './clock.js';
 import { describeError, UnicornError } from './errors.js';
 import type { LogEvent } from './log-events.js';
 
@@ -209,9 +210,9 @@ export function openAccessLog(file: string, log: Log): AccessLogWriter {
   // a worker with an access log, and through require: its ESM face has only a default export, which
   // its TypeScript declarations do not describe.
   const { SonicBoom: SonicBoomStream } = requireFromHere('sonic-boom') as typeof import('sonic-boom');
-  let reportedAt = 0;
+  let reportedAt = Number.NEGATIVE_INFINITY;
   const failed = (err: unknown) => {
-    const now = Date.now();
+    const now = monotonicNow();
     if (now - reportedAt < ACCESS_LOG_ERROR_EVERY_MS) return;
     reportedAt = now;
     log.logFileFailed('access log', file, 'write', err);

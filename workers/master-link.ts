@@ -7,6 +7,7 @@
 
 import type { ServerResponse } from 'node:http';
 import type { AppInterface } from '../src/app-interface.js';
+import { monotonicNow } from '../src/clock.js';
 import { describeError } from '../src/errors.js';
 import {
   type Holding,
@@ -45,7 +46,7 @@ export class MasterLink {
   #lastBeat = 0;
   #lastBeatBusy = false;
   #rss = 0;
-  #troubleAt = 0;
+  #troubleAt = Number.NEGATIVE_INFINITY;
 
   /** `log` is read when needed: the worker's log exists only once its process is set up. */
   constructor(log: () => Log) {
@@ -116,7 +117,7 @@ export class MasterLink {
       done?.();
       return;
     }
-    this.#lastBeat = Date.now();
+    this.#lastBeat = monotonicNow();
     const oldest = state.oldest();
     const req = oldest?.[0].req;
     this.#lastBeatBusy = oldest !== undefined;
@@ -183,8 +184,8 @@ export class MasterLink {
   }
 
   private trouble(what: string, err: unknown): void {
-    if (Date.now() - this.#troubleAt < HEARTBEAT_TROUBLE_EVERY_MS) return;
-    this.#troubleAt = Date.now();
+    if (monotonicNow() - this.#troubleAt < HEARTBEAT_TROUBLE_EVERY_MS) return;
+    this.#troubleAt = monotonicNow();
     const code = (err as NodeJS.ErrnoException).code ?? null;
     const fds = code === 'EMFILE' || code === 'ENFILE';
     this.#log().warn(

@@ -15,6 +15,7 @@ import { performance } from 'node:perf_hooks';
 import type { Duplex } from 'node:stream';
 import type { AppInterface } from '../src/app-interface.js';
 import type { UpgradeHandler } from '../src/app-module.js';
+import { monotonicNow } from '../src/clock.js';
 import { describeError, UnicornError } from '../src/errors.js';
 import { type AccessLogEntry, loggedStatus } from '../src/http/access-log.js';
 import { interfaceHint } from '../src/http/errors.js';
@@ -136,7 +137,7 @@ export class RequestPipeline {
   /** The request the board shows, null when it shows none. */
   #posted: InFlight | null = null;
   #shedCount = 0;
-  #shedLoggedAt = 0;
+  #shedLoggedAt = Number.NEGATIVE_INFINITY;
 
   constructor(options: PipelineOptions, host: PipelineHost) {
     this.#options = options;
@@ -461,7 +462,7 @@ export class RequestPipeline {
       recorder.shed();
     }
     this.#shedCount++;
-    const now = Date.now();
+    const now = monotonicNow();
     if (now - this.#shedLoggedAt < 1000) return;
     this.#shedLoggedAt = now;
     this.#host.log.warn(
@@ -719,7 +720,7 @@ class InFlight implements Admissible {
       host.released();
       return;
     }
-    this.startedAt = Date.now();
+    this.startedAt = monotonicNow();
     if (pipeline.recorder !== null) this.#t0 = performance.now();
     pipeline.started(this);
     const timeoutMs = pipeline.requestTimeoutMs;

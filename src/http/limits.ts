@@ -6,6 +6,7 @@
  */
 
 import type { IncomingMessage } from 'node:http';
+import { monotonicNow } from '../clock.js';
 import { isValidHost } from './host.js';
 
 export interface RequestLimits {
@@ -178,22 +179,24 @@ export function hasBody(req: IncomingMessage): boolean {
  * never taken for a slow client. One timer per body, pushed back lazily: a chunk only records the
  * time, so a fast upload of many chunks costs no timer operations. Stops at the end of the body,
  * when the request or its response closes (node:http then discards what is left of the body).
+ * `now` is the clock (the monotonic one; a test gives a mocked one).
  */
 export function watchBodyIdle(
   req: IncomingMessage,
   res: { once(event: 'close', listener: () => void): unknown },
   ms: number,
   expired: () => void,
+  now: () => number = monotonicNow,
 ): void {
   let done = false;
   /** Waiting for the client: the body is not complete and the request stream's buffer has room. */
   let waiting = true;
-  let last = Date.now();
+  let last = now();
   let timer: NodeJS.Timeout | null = null;
   const check = () => {
     timer = null;
     if (!waiting) return; // the app's buffer filled up meanwhile; `_read` starts the wait again
-    const idle = Date.now() - last;
+    const idle = now() - last;
     if (idle < ms) {
       timer = setTimeout(check, ms - idle);
       return;
@@ -203,7 +206,7 @@ export function watchBodyIdle(
   };
   const wait = () => {
     waiting = true;
-    last = Date.now();
+    last = now();
     timer ??= setTimeout(check, ms);
   };
   const stop = () => {

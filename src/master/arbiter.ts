@@ -21,6 +21,7 @@ import type { Duplex } from 'node:stream';
 import { isatty } from 'node:tty';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parseAppSpec, resolveAppFile } from '../app-module.js';
+import { monotonicNow } from '../clock.js';
 import { type ResolvedConfig, serializableSettings } from '../config.js';
 import {
   CONTROL_PROTOCOL,
@@ -161,7 +162,9 @@ export class Arbiter implements SignalHandlers, ControlTarget {
   #reloads = { done: 0, failed: 0 };
   /** Why workers left that are yet to be replaced: the next spawned workers' start reasons. */
   readonly #restartReasons: string[] = [];
-  readonly #startedAt = Date.now();
+  /** When the master started: the wall clock, shown by `unicorn-ts status`; the monotonic clock, for its uptime. */
+  readonly #startedAtWall = Date.now();
+  readonly #startedAt = monotonicNow();
   readonly #exits: Exit[] = [];
   readonly #workers = new Map<number, WorkerHandle>();
   /** --dispatch request: keep-alive connections waiting here for their next request. */
@@ -208,7 +211,7 @@ export class Arbiter implements SignalHandlers, ControlTarget {
   /** --metrics-bind and --statsd-host; null when both are off. */
   #telemetry: Telemetry | null = null;
   /** When the loop last went round: /healthz fails when it stops turning. */
-  #lastTurnAt = Date.now();
+  #lastTurnAt = monotonicNow();
   /** systemd's Type=notify protocol, when $NOTIFY_SOCKET names a socket (sd-notify.ts). */
   readonly #systemd: SystemdNotifier | null;
 
@@ -244,7 +247,7 @@ export class Arbiter implements SignalHandlers, ControlTarget {
       return code;
     }
     for (;;) {
-      this.#lastTurnAt = Date.now();
+      this.#lastTurnAt = monotonicNow();
       const signal = this.#signalQueue.shift();
       if (signal !== undefined) await this.dispatch(signal);
       for (let command = this.#commands.shift(); command; command = this.#commands.shift()) await command();
@@ -599,7 +602,7 @@ export class Arbiter implements SignalHandlers, ControlTarget {
     // Closing the master's copies first: once every worker has closed its own, the port closes.
     for (const socket of this.#sockets) closeSocket(socket, this.#upgrade === null ? {} : { unlink: false });
     this.#sockets = [];
-    const now = Date.now();
+    const now = monotonicNow();
     for (const worker of this.#workers.values()) {
       if (graceful) worker.stop('master stopping', now, this.settings.gracefulTimeout * 1000);
       else worker.quickStop(now, QUICK_STOP_GRACE_MS);
@@ -634,7 +637,7 @@ export class Arbiter implements SignalHandlers, ControlTarget {
     }
     await this.runHook('onReload', this.api);
     const oldAges = new Set<number>();
-    const now = Date.now();
+    const now = monotonicNow();
     for (const worker of this.#workers.values()) {
       if (worker.retire('reload')) oldAges.add(worker.age);
     }
@@ -752,7 +755,7 @@ export class Arbiter implements SignalHandlers, ControlTarget {
     this.#reload = null;
     this.#config = reload.oldConfig;
     this.setWorkerCount(reload.oldTarget);
-    const now = Date.now();
+    const now = monotonicNow();
     for (const worker of this.#workers.values()) {
       if (reload.oldAges.has(worker.age)) {
         worker.unretire();
@@ -824,12 +827,12 @@ export class Arbiter implements SignalHandlers, ControlTarget {
         continue;
       }
       this.#restartReasons.push(worker.reason === 'boot-timeout' ? 'boot-timeout' : 'crash');
-      if (worker.readyAt === null || Date.now() - worker.readyAt < CRASH_WINDOW_MS) {
+      if (worker.readyAt === null || monotonicNow() - worker.readyAt < CRASH_WINDOW_MS) {
         // The first failure respawns at once; a loop then waits 100 ms, 200 ms, ... up to 30 s.
         this.#failures++;
         const delay =
           this.#failures === 1 ? 0 : Math.min(BACKOFF_MAX_MS, BACKOFF_FIRST_MS * 2 ** (this.#failures - 2));
-        this.#nextSpawnAt = Date.now() + delay;
+        this.#nextSpawnAt = monotonicNow() + delay;
         this.#log.warn(
           'worker.backoff',
           `Worker died ${this.#failures} time(s) in a row soon after boot; next spawn in ${delay} ms`,
@@ -844,7 +847,7 @@ export class Arbiter implements SignalHandlers, ControlTarget {
   // ---- timeouts --------------------------------------------------------------------------------
 
   private murderWorkers(): void {
-    const now = Date.now();
+    const now = monotonicNow();
     const timeoutMs = this.settings.timeout * 1000;
     const bootTimeoutMs = this.settings.bootTimeout * 1000;
     for (const worker of this.#workers.values()) {
@@ -923,12 +926,12 @@ export class Arbiter implements SignalHandlers, ControlTarget {
       // The spares from before the reload have the old app: new ones boot below.
       for (const worker of this.#workers.values()) {
         if (worker.isSpare && worker.age < reload.firstNewAge) {
-          worker.stop('reload', Date.now(), this.settings.gracefulTimeout * 1000);
+          worker.stop('reload', monotonicNow(), this.settings.gracefulTimeout * 1000);
         }
       }
       this.#telemetry?.reloaded('done');
-      this.#log.info('reload.done', `Reload done in ${Date.now() - reload.startedAt} ms`, {
-        durationMs: Date.now() - reload.startedAt,
+      this.#log.info('reload.done', `Reload done in ${monotonicNow() - reload.startedAt} ms`, {
+        durationMs: monotonicNow() - reload.startedAt,
         workerPids: this.api.workerPids,
       });
       this.#reloads.done++;
@@ -948,20 +951,20 @@ export class Arbiter implements SignalHandlers, ControlTarget {
         workerPid: worker.pid,
         reason: worker.reason,
       });
-      worker.stop(worker.reason ?? 'retire', Date.now(), graceMs);
+      worker.stop(worker.reason ?? 'retire', monotonicNow(), graceMs);
     }
-    for (const worker of plan.reduce) worker.stop('worker count reduced', Date.now(), graceMs);
+    for (const worker of plan.reduce) worker.stop('worker count reduced', monotonicNow(), graceMs);
     for (const spare of plan.promote) this.promote(spare);
-    for (const spare of plan.dropSpares) spare.stop('standby no longer needed', Date.now(), graceMs);
+    for (const spare of plan.dropSpares) spare.stop('standby no longer needed', monotonicNow(), graceMs);
     // A crash loop's backoff paces spawning, spares included; so does a fork the system refused.
-    if (Date.now() < this.#nextSpawnAt) return;
+    if (monotonicNow() < this.#nextSpawnAt) return;
     for (let n = 0; n < plan.spawn; n++) if (!(await this.spawnWorker(false))) return;
     for (let n = 0; n < plan.spawnSpares; n++) if (!(await this.spawnWorker(true))) return;
   }
 
   /** A standby takes the place of a worker that left: it gets the sockets and reports ready. */
   private promote(worker: WorkerHandle): void {
-    if (!worker.promote(Date.now())) return;
+    if (!worker.promote(monotonicNow())) return;
     worker.startReason = this.nextStartReason();
     this.#log.info('worker.promoted', `Standby worker (pid: ${worker.pid}) takes over`, {
       workerPid: worker.pid,
@@ -1015,7 +1018,7 @@ export class Arbiter implements SignalHandlers, ControlTarget {
       this.forkFailed(clusterWorker);
       return false;
     }
-    const worker = new WorkerHandle(clusterWorker, age, Date.now(), spare);
+    const worker = new WorkerHandle(clusterWorker, age, monotonicNow(), spare);
     worker.startReason = spare ? 'standby' : this.nextStartReason();
     const probePipe = clusterWorker.process.stdio[STACK_PROBE_FD];
     if (boot.stackProbeFd !== null && probePipe) worker.stackProbe = new StackProbe(probePipe as Duplex);
@@ -1045,7 +1048,7 @@ export class Arbiter implements SignalHandlers, ControlTarget {
   private forkFailed(err: Error): void {
     this.#failures++;
     const delay = Math.min(BACKOFF_MAX_MS, BACKOFF_FIRST_MS * 2 ** (this.#failures - 1));
-    this.#nextSpawnAt = Date.now() + delay;
+    this.#nextSpawnAt = monotonicNow() + delay;
     this.#log.error(
       'worker.spawn_failed',
       `Cannot start a worker: ${describeSpawnError(err)}; next try in ${delay} ms`,
@@ -1058,7 +1061,7 @@ export class Arbiter implements SignalHandlers, ControlTarget {
   }
 
   private onWorkerMessage(worker: WorkerHandle, message: WorkerMessage, handle?: unknown): void {
-    worker.lastHeartbeat = Date.now();
+    worker.lastHeartbeat = monotonicNow();
     switch (message.act) {
       case 'hello':
         worker.listening();
@@ -1074,7 +1077,7 @@ export class Arbiter implements SignalHandlers, ControlTarget {
         this.sendSockets(worker);
         return;
       case 'ready':
-        worker.markReady(Date.now());
+        worker.markReady(monotonicNow());
         this.#anyReady = true;
         this.onWorkerReady();
         this.wakeUp();
@@ -1173,7 +1176,7 @@ export class Arbiter implements SignalHandlers, ControlTarget {
   // ---- the control socket (control.ts) ---------------------------------------------------------
 
   status(): StatusResult {
-    const now = Date.now();
+    const now = monotonicNow();
     const workers = [...this.#workers.values()].sort((a, b) => a.age - b.age);
     return {
       master: {
@@ -1181,7 +1184,7 @@ export class Arbiter implements SignalHandlers, ControlTarget {
         version: this.#opts.version,
         protocol: CONTROL_PROTOCOL,
         app: this.#opts.appModule,
-        startedAt: this.#startedAt,
+        startedAt: this.#startedAtWall,
         uptimeMs: now - this.#startedAt,
         state: this.#stopping !== null ? 'stopping' : this.#reload !== null ? 'reloading' : 'running',
         workers: {
@@ -1199,7 +1202,7 @@ export class Arbiter implements SignalHandlers, ControlTarget {
         id: w.age,
         state: w.state,
         spare: w.isSpare,
-        startedAt: w.bornAt,
+        startedAt: w.bornAtWall,
         uptimeMs: now - w.bornAt,
         requests: w.requests,
         inflight: w.inflight,
@@ -1286,7 +1289,7 @@ export class Arbiter implements SignalHandlers, ControlTarget {
       this.#wakePending = false;
       return Promise.resolve();
     }
-    const now = Date.now();
+    const now = monotonicNow();
     let delay = MAX_SLEEP_MS;
     for (const w of this.#workers.values()) if (w.killAt !== null) delay = Math.min(delay, w.killAt - now);
     if (this.#nextSpawnAt > now) delay = Math.min(delay, this.#nextSpawnAt - now);

@@ -14,6 +14,7 @@ import {
   Registry,
 } from 'prom-client';
 import { type BindAddress, formatBind } from '../bind.js';
+import { monotonicNow } from '../clock.js';
 import { describeError, UnicornError } from '../errors.js';
 import { IPC_NS } from '../ipc.js';
 import type { Log } from '../log.js';
@@ -263,7 +264,7 @@ export class PrometheusMetrics {
           return reply(res, 500, `cannot collect the metrics: ${describeError(err)}\n`);
         }
       case '/healthz': {
-        const since = Date.now() - view.lastTurnAt;
+        const since = monotonicNow() - view.lastTurnAt;
         if (since > LOOP_STALE_MS)
           return reply(res, 503, `the master's loop has not turned for ${Math.round(since / 1000)} s\n`);
         return reply(res, 200, 'ok\n');
@@ -298,9 +299,9 @@ export class PrometheusMetrics {
     );
     server.keepAliveTimeout = 5_000;
     server.maxConnections = METRICS_MAX_CONNECTIONS;
-    let fullLoggedAt = -Infinity;
+    let fullLoggedAt = Number.NEGATIVE_INFINITY;
     server.on('drop', () => {
-      const now = Date.now();
+      const now = monotonicNow();
       if (now - fullLoggedAt < FULL_LOG_INTERVAL_MS) return;
       fullLoggedAt = now;
       log.warn(

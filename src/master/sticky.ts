@@ -26,6 +26,7 @@
  */
 
 import net, { type Socket } from 'node:net';
+import { monotonicNow } from '../clock.js';
 import { type Client, compileTrust, createClientResolver } from '../http/forwarded.js';
 import { rawAnswer } from '../http/own-answer.js';
 import { parseProxyHeader, proxiedClient, V1_MAX_LENGTH, V2_MAX_LENGTH } from '../http/proxy-protocol.js';
@@ -70,7 +71,7 @@ export class StickyRouter {
   /** Each worker's slot, by pid, from the moment it is first seen ready. */
   readonly #slots = new Map<number, number>();
   #workers: () => Iterable<WorkerHandle> = () => [];
-  #acceptFailedAt = 0;
+  #acceptFailedAt = Number.NEGATIVE_INFINITY;
   #stopped = false;
 
   constructor(options: StickyOptions) {
@@ -121,7 +122,7 @@ export class StickyRouter {
   }
 
   /** Gives waiting connections to their workers; those past STICKY_WAIT_MS to the best one serving. */
-  dispatch(now: number = Date.now()): void {
+  dispatch(now: number = monotonicNow()): void {
     if (this.#waiting.length === 0) return;
     const table = this.#table();
     for (let i = 0; i < this.#waiting.length; ) {
@@ -278,12 +279,12 @@ export class StickyRouter {
       handle.close();
       return;
     }
-    this.#waiting.push({ handle, index, head, key, since: Date.now() });
+    this.#waiting.push({ handle, index, head, key, since: monotonicNow() });
     this.dispatch();
   }
 
   #acceptError(err: Error): void {
-    const now = Date.now();
+    const now = monotonicNow();
     if (now - this.#acceptFailedAt < 1000) return;
     this.#acceptFailedAt = now;
     this.#options.acceptFailed(err);

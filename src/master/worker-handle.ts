@@ -50,6 +50,8 @@ export class WorkerHandle {
   /** 1, 2, 3... in spawn order over the master's life. */
   readonly age: number;
   readonly bornAt: number;
+  /** When it was forked, by the wall clock: shown by `unicorn-ts status`, never used to measure. */
+  readonly bornAtWall = Date.now();
   #state: WorkerState = 'booting';
   /** Booted as a spare (--standby): not counted toward --workers until promoted. */
   #spare: boolean;

@@ -397,3 +397,49 @@ describe('a master that cannot fork', () => {
     assert.equal((await server.waitForExit()).code, 0);
   });
 });
+
+/** libfaketime, which moves a process's wall clock (and only it) while the process runs. */
+const LIBFAKETIME = ['x86_64-linux-gnu', 'aarch64-linux-gnu', '.']
+  .map((arch) => join('/usr/lib', arch, 'faketime', 'libfaketime.so.1'))
+  .find((path) => existsSync(path));
+
+describe('a wall clock stepped forward', () => {
+  test('past --timeout (NTP, a resumed VM): no worker is taken for silent, and /healthz stays 200', {
+    skip: LIBFAKETIME === undefined ? 'libfaketime not installed: apt-get install faketime' : false,
+  }, async () => {
+    const clock = join(dir, 'faketime');
+    writeFileSync(clock, '+0\n');
+    const server = await startServer(
+      [fixture('pid.mjs'), '-w', '2', '--timeout', '5', '--metrics-bind', '127.0.0.1:0'],
+      {
+        env: {
+          LD_PRELOAD: LIBFAKETIME,
+          FAKETIME_TIMESTAMP_FILE: clock,
+          FAKETIME_NO_CACHE: '1',
+          // The monotonic clock runs on: only the wall clock steps, as under NTP.
+          FAKETIME_DONT_FAKE_MONOTONIC: '1',
+        },
+      },
+    );
+    const metrics = server.events('metrics.listening').find((l) => typeof l.url === 'string')?.url;
+    assert.ok(typeof metrics === 'string');
+    const workers = server.liveWorkerPids();
+    // Ten minutes ahead, for the master and its workers alike.
+    writeFileSync(clock, '+600\n');
+    // One more worker: by the time it is ready the master has gone round its loop (and checked
+    // every worker's heartbeat against --timeout) after the step.
+    server.signal('SIGTTIN');
+    const third = await server.waitForEvent('worker.ready', (l) => !workers.includes(l.pid as number));
+    assert.equal((await request(`${metrics}/healthz`)).status, 200);
+    for (const event of ['worker.timeout', 'worker.exited', 'worker.killed']) {
+      assert.deepEqual(server.events(event), [], `no ${event}`);
+    }
+    assert.deepEqual(
+      server.liveWorkerPids().sort(),
+      [...workers, third.pid as number].sort(),
+      'the workers from before the step still serve',
+    );
+    server.signal('SIGTERM');
+    assert.equal((await server.waitForExit()).code, 0);
+  });
+});

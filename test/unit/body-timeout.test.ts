@@ -20,7 +20,14 @@ function setup() {
   const req = new IncomingMessage(socket as unknown as Socket);
   const res = new EventEmitter();
   let expired = 0;
-  watchBodyIdle(req, res, MS, () => expired++);
+  // The clock is Date.now, which the mocked timers move (they do not move the monotonic clock).
+  watchBodyIdle(
+    req,
+    res,
+    MS,
+    () => expired++,
+    () => Date.now(),
+  );
   return { req, res, expired: () => expired };
 }
 

@@ -88,7 +88,7 @@ export const LOG_EVENTS = {
   'metrics.connections_full':
     '--metrics-bind holds as many connections as it takes (carries limit: 64); newer ones are closed at once until some end. At most one line a minute.',
   'worker.output':
-    'With --capture-output, one line the app wrote to standard output (info) or standard error (warn) in a worker; `stream` says which.',
+    'With --capture-output, one line the app wrote to standard output (info) or standard error (warn) in a worker; `stream` says which. A line longer than 16 KiB, or text that has not ended its line by then, comes in 16 KiB pieces marked `partial: true` but the last.',
   'logs.reopened': 'Log files were reopened (USR1).',
   'logs.failed':
     'A log file could not be reopened on USR1 (its directory was removed, no permission) or written: the file open before is kept and serving goes on; carries file and during (reopen or write).',

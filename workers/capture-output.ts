@@ -9,17 +9,37 @@ import type { Log } from '../src/log.js';
 
 type Write = typeof process.stdout.write;
 
+/**
+ * The longest piece of a line logged as one `worker.output` line (Docker's json-file log cuts at the
+ * same size): longer lines, and text that never ends its line (a progress bar redrawn with `\r`, a
+ * dot per request), go out in pieces of this many characters, each but the last marked `partial`.
+ * Without a bound, text without a newline was held in memory for as long as the worker lived, and
+ * rescanned at each write.
+ */
+export const MAX_OUTPUT_LINE = 16 * 1024;
+
+type Stream = 'stdout' | 'stderr';
+
 /** Installs the capture on both streams; `flush()` logs a last line that had no newline yet. */
 export function captureOutput(log: () => Log): { flush(): void } {
   const streams = [
     { stream: process.stdout, name: 'stdout' as const },
     { stream: process.stderr, name: 'stderr' as const },
   ];
-  const pending: Record<'stdout' | 'stderr', string> = { stdout: '', stderr: '' };
-  const emit = (name: 'stdout' | 'stderr', text: string) => {
+  const pending: Record<Stream, string> = { stdout: '', stderr: '' };
+  const emit = (name: Stream, text: string, partial: boolean) => {
+    const fields = partial ? { stream: name, partial: true } : { stream: name };
     // stdout is the app's ordinary output; stderr is what console.warn and console.error write.
-    if (name === 'stdout') log().info('worker.output', text, { stream: name });
-    else log().warn('worker.output', text, { stream: name });
+    if (name === 'stdout') log().info('worker.output', text, fields);
+    else log().warn('worker.output', text, fields);
+  };
+  /** Logs `line` (its newline seen), in pieces when it is too long. */
+  const emitLine = (name: Stream, line: string) => {
+    let at = 0;
+    for (; line.length - at > MAX_OUTPUT_LINE; at += MAX_OUTPUT_LINE) {
+      emit(name, line.slice(at, at + MAX_OUTPUT_LINE), true);
+    }
+    emit(name, at === 0 ? line : line.slice(at), false);
   };
   for (const { stream, name } of streams) {
     stream.write = function write(chunk: unknown, encoding?: unknown, done?: unknown): boolean {
@@ -29,9 +49,19 @@ export function captureOutput(log: () => Log): { flush(): void } {
           : Buffer.from(chunk as Uint8Array).toString(
               typeof encoding === 'string' ? (encoding as BufferEncoding) : 'utf8',
             );
-      const lines = (pending[name] + text).split('\n');
-      pending[name] = lines.pop()!;
-      for (const line of lines) emit(name, line);
+      // Only the new text is searched for newlines; what is pending from before is prepended once.
+      let start = 0;
+      for (let nl = text.indexOf('\n'); nl !== -1; nl = text.indexOf('\n', start)) {
+        emitLine(name, pending[name] + text.slice(start, nl));
+        pending[name] = '';
+        start = nl + 1;
+      }
+      let rest = pending[name] + (start === 0 ? text : text.slice(start));
+      while (rest.length > MAX_OUTPUT_LINE) {
+        emit(name, rest.slice(0, MAX_OUTPUT_LINE), true);
+        rest = rest.slice(MAX_OUTPUT_LINE);
+      }
+      pending[name] = rest;
       const callback = typeof encoding === 'function' ? encoding : done;
       if (typeof callback === 'function') queueMicrotask(() => (callback as () => void)());
       return true;
@@ -40,7 +70,7 @@ export function captureOutput(log: () => Log): { flush(): void } {
   return {
     flush: () => {
       for (const { name } of streams) {
-        if (pending[name] !== '') emit(name, pending[name]);
+        if (pending[name] !== '') emit(name, pending[name], false);
         pending[name] = '';
       }
     },

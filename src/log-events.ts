@@ -90,6 +90,8 @@ export const LOG_EVENTS = {
   'worker.output':
     'With --capture-output, one line the app wrote to standard output (info) or standard error (warn) in a worker; `stream` says which. A line longer than 16 KiB, or text that has not ended its line by then, comes in 16 KiB pieces marked `partial: true` but the last.',
   'logs.reopened': 'Log files were reopened (USR1).',
+  'logs.access_dropped':
+    'A worker holds 16 MiB of access-log lines its file or pipe has not taken yet (a log collector that stopped reading, a hung file system), and drops lines past that; `dropped` counts them since the worker started. At most one line every 10 s.',
   'logs.failed':
     'A log file could not be reopened on USR1 (its directory was removed, no permission) or written: the file open before is kept and serving goes on; carries file and during (reopen or write).',
 } as const;

@@ -195,6 +195,15 @@ const ACCESS_LOG_FLUSH_MS = 1000;
 const ACCESS_LOG_ERROR_EVERY_MS = 10_000;
 
 /**
+ * The most access-log bytes a worker holds while the file or pipe does not take them (a log
+ * collector that stopped reading standard output, a hung network file system). Lines past it are
+ * dropped and counted (`logs.access_dropped`): without a bound the worker's memory grew by every
+ * line it served for as long as the stall lasted (60 MiB in 20 s of load, measured). nginx blocks
+ * on such a write instead, and so would every request of the worker.
+ */
+export const ACCESS_LOG_MAX_BUFFER = 16 * 1024 * 1024;
+
+/**
  * `log` hears of failures: the stream opens and writes asynchronously, and a failure surfaces as an
  * 'error' event, which without a listener would kill the worker (USR1 after the log directory was
  * removed, a full disk). A write failure is reported at most every ACCESS_LOG_ERROR_EVERY_MS.
@@ -217,6 +226,19 @@ export function openAccessLog(file: string, log: Log): AccessLogWriter {
     reportedAt = now;
     log.logFileFailed('access log', file, 'write', err);
   };
+  let dropped = 0;
+  let droppedReportedAt = Number.NEGATIVE_INFINITY;
+  const drop = () => {
+    dropped++;
+    const now = monotonicNow();
+    if (now - droppedReportedAt < ACCESS_LOG_ERROR_EVERY_MS) return;
+    droppedReportedAt = now;
+    log.warn(
+      'logs.access_dropped',
+      `The access log ${file} is not taking lines as fast as they come: ${ACCESS_LOG_MAX_BUFFER / 1048576} MiB are waiting, and ${dropped} line(s) were dropped so far`,
+      { file, dropped },
+    );
+  };
   const open = (dest: string | number) => {
     const opened = new SonicBoomStream({
       dest,
@@ -224,8 +246,10 @@ export function openAccessLog(file: string, log: Log): AccessLogWriter {
       append: true,
       // Batch small lines into larger writes; flushed at exit and when the worker goes idle.
       minLength: file === '-' ? 0 : 4096,
+      maxLength: ACCESS_LOG_MAX_BUFFER,
     });
     opened.on('error', failed);
+    opened.on('drop', drop);
     return opened;
   };
   let stream = open(file === '-' ? 1 : file);

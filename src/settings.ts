@@ -833,7 +833,7 @@ const BASE_SETTINGS = [
     meta: 'FILE',
     default: null,
     parse: parseOptionalString,
-    doc: 'Where the access log goes: a file path, or `-` for standard output. Off by default, as behind nginx the proxy keeps one.',
+    doc: 'Where the access log goes: a file path, or `-` for standard output. Off by default, as behind nginx the proxy keeps one. Lines are written in batches; a worker holds at most 16 MiB of them while the file or pipe does not take them (a log collector that stopped reading), and drops the rest with a `logs.access_dropped` warning.',
   }),
   setting({
     name: 'accessLogformat',

@@ -4,7 +4,12 @@
  * error log), connections that never send a byte, and workers that lose their master.
  */
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { closeSync, constants, mkdtempSync, openSync, readSync, rmSync } from 'node:fs';
+import http from 'node:http';
 import net from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { rawExchange, request } from '../helpers/http.js';
 import { fixture, type Server, startServer, stopAll } from '../helpers/server.js';
@@ -455,4 +460,74 @@ describe('a request answered before its body arrived', () => {
       });
     }
   }
+});
+
+describe('an access log that is not read', () => {
+  test('holds at most 16 MiB of lines, drops the rest with a warning, and the worker serves on', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'unicorn-access-fifo-'));
+    const fifo = join(dir, 'access.fifo');
+    execFileSync('mkfifo', [fifo]);
+    // A reader that is there (so the worker can open the pipe) and never reads: a log collector
+    // that stopped.
+    const reader = openSync(fifo, constants.O_RDONLY | constants.O_NONBLOCK);
+    try {
+      const server = await startServer([
+        fixture('node-pid.mjs'),
+        '-w',
+        '1',
+        '--access-logfile',
+        fifo,
+        '--access-logformat',
+        '%({x-pad}i)s',
+      ]);
+      // 3,000 lines of 7,000 bytes: 20 MiB, past the bound and the pipe's own buffer.
+      const pad = 'p'.repeat(7_000);
+      const agent = new http.Agent({ keepAlive: true, maxSockets: 8 });
+      const sent = 3_000;
+      let next = 0;
+      await Promise.all(
+        Array.from({ length: 8 }, async () => {
+          while (next < sent) {
+            next++;
+            const reply = await request(`${server.url}/`, { headers: { 'x-pad': pad }, agent });
+            assert.equal(reply.status, 200);
+          }
+        }),
+      );
+      agent.destroy();
+      const dropped = await server.waitForEvent('logs.access_dropped', () => true, { level: 'warning' });
+      assert.equal(dropped.level, 'warn');
+      assert.ok((dropped.dropped as number) > 0);
+      // Read what the worker held once it stops: it writes it out as it exits, then closes the pipe.
+      server.signal('SIGTERM');
+      let bytes = 0;
+      const chunk = Buffer.alloc(1 << 16);
+      await waitFor(
+        'the end of the access log',
+        () => {
+          for (;;) {
+            let n: number;
+            try {
+              n = readSync(reader, chunk);
+            } catch (err) {
+              if ((err as NodeJS.ErrnoException).code === 'EAGAIN') return false;
+              throw err;
+            }
+            if (n === 0) return true;
+            bytes += n;
+          }
+        },
+        { timeoutMs: 60_000, intervalMs: 20 },
+      );
+      assert.equal((await server.waitForExit()).code, 0);
+      const lines = bytes / (pad.length + 1);
+      assert.ok(lines < sent, `every one of the ${sent} lines was kept (${lines})`);
+      assert.ok(bytes <= 16 * 1024 * 1024 + 1024 * 1024, `${bytes} bytes were held`);
+      assert.ok(bytes >= 16 * 1024 * 1024 - pad.length, `only ${bytes} bytes came through`);
+      assert.deepEqual(errorLines(server), []);
+    } finally {
+      closeSync(reader);
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
 });

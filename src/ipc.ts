@@ -36,6 +36,11 @@ export type WorkerMessage =
   | { ns: typeof IPC_NS; act: 'metrics'; id: number; metrics: unknown[] }
   /** The worker wants to be replaced (max-requests, an uncaught error) and will drain when told. */
   | { ns: typeof IPC_NS; act: 'retire'; reason: string }
+  /**
+   * The worker got a stop signal the master did not send (an operator's `kill` of the worker, a
+   * `pkill` that matched it) and is stopping: gracefully on TERM, at once on INT and QUIT.
+   */
+  | { ns: typeof IPC_NS; act: 'stopping'; signal: string; quick: boolean }
   /** The worker switched the sockets it was given at spawn to listening (early-listen.ts), or says why not. */
   | { ns: typeof IPC_NS; act: 'queueing'; failure: string | null }
   /** The worker cannot boot; it exits with `code` right after this message. */

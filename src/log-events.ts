@@ -45,7 +45,8 @@ export const LOG_EVENTS = {
     'The master went away without stopping this worker (kill -9, the OOM killer): it finishes the requests in flight (carries inflight), bounded by --graceful-timeout, then exits.',
   'worker.killed':
     'A stopping worker outlived its grace (--graceful-timeout; 2 s after a quick stop; 1 s after SIGABRT) and is sent SIGKILL. Carries what the kill cuts, as of its last heartbeat: inflight, streaming (responses whose head was sent, not yet finished), websockets, connections (the last three null if it never reported during its drain), request and requestAgeSeconds (the oldest request in flight), heartbeatAgeSeconds, and reason (why it was stopping).',
-  'worker.exited': 'The master reaped a worker; carries exit code or signal, and a hint when abnormal.',
+  'worker.exited':
+    'The master reaped a worker; carries exit code or signal, and a hint when abnormal. At warn level for a worker that stopped on a TERM, INT or QUIT sent to it from outside the master (an operator, a `pkill`): it is replaced, and not counted as a crash.',
   'worker.boot_timeout':
     'A worker did not become ready within --boot-timeout and is being killed (a boot failure).',
   'worker.timeout':

@@ -93,6 +93,11 @@ export class MasterLink {
     this.send({ ns: IPC_NS, act: 'retire', reason });
   }
 
+  /** A stop signal arrived (from the master, or from anyone else: the master tells them apart). */
+  stopping(signal: string, quick: boolean): void {
+    this.send({ ns: IPC_NS, act: 'stopping', signal, quick });
+  }
+
   bootError(code: number, message: string): void {
     this.send({ ns: IPC_NS, act: 'boot-error', code, message });
   }

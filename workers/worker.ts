@@ -252,8 +252,14 @@ export abstract class Worker {
     setUpProcess(
       { title: `unicorn-ts: worker [${s.procName ?? this.boot.appModule}]`, group: s.group, user: s.user },
       {
-        stop: (signal) => this.stop(signal),
-        'quick-stop': (signal) => this.quickExit(signal),
+        stop: (signal) => {
+          this.master.stopping(signal, false);
+          this.stop(signal);
+        },
+        'quick-stop': (signal) => {
+          this.master.stopping(signal, true);
+          this.quickExit(signal);
+        },
         'reopen-logs': () => {
           this.log.reopen();
           this.#accessLog?.reopen();

@@ -796,8 +796,17 @@ export class Arbiter implements SignalHandlers, ControlTarget {
       const { wasBooting, expected } = from;
       const how = exitHow(code, signal);
       const fields = { workerPid: worker.pid, age: worker.age, code, signal, reason: worker.reason };
-      if (expected && (code === 0 || signal === 'SIGTERM')) {
-        this.#log.info('worker.exited', `Worker exited (pid: ${worker.pid})`, fields);
+      // A worker stopped before its own handlers were installed dies by the stop signal itself.
+      if (expected && (code === 0 || signal === 'SIGTERM' || signal === 'SIGQUIT')) {
+        if (worker.signaledFromOutside !== null && this.#stopping === null) {
+          this.#log.warn(
+            'worker.exited',
+            `Worker (pid: ${worker.pid}) exited on ${worker.signaledFromOutside} sent to it from outside the master; replaced`,
+            fields,
+          );
+        } else {
+          this.#log.info('worker.exited', `Worker exited (pid: ${worker.pid})`, fields);
+        }
       } else {
         const hint = exitHint(code, signal, worker);
         this.#log.error('worker.exited', abnormalExitMessage(worker.pid, code, signal, hint), {
@@ -1060,6 +1069,21 @@ export class Arbiter implements SignalHandlers, ControlTarget {
     );
   }
 
+  /**
+   * A worker stops on a signal sent to it from outside the master (an operator's `kill`, a `pkill`
+   * that matched it): replaced at once, its exit expected, never counted as a crash. Its exit line
+   * says so (reapWorkers). The same signal sent to the whole process group (Ctrl-C in a terminal)
+   * may reach a worker's message here before the master's own copy: the master's stop then follows,
+   * and covers this worker as any other.
+   */
+  private workerStopping(worker: WorkerHandle, signal: string, quick: boolean): void {
+    if (this.#stopping !== null) return;
+    const graceMs = quick ? QUICK_STOP_GRACE_MS : this.settings.gracefulTimeout * 1000;
+    if (!worker.stoppingOnSignal(signal, monotonicNow(), graceMs)) return;
+    this.#restartReasons.push('signal');
+    this.wakeUp();
+  }
+
   private onWorkerMessage(worker: WorkerHandle, message: WorkerMessage, handle?: unknown): void {
     worker.lastHeartbeat = monotonicNow();
     switch (message.act) {
@@ -1115,6 +1139,9 @@ export class Arbiter implements SignalHandlers, ControlTarget {
       case 'retire':
         if (worker.counted && worker.retire(message.reason)) this.#restartReasons.push(message.reason);
         this.wakeUp();
+        return;
+      case 'stopping':
+        this.workerStopping(worker, message.signal, message.quick);
         return;
       case 'conn-idle':
         worker.heardSinceHandback = false;

@@ -92,7 +92,7 @@ export class PrometheusMetrics {
     });
     this.#restarts = new Counter({
       name: 'unicorn_worker_restarts_total',
-      help: 'Workers replaced, by reason: crash, timeout, memory (--max-memory), max-requests, reload (HUP).',
+      help: 'Workers replaced, by reason: crash, timeout, memory (--max-memory), max-requests, reload (HUP), signal (a stop signal sent to the worker itself).',
       labelNames: ['reason'],
       registers,
     });

@@ -20,7 +20,7 @@ import type { PrometheusMetrics } from './prometheus.js';
 import type { WorkerHandle } from './worker-handle.js';
 
 /** Why a worker was replaced: the `reason` label of unicorn_worker_restarts_total. */
-export const RESTART_REASONS = ['crash', 'timeout', 'memory', 'max-requests', 'reload'] as const;
+export const RESTART_REASONS = ['crash', 'timeout', 'memory', 'max-requests', 'reload', 'signal'] as const;
 export type RestartReason = (typeof RESTART_REASONS)[number];
 
 /**
@@ -48,7 +48,7 @@ export interface MasterView {
  * (the master is stopping, the count went down, a standby was dropped, a reload was rolled back).
  */
 export function restartReason(
-  worker: Pick<WorkerHandle, 'reason' | 'stopReason'>,
+  worker: Pick<WorkerHandle, 'reason' | 'stopReason' | 'signaledFromOutside'>,
   expected: boolean,
   masterStopping: boolean,
 ): RestartReason | null {
@@ -67,7 +67,8 @@ export function restartReason(
     case 'unhandled rejection':
       return 'crash';
     default:
-      return null;
+      // A stop signal sent to the worker from outside the master (WorkerHandle.stoppingOnSignal).
+      return worker.signaledFromOutside !== null ? 'signal' : null;
   }
 }
 

@@ -227,6 +227,28 @@ export class WorkerHandle {
     return true;
   }
 
+  /**
+   * The worker says it is stopping on a signal the master did not send (an operator's `kill` of the
+   * worker, a `pkill` that matched it). Not a crash: its exit is expected, it is replaced, and it is
+   * killed if it outlives `graceMs`, as if the master had stopped it. False when the master is
+   * stopping it already (the signal was the master's own).
+   */
+  stoppingOnSignal(signal: string, now: number, graceMs: number): boolean {
+    if (this.#state === 'stopping' || this.#state === 'exited') return false;
+    this.#state = 'stopping';
+    this.#reason = `${signal} sent to the worker`;
+    this.#signaledFromOutside = signal;
+    this.#killAt = now + graceMs;
+    return true;
+  }
+
+  #signaledFromOutside: string | null = null;
+
+  /** The stop signal it got from outside the master (stoppingOnSignal), or null. */
+  get signaledFromOutside(): string | null {
+    return this.#signaledFromOutside;
+  }
+
   /** Silent past --timeout: a serving worker whose last heartbeat is older than `timeoutMs`. */
   timedOut(now: number, timeoutMs: number): boolean {
     return (

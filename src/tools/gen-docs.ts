@@ -51,7 +51,9 @@ export function signalsPage(): string {
   out +=
     'Send signals to the master (its pid is in the `--pid` file and in the `master.starting` log line). ' +
     'Workers handle the signals in the last column when they get them directly, which is also how the ' +
-    'master drives them. A `HUP`, `USR1`, `USR2`, `TTIN` or `TTOU` that comes while the master is still ' +
+    'master drives them. A worker sent `TERM`, `INT` or `QUIT` by anyone else (an operator, a `pkill` ' +
+    'that matched it) tells the master, which replaces it at once, logs its exit at warn level and counts ' +
+    'a `signal` restart, not a crash. A `HUP`, `USR1`, `USR2`, `TTIN` or `TTOU` that comes while the master is still ' +
     'starting (loading its config file and logs) is held, not left to Node, and handled once the master ' +
     'runs, in the order it came. Left to Node, `TTIN` and `TTOU` would suspend a master started as a ' +
     'job of a shell (and be dropped under a supervisor), `USR1` would open its debugger, and `HUP` and ' +

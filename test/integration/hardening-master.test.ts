@@ -443,3 +443,48 @@ describe('a wall clock stepped forward', () => {
     assert.equal((await server.waitForExit()).code, 0);
   });
 });
+
+describe('a stop signal sent to a worker, not to the master', () => {
+  test('TERM and INT: the worker stops, the master replaces it at warn level, no crash is counted, no error line', async () => {
+    const server = await startServer([fixture('pid.mjs'), '-w', '2']);
+    const [first, second] = server.liveWorkerPids();
+    for (const [pid, signal] of [
+      [first!, 'SIGTERM'],
+      [second!, 'SIGINT'],
+    ] as const) {
+      process.kill(pid, signal);
+      const exited = await server.waitForEvent('worker.exited', (l) => l.workerPid === pid, {
+        level: 'warning',
+      });
+      assert.equal(exited.level, 'warn');
+      assert.equal(
+        exited.msg,
+        `Worker (pid: ${pid}) exited on ${signal} sent to it from outside the master; replaced`,
+      );
+      assert.equal(exited.code, 0);
+    }
+    const pids = await waitFor('two new workers serving', () => {
+      const live = server.liveWorkerPids();
+      return live.length === 2 && !live.includes(first!) && !live.includes(second!) ? live : null;
+    });
+    await server.waitForEvent('worker.ready', (l) => l.pid === pids[0]);
+    await server.waitForEvent('worker.ready', (l) => l.pid === pids[1]);
+    assert.deepEqual(server.events('worker.backoff'), [], 'not counted as crashes');
+    assert.deepEqual(
+      server.logs.filter((l) => l.level === 'error' || l.level === 'fatal'),
+      [],
+    );
+    server.signal('SIGTERM');
+    assert.equal((await server.waitForExit()).code, 0);
+  });
+
+  test('INT to the whole process group (Ctrl-C in a terminal): a quick stop with no error line', async () => {
+    const server = await startServer([fixture('pid.mjs'), '-w', '2']);
+    process.kill(-server.pid, 'SIGINT');
+    assert.equal((await server.waitForExit()).code, 0);
+    assert.deepEqual(
+      server.logs.filter((l) => l.level === 'error' || l.level === 'fatal'),
+      [],
+    );
+  });
+});

@@ -61,7 +61,11 @@ describe('restart reasons', () => {
     const { w } = handle();
     assert.equal(restartReason(w, false, false), 'crash');
     assert.equal(
-      restartReason({ reason: 'boot-timeout', stopReason: 'boot-timeout' }, false, false),
+      restartReason(
+        { reason: 'boot-timeout', stopReason: 'boot-timeout', signaledFromOutside: null },
+        false,
+        false,
+      ),
       'timeout',
     );
   });
@@ -84,6 +88,13 @@ describe('restart reasons', () => {
     const { w } = handle();
     w.abort(0, 1000);
     assert.equal(restartReason(w, true, false), 'timeout');
+  });
+
+  test('a stop signal sent to the worker from outside the master is a signal restart, not a crash', () => {
+    const { w } = handle();
+    w.markReady(0);
+    assert.equal(w.stoppingOnSignal('SIGTERM', 0, 1000), true);
+    assert.equal(restartReason(w, true, false), 'signal');
   });
 
   test('stops that replace nothing are not restarts', () => {

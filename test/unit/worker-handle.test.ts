@@ -65,6 +65,26 @@ describe('WorkerHandle transitions', () => {
     assert.equal(w.exited(), null, 'exits once');
   });
 
+  test('stoppingOnSignal: a stop the worker began on a signal from outside; expected, escalated, never twice', () => {
+    const { w, sent } = handle(1);
+    w.markReady(0);
+    assert.equal(w.stoppingOnSignal('SIGTERM', 100, 5000), true);
+    assert.equal(w.state, 'stopping');
+    assert.equal(w.counted, false, 'replaced at once');
+    assert.equal(w.signaledFromOutside, 'SIGTERM');
+    assert.equal(w.reason, 'SIGTERM sent to the worker');
+    assert.deepEqual(sent, [], 'the master sends nothing: the worker stops already');
+    assert.equal(w.killDue(5099), false);
+    assert.equal(w.killDue(5100), true);
+    assert.equal(w.stoppingOnSignal('SIGINT', 200, 1000), false, 'once');
+    assert.deepEqual(w.exited(), { wasBooting: false, expected: true });
+    // The master's own stop came first: the worker's report of that signal changes nothing.
+    const other = handle(2).w;
+    other.stop('master stopping', 0, 1000);
+    assert.equal(other.stoppingOnSignal('SIGTERM', 0, 1000), false);
+    assert.equal(other.signaledFromOutside, null);
+  });
+
   test('a spare waits in standby, uncounted, until promoted; then it boots again', () => {
     const { w } = handle(2, { now: 0, spare: true });
     assert.equal(w.counted, false);

@@ -157,9 +157,17 @@ export function formatFrame(frame: StackFrame): string {
   return `${frame.fn} (${frame.file}:${frame.line})`;
 }
 
-/** The stack probe's framing, for both ends: one JSON value a line; a line that does not parse is skipped. */
+/**
+ * The stack probe's framing, for both ends: one JSON value a line; a line that does not parse is
+ * skipped. The input's errors are the caller's to handle; readline passes them on as its own
+ * 'error' event, which without a listener would throw: the master read ECONNRESET on a probe pipe
+ * whenever a worker was killed with a question unread (a worker stopped with SIGSTOP, killed at
+ * --timeout), and died of it.
+ */
 export function onJsonLines<T>(input: NodeJS.ReadableStream, onValue: (value: T) => void): void {
-  createInterface({ input }).on('line', (line) => {
+  const lines = createInterface({ input });
+  lines.on('error', () => {});
+  lines.on('line', (line) => {
     let value: T;
     try {
       value = JSON.parse(line) as T;

@@ -488,3 +488,26 @@ describe('a stop signal sent to a worker, not to the master', () => {
     );
   });
 });
+
+describe('a worker stopped with SIGSTOP', () => {
+  test('is killed at --timeout and replaced; the master survives the probe pipe reset by the kill', async () => {
+    const server = await startServer([fixture('pid.mjs'), '-w', '1', '--timeout', '2']);
+    const [stopped] = server.liveWorkerPids();
+    // Stopped, every thread of it: the probe thread cannot read the master's question either.
+    process.kill(stopped!, 'SIGSTOP');
+    try {
+      const timeout = await server.waitForEvent('worker.timeout', (l) => l.workerPid === stopped, {
+        level: 'critical',
+      });
+      assert.match(String(timeout.msg), /no stack: no answer within \d+ ms/);
+      await server.waitForEvent('worker.exited', (l) => l.workerPid === stopped, { level: 'error' });
+      const next = await server.waitForEvent('worker.ready', (l) => l.pid !== stopped);
+      assert.equal((await request(`${server.url}/`)).body, String(next.pid));
+      assert.ok(isAlive(server.pid), 'the master is up');
+    } finally {
+      if (isAlive(stopped!)) process.kill(stopped!, 'SIGKILL');
+    }
+    server.signal('SIGTERM');
+    assert.equal((await server.waitForExit()).code, 0);
+  });
+});

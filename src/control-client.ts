@@ -111,16 +111,31 @@ export class ControlClient {
     });
   }
 
-  async request<T>(command: ControlCommand): Promise<T> {
+  /**
+   * Sends one command and waits for its answer; with `answerWithinMs`, at most that long (a master
+   * that is stopped or whose event loop is blocked still accepts connections, in the kernel, and
+   * would never answer).
+   */
+  async request<T>(command: ControlCommand, answerWithinMs?: number): Promise<T> {
     // Closed (by the master, or by --timeout): a request would wait for an answer that cannot come.
     if (this.#socket.destroyed) {
       throw new ControlCommandError('bad-request', 'the connection to the master is closed');
     }
     const id = this.#nextId++;
-    const reply = await new Promise<ControlReply>((resolve) => {
+    let timer: NodeJS.Timeout | undefined;
+    const reply = await new Promise<ControlReply | null>((resolve) => {
       this.#waiting.set(id, resolve);
+      if (answerWithinMs !== undefined) timer = setTimeout(() => resolve(null), answerWithinMs);
       this.#socket.write(`${JSON.stringify({ v: CONTROL_PROTOCOL, id, ...command })}\n`);
     });
+    clearTimeout(timer);
+    if (reply === null) {
+      this.#waiting.delete(id);
+      throw new UnicornError(
+        'UNICORN_CONTROL_UNREACHABLE',
+        `the master at ${this.path} does not answer (nothing within ${(answerWithinMs ?? 0) / 1000} s): it is stopped (SIGSTOP), or its event loop is blocked`,
+      );
+    }
     if (!reply.ok) throw new ControlCommandError(reply.error.code, reply.error.message);
     return reply.result as T;
   }
@@ -129,6 +144,13 @@ export class ControlClient {
     this.#socket.destroy();
   }
 }
+
+/**
+ * How long a master may take to answer a `status`: it answers from its event loop, in milliseconds
+ * when the loop turns. One that does not is stopped or stuck, and the command says so rather than
+ * waiting out --timeout (600 s by default).
+ */
+const ANSWER_WITHIN_MS = 10_000;
 
 /** Why a connection failed, in the operator's terms. */
 function unreachable(path: string, err: NodeJS.ErrnoException): UnicornError {
@@ -155,7 +177,7 @@ function ownerOf(path: string): string {
  * The masters answering in the default directory. A master that is handing over to a new one
  * (USR2) is left out when the new one answers too: it is on its way out.
  */
-async function findInDir(dir: string): Promise<ControlClient> {
+async function findInDir(dir: string, answerWithinMs: number): Promise<ControlClient> {
   let names: string[];
   try {
     names = readdirSync(dir).filter((name) => name.endsWith('.ctl'));
@@ -163,19 +185,31 @@ async function findInDir(dir: string): Promise<ControlClient> {
     names = [];
   }
   const found: Array<{ client: ControlClient; status: StatusResult }> = [];
+  const silent: string[] = [];
   for (const name of names) {
+    let client: ControlClient;
     try {
-      const client = await ControlClient.connect(join(dir, name));
-      found.push({ client, status: await client.request<StatusResult>({ cmd: 'status' }) });
+      client = await ControlClient.connect(join(dir, name));
     } catch {
       // Stale, or not ours to talk to: not a candidate.
+      continue;
+    }
+    try {
+      found.push({ client, status: await client.request<StatusResult>({ cmd: 'status' }, answerWithinMs) });
+    } catch {
+      client.close();
+      silent.push(name);
     }
   }
   const pids = new Set(found.map((f) => f.status.master.pid));
   const current = found.filter((f) => !pids.has(f.status.master.upgradingTo ?? -1));
   for (const f of found) if (f !== current[0] || current.length !== 1) f.client.close();
   if (current.length === 1) return current[0]!.client;
-  const none = `no running master answers in ${dir}`;
+  const none = `no running master answers in ${dir}${
+    silent.length > 0
+      ? ` (${silent.join(', ')} accepted the connection but did not answer: stopped, or blocked)`
+      : ''
+  }`;
   const several = `${current.length} masters answer in ${dir} (${current
     .map((f) => `pid ${f.status.master.pid}: ${f.status.master.app}`)
     .join('; ')})`;
@@ -186,9 +220,22 @@ async function findInDir(dir: string): Promise<ControlClient> {
 }
 
 export async function runControl(run: ControlRun, stdout: Output, stderr: Output): Promise<number> {
+  // Every command is answered at once by a master whose loop turns, even the long ones (the answer
+  // to a reload comes when it is done, but a status first says the master is there to do it).
+  const answerWithinMs = Math.min(ANSWER_WITHIN_MS, run.timeoutMs);
   let client: ControlClient;
   try {
-    client = run.socket !== null ? await ControlClient.connect(run.socket) : await findInDir(run.searchDir);
+    if (run.socket !== null) {
+      client = await ControlClient.connect(run.socket);
+      try {
+        await client.request<StatusResult>({ cmd: 'status' }, answerWithinMs);
+      } catch (err) {
+        client.close();
+        throw err;
+      }
+    } else {
+      client = await findInDir(run.searchDir, answerWithinMs);
+    }
   } catch (err) {
     return failed(stderr, err);
   }

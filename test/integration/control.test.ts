@@ -446,6 +446,51 @@ describe('permissions', () => {
   });
 });
 
+describe('a master that does not answer', () => {
+  test('stopped with SIGSTOP: commands say so within seconds instead of waiting out --timeout, and send nothing more', async () => {
+    const runtime = join(dir, 'xdg-stopped');
+    mkdirSync(runtime, { mode: 0o700 });
+    const env = { XDG_RUNTIME_DIR: runtime };
+    const server = await startServer([fixture('pid.mjs'), '-w', '1'], { env });
+    const socket = String(server.events('control.listening')[0]?.path);
+    process.kill(server.pid, 'SIGSTOP');
+    try {
+      for (const args of [
+        ['status', '--control-socket', socket],
+        ['reload', '--control-socket', socket],
+      ]) {
+        const started = Date.now();
+        const result = await control(args);
+        assert.equal(result.code, 1, result.stderr);
+        assert.match(
+          result.stderr,
+          /the master at .*\.ctl does not answer \(nothing within 10 s\): it is stopped \(SIGSTOP\), or its event loop is blocked/,
+        );
+        assert.ok(Date.now() - started < 30_000, `${args[0]} took ${Date.now() - started} ms`);
+      }
+      // Found by looking in the default directory: the stopped master is named, not waited for.
+      const searched = await control(['status'], { env });
+      assert.equal(searched.code, 1);
+      assert.match(
+        searched.stderr,
+        new RegExp(
+          `no running master answers in .* \\(${server.pid}\\.ctl accepted the connection but did not answer`,
+        ),
+      );
+    } finally {
+      process.kill(server.pid, 'SIGCONT');
+    }
+    // Resumed, it answers; the reload the client gave up on was never sent.
+    const resumed = await control(['status', '--control-socket', socket, '--json']);
+    assert.equal((JSON.parse(resumed.stdout) as StatusResult).master.pid, server.pid);
+    assert.deepEqual(server.events('reload.started'), []);
+    assert.deepEqual(
+      server.events('control.command').map((l) => l.cmd),
+      [],
+    );
+  });
+});
+
 describe('a stale or planted socket file', () => {
   test('a master killed with -9 leaves its socket: status says so, and the next start replaces it', async () => {
     const pidfile = join(dir, 'stale.pid');

@@ -13,6 +13,7 @@
 
 const OFFSET_MS = Number(process.hrtime.bigint()) / 1e6 - performance.now();
 
+/** Whole milliseconds, as Date.now() gives them: durations in logs and `status` stay integers. */
 export function monotonicNow(): number {
-  return performance.now() + OFFSET_MS;
+  return Math.floor(performance.now() + OFFSET_MS);
 }

@@ -62,6 +62,8 @@ export class WorkerHandle {
   #reason: string | null = null;
   /** The reason it was stopping for when its grace ran out (kill() then names the kill instead). */
   #killedWhile: string | null = null;
+  /** A stop signal sent to it by someone other than the master (stoppingOnSignal), or null. */
+  #signaledFromOutside: string | null = null;
   /** When a stopping worker is killed if it has not exited. */
   #killAt: number | null = null;
   /** It said hello: its signal listeners are installed. */
@@ -241,8 +243,6 @@ export class WorkerHandle {
     this.#killAt = now + graceMs;
     return true;
   }
-
-  #signaledFromOutside: string | null = null;
 
   /** The stop signal it got from outside the master (stoppingOnSignal), or null. */
   get signaledFromOutside(): string | null {

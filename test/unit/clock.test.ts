@@ -22,6 +22,10 @@ test('monotonicNow() is one clock across processes: a child reads what the paren
   assert.ok(child >= before - 1 && child <= after + 1, `child ${child}, parent ${before}..${after}`);
 });
 
+test('monotonicNow() is whole milliseconds, like Date.now()', () => {
+  assert.ok(Number.isInteger(monotonicNow()));
+});
+
 test('monotonicNow() reads the system monotonic clock (libuv hrtime), not the process age', () => {
   const uptimeMs = Number(process.hrtime.bigint()) / 1e6;
   assert.ok(Math.abs(monotonicNow() - uptimeMs) < 50);

@@ -13,6 +13,20 @@
 
 const OFFSET_MS = Number(process.hrtime.bigint()) / 1e6 - performance.now();
 
+/**
+ * A gate for a line that could come in a flood (a failing write, shed requests): true at most once
+ * every `ms`, measured on this clock. `if (!gate()) return;`
+ */
+export function onceEvery(ms: number): () => boolean {
+  let last = Number.NEGATIVE_INFINITY;
+  return () => {
+    const now = monotonicNow();
+    if (now - last < ms) return false;
+    last = now;
+    return true;
+  };
+}
+
 /** Whole milliseconds, as Date.now() gives them: durations in logs and `status` stay integers. */
 export function monotonicNow(): number {
   return Math.floor(performance.now() + OFFSET_MS);

@@ -8,7 +8,7 @@ import { closeSync, fstatSync, openSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import pino, { type DestinationStream, type Logger as PinoLogger } from 'pino';
 import type { SonicBoom } from 'sonic-boom';
-import { monotonicNow } from './clock.js';
+import { onceEvery } from './clock.js';
 import { describeError, UnicornError } from './errors.js';
 import type { LogEvent } from './log-events.js';
 
@@ -219,20 +219,16 @@ export function openAccessLog(file: string, log: Log): AccessLogWriter {
   // a worker with an access log, and through require: its ESM face has only a default export, which
   // its TypeScript declarations do not describe.
   const { SonicBoom: SonicBoomStream } = requireFromHere('sonic-boom') as typeof import('sonic-boom');
-  let reportedAt = Number.NEGATIVE_INFINITY;
+  const mayReportFailure = onceEvery(ACCESS_LOG_ERROR_EVERY_MS);
   const failed = (err: unknown) => {
-    const now = monotonicNow();
-    if (now - reportedAt < ACCESS_LOG_ERROR_EVERY_MS) return;
-    reportedAt = now;
+    if (!mayReportFailure()) return;
     log.logFileFailed('access log', file, 'write', err);
   };
   let dropped = 0;
-  let droppedReportedAt = Number.NEGATIVE_INFINITY;
+  const mayReportDrops = onceEvery(ACCESS_LOG_ERROR_EVERY_MS);
   const drop = () => {
     dropped++;
-    const now = monotonicNow();
-    if (now - droppedReportedAt < ACCESS_LOG_ERROR_EVERY_MS) return;
-    droppedReportedAt = now;
+    if (!mayReportDrops()) return;
     log.warn(
       'logs.access_dropped',
       `The access log ${file} is not taking lines as fast as they come: ${ACCESS_LOG_MAX_BUFFER / 1048576} MiB are waiting, and ${dropped} line(s) were dropped so far`,

@@ -7,7 +7,7 @@
 
 import type { ServerResponse } from 'node:http';
 import type { AppInterface } from '../src/app-interface.js';
-import { monotonicNow } from '../src/clock.js';
+import { monotonicNow, onceEvery } from '../src/clock.js';
 import { describeError } from '../src/errors.js';
 import {
   type Holding,
@@ -46,7 +46,7 @@ export class MasterLink {
   #lastBeat = 0;
   #lastBeatBusy = false;
   #rss = 0;
-  #troubleAt = Number.NEGATIVE_INFINITY;
+  readonly #mayReportTrouble = onceEvery(HEARTBEAT_TROUBLE_EVERY_MS);
 
   /** `log` is read when needed: the worker's log exists only once its process is set up. */
   constructor(log: () => Log) {
@@ -189,8 +189,7 @@ export class MasterLink {
   }
 
   private trouble(what: string, err: unknown): void {
-    if (monotonicNow() - this.#troubleAt < HEARTBEAT_TROUBLE_EVERY_MS) return;
-    this.#troubleAt = monotonicNow();
+    if (!this.#mayReportTrouble()) return;
     const code = (err as NodeJS.ErrnoException).code ?? null;
     const fds = code === 'EMFILE' || code === 'ENFILE';
     this.#log().warn(

@@ -15,7 +15,7 @@ import { performance } from 'node:perf_hooks';
 import type { Duplex } from 'node:stream';
 import type { AppInterface } from '../src/app-interface.js';
 import type { UpgradeHandler } from '../src/app-module.js';
-import { monotonicNow } from '../src/clock.js';
+import { monotonicNow, onceEvery } from '../src/clock.js';
 import { describeError, UnicornError } from '../src/errors.js';
 import { type AccessLogEntry, loggedStatus } from '../src/http/access-log.js';
 import { interfaceHint } from '../src/http/errors.js';
@@ -137,7 +137,7 @@ export class RequestPipeline {
   /** The request the board shows, null when it shows none. */
   #posted: InFlight | null = null;
   #shedCount = 0;
-  #shedLoggedAt = Number.NEGATIVE_INFINITY;
+  readonly #mayLogShed = onceEvery(1000);
 
   constructor(options: PipelineOptions, host: PipelineHost) {
     this.#options = options;
@@ -462,9 +462,7 @@ export class RequestPipeline {
       recorder.shed();
     }
     this.#shedCount++;
-    const now = monotonicNow();
-    if (now - this.#shedLoggedAt < 1000) return;
-    this.#shedLoggedAt = now;
+    if (!this.#mayLogShed()) return;
     this.#host.log.warn(
       'request.shed',
       `Answered 503: ${this.inflight} requests in flight (--worker-connections); ${this.#shedCount} shed so far`,

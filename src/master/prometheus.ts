@@ -14,7 +14,7 @@ import {
   Registry,
 } from 'prom-client';
 import { type BindAddress, formatBind } from '../bind.js';
-import { monotonicNow } from '../clock.js';
+import { monotonicNow, onceEvery } from '../clock.js';
 import { describeError, UnicornError } from '../errors.js';
 import { IPC_NS } from '../ipc.js';
 import type { Log } from '../log.js';
@@ -299,11 +299,9 @@ export class PrometheusMetrics {
     );
     server.keepAliveTimeout = 5_000;
     server.maxConnections = METRICS_MAX_CONNECTIONS;
-    let fullLoggedAt = Number.NEGATIVE_INFINITY;
+    const mayLogFull = onceEvery(FULL_LOG_INTERVAL_MS);
     server.on('drop', () => {
-      const now = monotonicNow();
-      if (now - fullLoggedAt < FULL_LOG_INTERVAL_MS) return;
-      fullLoggedAt = now;
+      if (!mayLogFull()) return;
       log.warn(
         'metrics.connections_full',
         `--metrics-bind has ${METRICS_MAX_CONNECTIONS} connections open, its limit: closing new ones until some end`,

@@ -26,7 +26,7 @@
  */
 
 import net, { type Socket } from 'node:net';
-import { monotonicNow } from '../clock.js';
+import { monotonicNow, onceEvery } from '../clock.js';
 import { type Client, compileTrust, createClientResolver } from '../http/forwarded.js';
 import { rawAnswer } from '../http/own-answer.js';
 import { parseProxyHeader, proxiedClient, V1_MAX_LENGTH, V2_MAX_LENGTH } from '../http/proxy-protocol.js';
@@ -71,7 +71,7 @@ export class StickyRouter {
   /** Each worker's slot, by pid, from the moment it is first seen ready. */
   readonly #slots = new Map<number, number>();
   #workers: () => Iterable<WorkerHandle> = () => [];
-  #acceptFailedAt = Number.NEGATIVE_INFINITY;
+  readonly #mayReportAcceptFailure = onceEvery(1000);
   #stopped = false;
 
   constructor(options: StickyOptions) {
@@ -284,9 +284,7 @@ export class StickyRouter {
   }
 
   #acceptError(err: Error): void {
-    const now = monotonicNow();
-    if (now - this.#acceptFailedAt < 1000) return;
-    this.#acceptFailedAt = now;
+    if (!this.#mayReportAcceptFailure()) return;
     this.#options.acceptFailed(err);
   }
 }

@@ -22,6 +22,13 @@ export interface LogLine {
   [key: string]: unknown;
 }
 
+/** A server's lines at error level or worse (by name, or pino's number): what hostile input must never cause. */
+export function errorLines(server: { logs: readonly LogLine[] }): LogLine[] {
+  return server.logs.filter(
+    (l) => l.level === 'error' || l.level === 'critical' || l.level === 'fatal' || Number(l.level) >= 50,
+  );
+}
+
 /** The error log's levels, least severe first (src/log.ts). */
 const LEVELS = ['trace', 'debug', 'info', 'warning', 'error', 'critical'] as const;
 export type Level = (typeof LEVELS)[number];

@@ -16,7 +16,7 @@ import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { pathToFileURL } from 'node:url';
 import { request, unixGet } from '../helpers/http.js';
-import { fixture, type LogLine, ROOT, runCli, startServer, stopAll } from '../helpers/server.js';
+import { errorLines, fixture, type LogLine, ROOT, runCli, startServer, stopAll } from '../helpers/server.js';
 import { isAlive, waitFor } from '../helpers/wait.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'unicorn-hardening-'));
@@ -470,10 +470,7 @@ describe('a stop signal sent to a worker, not to the master', () => {
     await server.waitForEvent('worker.ready', (l) => l.pid === pids[0]);
     await server.waitForEvent('worker.ready', (l) => l.pid === pids[1]);
     assert.deepEqual(server.events('worker.backoff'), [], 'not counted as crashes');
-    assert.deepEqual(
-      server.logs.filter((l) => l.level === 'error' || l.level === 'fatal'),
-      [],
-    );
+    assert.deepEqual(errorLines(server), []);
     server.signal('SIGTERM');
     assert.equal((await server.waitForExit()).code, 0);
   });
@@ -482,10 +479,7 @@ describe('a stop signal sent to a worker, not to the master', () => {
     const server = await startServer([fixture('pid.mjs'), '-w', '2']);
     process.kill(-server.pid, 'SIGINT');
     assert.equal((await server.waitForExit()).code, 0);
-    assert.deepEqual(
-      server.logs.filter((l) => l.level === 'error' || l.level === 'fatal'),
-      [],
-    );
+    assert.deepEqual(errorLines(server), []);
   });
 });
 

@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { rawExchange, request } from '../helpers/http.js';
-import { fixture, type Server, startServer, stopAll } from '../helpers/server.js';
+import { errorLines, fixture, startServer, stopAll } from '../helpers/server.js';
 import { isAlive, waitFor } from '../helpers/wait.js';
 
 after(stopAll);
@@ -20,10 +20,6 @@ after(stopAll);
 const statusOf = (data: Buffer) => Number(/^HTTP\/1\.1 (\d{3})/.exec(data.toString('latin1'))?.[1] ?? 0);
 const statuses = (data: Buffer) =>
   [...data.toString('latin1').matchAll(/HTTP\/1\.1 (\d{3}) /g)].map((m) => Number(m[1]));
-
-/** Error-level lines (pino levels 50 and 60, or their names). */
-const errorLines = (server: Server) =>
-  server.logs.filter((l) => l.level === 'error' || l.level === 'fatal' || Number(l.level) >= 50);
 
 /** The 69 bytes: a request refused for its two Host fields, and a valid one pipelined behind it. */
 const REFUSED_THEN_PIPELINED = Buffer.from(

@@ -14,7 +14,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { request } from '../helpers/http.js';
-import { fixture, type LogLine, type Server, startServer, stopAll } from '../helpers/server.js';
+import { errorLines, fixture, type Server, startServer, stopAll } from '../helpers/server.js';
 import { makeCertificates } from '../helpers/tls.js';
 import { isAlive } from '../helpers/wait.js';
 import { openSocket, TestSocket, wsUrl } from '../helpers/websocket.js';
@@ -29,11 +29,6 @@ const APPS = [
   { app: 'ws-node.mjs', what: 'the node interface (an `upgrade` export with ws)' },
   { app: 'ws-fetch.mjs', what: 'the fetch interface (info.upgradeWebSocket())' },
 ] as const;
-
-/** Lines at error level or worse. */
-function errorLines(server: Server): LogLine[] {
-  return server.logs.filter((l) => l.level === 'error' || l.level === 'critical' || l.level === 'fatal');
-}
 
 /** Echoes one text and one binary message on `socket`. */
 async function assertEchoes(socket: TestSocket): Promise<void> {

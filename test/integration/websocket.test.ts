@@ -1,18 +1,13 @@
 import assert from 'node:assert/strict';
 import { after, describe, test } from 'node:test';
 import { rawExchange, request } from '../helpers/http.js';
-import { fixture, type LogLine, type Server, startServer, stopAll } from '../helpers/server.js';
+import { errorLines, fixture, type LogLine, type Server, startServer, stopAll } from '../helpers/server.js';
 import { isAlive, observeFor, waitFor } from '../helpers/wait.js';
 import { openSocket, TestSocket, wsUrl } from '../helpers/websocket.js';
 
 after(stopAll);
 
 const KEY = 'dGhlIHNhbXBsZSBub25jZQ==';
-
-/** Lines at error level or worse: client bytes must never cause one. */
-function errorLines(server: Server): LogLine[] {
-  return server.logs.filter((l) => l.level === 'error' || l.level === 'critical' || l.level === 'fatal');
-}
 
 function handshake(lines: string[], body = ''): Buffer {
   return Buffer.from(`${lines.join('\r\n')}\r\n\r\n${body}`);
